@@ -1,0 +1,199 @@
+//! Items, observations, listings and the [`Collector`] seam between watchers and storage.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+/// The identity of one cloud resource. Region is `global` for global services (IAM).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ItemKey {
+    pub account: String,
+    pub region: String,
+    pub resource_type: String,
+    pub resource_id: String,
+}
+
+impl ItemKey {
+    pub fn scope(&self) -> Scope {
+        Scope {
+            account: self.account.clone(),
+            region: self.region.clone(),
+            resource_type: self.resource_type.clone(),
+        }
+    }
+}
+
+impl fmt::Display for ItemKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {} in {}/{}",
+            self.resource_type, self.resource_id, self.account, self.region
+        )
+    }
+}
+
+/// The unit a listing can be complete for: one resource type in one account and region.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Scope {
+    pub account: String,
+    pub region: String,
+    pub resource_type: String,
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} in {}/{}", self.resource_type, self.account, self.region)
+    }
+}
+
+/// What a watcher saw of one item at one time, already normalised.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observation {
+    pub key: ItemKey,
+    pub arn: Option<String>,
+    pub name: Option<String>,
+    pub tags: BTreeMap<String, String>,
+    /// Durable configuration: any change here is a new revision.
+    pub config: Value,
+    /// Fields that change without anyone changing anything (last-used dates, state,
+    /// capture times). Stored with the item, never a revision or an alert.
+    pub ephemeral: Value,
+    pub observed_at: DateTime<Utc>,
+}
+
+impl Observation {
+    /// The document that is versioned and hashed: identity details, tags and config.
+    pub fn durable_document(&self) -> Value {
+        json!({
+            "arn": self.arn,
+            "name": self.name,
+            "tags": self.tags,
+            "config": self.config,
+        })
+    }
+}
+
+/// Why a revision was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Cause {
+    /// A periodic listing (API sweep or a Config snapshot delivery).
+    Sweep,
+    /// A single-item refresh triggered by an event.
+    Event,
+    /// Past states replayed from history (Config history files).
+    Backfill,
+}
+
+impl Cause {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cause::Sweep => "sweep",
+            Cause::Event => "event",
+            Cause::Backfill => "backfill",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "sweep" => Some(Cause::Sweep),
+            "event" => Some(Cause::Event),
+            "backfill" => Some(Cause::Backfill),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeKind {
+    Created,
+    Modified,
+    Deleted,
+}
+
+impl ChangeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Created => "created",
+            ChangeKind::Modified => "modified",
+            ChangeKind::Deleted => "deleted",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "created" => Some(ChangeKind::Created),
+            "modified" => Some(ChangeKind::Modified),
+            "deleted" => Some(ChangeKind::Deleted),
+            _ => None,
+        }
+    }
+}
+
+/// One pass of a watcher over some part of the cloud: a Config snapshot file, a
+/// history file, or an API listing of one resource type.
+#[derive(Debug, Clone)]
+pub struct Listing {
+    /// Where the data came from (a file path, an S3 key, an API scope), for errors.
+    pub origin: String,
+    pub cause: Cause,
+    /// When the cloud was in the listed state. Observations older than an item's
+    /// latest revision are stale and ignored; so are inferred deletions.
+    pub observed_at: DateTime<Utc>,
+}
+
+/// What a finished listing vouches for. Deletions are inferred only inside it, and
+/// only for scopes in which no error was reported during the listing.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Coverage {
+    /// Nothing: items missing from it say nothing (history files, single events).
+    Nothing,
+    /// These scopes were listed in full.
+    Scopes(Vec<Scope>),
+    /// Everything recorded for an account in a region (an AWS Config snapshot): every
+    /// scope seen in the listing, plus every scope already stored for that account and
+    /// region, so the last resource of a type disappearing is noticed too.
+    Recorded { account: String, region: String },
+}
+
+/// A problem with the input, reported without stopping the listing. It names the
+/// origin and the item, and taints the scope it belongs to (or, with no scope, the
+/// whole listing) so nothing there is marked deleted.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SourceError {
+    pub origin: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub item: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<Scope>,
+    pub message: String,
+}
+
+impl fmt::Display for SourceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.origin)?;
+        if let Some(item) = &self.item {
+            write!(f, ": {item}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+pub type CollectError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Receives what watchers see. Implemented by storage; watchers only call it.
+/// Calls come as `begin_listing`, then any number of `observe`/`deleted`/`error`,
+/// then `end_listing`. A `CollectError` (e.g. the database is gone) stops the source.
+pub trait Collector {
+    fn begin_listing(&mut self, listing: Listing) -> Result<(), CollectError>;
+    fn observe(&mut self, observation: Observation) -> Result<(), CollectError>;
+    /// A deletion the source states explicitly (AWS Config `ResourceDeleted`).
+    fn deleted(&mut self, key: ItemKey, at: DateTime<Utc>) -> Result<(), CollectError>;
+    fn error(&mut self, error: SourceError);
+    fn end_listing(&mut self, coverage: Coverage) -> Result<(), CollectError>;
+}
