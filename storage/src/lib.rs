@@ -1,1 +1,101 @@
-//! placeholder
+//! Versioned history of cloud configuration items.
+//!
+//! One revision per durable change (canonical JSON plus its SHA-256), ephemeral data
+//! kept on the item, deletions inferred only from complete listings. SQLite is the
+//! embedded default; PostgreSQL serves teams running several workers. Both backends
+//! share one schema definition and one set of queries: each query body is written
+//! once and compiled against both concrete connection types by [`with_conn!`], which
+//! keeps diesel's type checking without generic-bound gymnastics.
+
+mod error;
+mod ingest;
+mod open;
+mod read;
+pub mod schema;
+pub mod testing;
+
+pub use error::StorageError;
+pub use ingest::{Ingestor, SweepSummary};
+pub use open::{redact_url, Backend};
+pub use read::{ItemFilter, ItemRow, RevisionRow, SweepErrorRow, SweepRow};
+
+use diesel::r2d2::{ConnectionManager, Pool};
+use diesel::{PgConnection, SqliteConnection};
+use std::sync::{Arc, Mutex};
+
+pub(crate) enum DbPool {
+    Sqlite(Pool<ConnectionManager<SqliteConnection>>),
+    Pg(Pool<ConnectionManager<PgConnection>>),
+}
+
+/// A handle on the store; cheap to clone, safe to share between threads.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<StoreInner>,
+}
+
+pub(crate) struct StoreInner {
+    pub(crate) pool: DbPool,
+    /// SQLite allows one writer; serialising writers in-process avoids lock
+    /// upgrades failing with SQLITE_BUSY despite the busy timeout.
+    pub(crate) sqlite_writer: Mutex<()>,
+    pub(crate) url: String,
+}
+
+/// Runs `$body` with `$conn` bound to a pooled connection of whichever backend the
+/// store uses. The body is compiled once per backend.
+macro_rules! with_conn {
+    ($store:expr, $conn:ident => $body:expr) => {
+        match &$store.inner.pool {
+            $crate::DbPool::Sqlite(pool) => {
+                let mut guard = pool.get()?;
+                let $conn = &mut *guard;
+                $body
+            }
+            $crate::DbPool::Pg(pool) => {
+                let mut guard = pool.get()?;
+                let $conn = &mut *guard;
+                $body
+            }
+        }
+    };
+}
+
+/// Like [`with_conn!`] inside a write transaction (`BEGIN IMMEDIATE` on SQLite).
+/// `$body` returns `Result<T, StorageError>`; an error rolls everything back.
+macro_rules! write_tx {
+    ($store:expr, $conn:ident => $body:expr) => {
+        match &$store.inner.pool {
+            $crate::DbPool::Sqlite(pool) => {
+                let _writer = $store
+                    .inner
+                    .sqlite_writer
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                let mut guard = pool.get()?;
+                guard.immediate_transaction(|$conn| -> Result<_, $crate::StorageError> { $body })
+            }
+            $crate::DbPool::Pg(pool) => {
+                let mut guard = pool.get()?;
+                guard.transaction(|$conn| -> Result<_, $crate::StorageError> { $body })
+            }
+        }
+    };
+}
+
+pub(crate) use with_conn;
+pub(crate) use write_tx;
+
+impl Store {
+    pub fn backend(&self) -> Backend {
+        match self.inner.pool {
+            DbPool::Sqlite(_) => Backend::Sqlite,
+            DbPool::Pg(_) => Backend::Postgres,
+        }
+    }
+
+    /// The URL the store was opened with, password removed.
+    pub fn display_url(&self) -> String {
+        redact_url(&self.inner.url)
+    }
+}

@@ -1,0 +1,4 @@
+DROP TABLE sweep_errors;
+DROP TABLE revisions;
+DROP TABLE items;
+DROP TABLE sweeps;

@@ -1,0 +1,360 @@
+//! Reads for the CLI (and later the API): all filtered and paginated in the database,
+//! on indexed columns; nothing loads every revision of anything.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::schema::{items, revisions, sweep_errors, sweeps};
+use crate::{with_conn, Backend, Store, StorageError};
+
+#[derive(Debug, Clone, Serialize, Queryable, Selectable)]
+#[diesel(table_name = items)]
+pub struct ItemRow {
+    pub id: i64,
+    pub account: String,
+    pub region: String,
+    pub resource_type: String,
+    pub resource_id: String,
+    pub arn: Option<String>,
+    pub name: Option<String>,
+    #[serde(skip)]
+    pub tags: String,
+    pub active: bool,
+    pub version: i64,
+    #[serde(skip)]
+    pub config_hash: String,
+    #[serde(serialize_with = "utc")]
+    pub observed_at: NaiveDateTime,
+    #[serde(skip)]
+    pub ephemeral: String,
+    #[serde(skip)]
+    pub ephemeral_hash: String,
+    #[serde(serialize_with = "utc")]
+    pub first_seen_at: NaiveDateTime,
+}
+
+impl ItemRow {
+    pub fn tags_json(&self) -> Value {
+        serde_json::from_str(&self.tags).unwrap_or(Value::Null)
+    }
+
+    pub fn ephemeral_json(&self) -> Value {
+        serde_json::from_str(&self.ephemeral).unwrap_or(Value::Null)
+    }
+
+    /// A one-line label for people: type, name (or id), account and region.
+    pub fn label(&self) -> String {
+        format!(
+            "{} {} ({}/{})",
+            self.resource_type,
+            self.name.as_deref().unwrap_or(&self.resource_id),
+            self.account,
+            self.region
+        )
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Queryable, Selectable)]
+#[diesel(table_name = revisions)]
+pub struct RevisionRow {
+    pub id: i64,
+    pub item_id: i64,
+    pub version: i64,
+    pub change: String,
+    pub cause: String,
+    pub hash: String,
+    #[serde(skip)]
+    pub document: String,
+    #[serde(skip)]
+    pub ephemeral: String,
+    #[serde(serialize_with = "utc")]
+    pub observed_at: NaiveDateTime,
+    #[serde(serialize_with = "utc")]
+    pub recorded_at: NaiveDateTime,
+    pub sweep_id: Option<i64>,
+    pub origin: String,
+}
+
+impl RevisionRow {
+    /// The versioned document (`null` for a deletion).
+    pub fn document_json(&self) -> Result<Value, StorageError> {
+        serde_json::from_str(&self.document).map_err(|e| {
+            StorageError::Corrupt(format!("revision {} document is not JSON: {e}", self.id))
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Queryable, Selectable)]
+#[diesel(table_name = sweeps)]
+pub struct SweepRow {
+    pub id: i64,
+    pub source: String,
+    #[serde(serialize_with = "utc")]
+    pub started_at: NaiveDateTime,
+    #[serde(serialize_with = "utc_opt")]
+    pub finished_at: Option<NaiveDateTime>,
+    pub status: String,
+    pub items_seen: i64,
+    pub created: i64,
+    pub modified: i64,
+    pub deleted: i64,
+    pub unchanged: i64,
+    pub ephemeral_updates: i64,
+    pub stale: i64,
+    pub errors: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Queryable, Selectable)]
+#[diesel(table_name = sweep_errors)]
+pub struct SweepErrorRow {
+    pub id: i64,
+    pub sweep_id: i64,
+    pub account: Option<String>,
+    pub region: Option<String>,
+    pub resource_type: Option<String>,
+    pub origin: String,
+    pub item: Option<String>,
+    pub message: String,
+    #[serde(serialize_with = "utc")]
+    pub at: NaiveDateTime,
+}
+
+fn utc<S: serde::Serializer>(t: &NaiveDateTime, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&t.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+}
+
+fn utc_opt<S: serde::Serializer>(t: &Option<NaiveDateTime>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => utc(t, s),
+        None => s.serialize_none(),
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ItemFilter {
+    pub resource_type: Option<String>,
+    pub account: Option<String>,
+    pub region: Option<String>,
+    /// Substring of the name (case-sensitive, as AWS names are).
+    pub name: Option<String>,
+    pub include_deleted: bool,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+fn like_pattern(s: &str) -> String {
+    let escaped = s
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+impl Store {
+    pub fn items(&self, f: &ItemFilter) -> Result<Vec<ItemRow>, StorageError> {
+        let limit = if f.limit > 0 { f.limit } else { 1000 };
+        Ok(with_conn!(self, conn => {
+            let mut q = items::table.select(ItemRow::as_select()).into_boxed();
+            if let Some(t) = &f.resource_type {
+                q = q.filter(items::resource_type.eq(t.clone()));
+            }
+            if let Some(a) = &f.account {
+                q = q.filter(items::account.eq(a.clone()));
+            }
+            if let Some(r) = &f.region {
+                q = q.filter(items::region.eq(r.clone()));
+            }
+            if let Some(n) = &f.name {
+                q = q.filter(items::name.like(like_pattern(n)).escape('\\'));
+            }
+            if !f.include_deleted {
+                q = q.filter(items::active.eq(true));
+            }
+            q.order((items::resource_type, items::account, items::region, items::name, items::id))
+                .limit(limit)
+                .offset(f.offset.max(0))
+                .load(conn)?
+        }))
+    }
+
+    pub fn item(&self, id: i64) -> Result<Option<ItemRow>, StorageError> {
+        Ok(with_conn!(self, conn => {
+            items::table
+                .find(id)
+                .select(ItemRow::as_select())
+                .first(conn)
+                .optional()?
+        }))
+    }
+
+    /// Finds the item a person means: a numeric item id, an ARN, a resource id or a
+    /// name. More than one match is an error listing the candidates.
+    pub fn resolve_item(&self, reference: &str) -> Result<ItemRow, StorageError> {
+        if let Ok(id) = reference.parse::<i64>() {
+            if let Some(item) = self.item(id)? {
+                return Ok(item);
+            }
+        }
+        let r = reference.to_owned();
+        let mut found: Vec<ItemRow> = with_conn!(self, conn => {
+            let mut found: Vec<ItemRow> = items::table
+                .filter(items::arn.eq(&r))
+                .select(ItemRow::as_select())
+                .limit(20)
+                .load(conn)?;
+            if found.is_empty() {
+                found = items::table
+                    .filter(items::resource_id.eq(&r))
+                    .select(ItemRow::as_select())
+                    .limit(20)
+                    .load(conn)?;
+            }
+            if found.is_empty() {
+                found = items::table
+                    .filter(items::name.eq(&r))
+                    .select(ItemRow::as_select())
+                    .limit(20)
+                    .load(conn)?;
+            }
+            found
+        });
+        match found.len() {
+            0 => Err(StorageError::NotFound(format!(
+                "no item matches {reference:?}: give an item id, ARN, resource id or name (see `guardrail items`)"
+            ))),
+            1 => Ok(found.remove(0)),
+            _ => {
+                let list: Vec<String> = found
+                    .iter()
+                    .map(|i| format!("  {}  {}", i.id, i.label()))
+                    .collect();
+                Err(StorageError::Ambiguous(format!(
+                    "{reference:?} matches several items; use an item id:\n{}",
+                    list.join("\n")
+                )))
+            }
+        }
+    }
+
+    /// Revisions of an item, newest first.
+    pub fn history(&self, item_id: i64, limit: i64) -> Result<Vec<RevisionRow>, StorageError> {
+        Ok(with_conn!(self, conn => {
+            revisions::table
+                .filter(revisions::item_id.eq(item_id))
+                .order(revisions::version.desc())
+                .limit(limit.max(1))
+                .select(RevisionRow::as_select())
+                .load(conn)?
+        }))
+    }
+
+    pub fn revision(&self, id: i64) -> Result<Option<RevisionRow>, StorageError> {
+        Ok(with_conn!(self, conn => {
+            revisions::table
+                .find(id)
+                .select(RevisionRow::as_select())
+                .first(conn)
+                .optional()?
+        }))
+    }
+
+    pub fn revision_by_version(
+        &self,
+        item_id: i64,
+        version: i64,
+    ) -> Result<Option<RevisionRow>, StorageError> {
+        Ok(with_conn!(self, conn => {
+            revisions::table
+                .filter(revisions::item_id.eq(item_id))
+                .filter(revisions::version.eq(version))
+                .select(RevisionRow::as_select())
+                .first(conn)
+                .optional()?
+        }))
+    }
+
+    /// Time travel: the revision in force at `at` (None if the item did not exist yet).
+    pub fn revision_at(
+        &self,
+        item_id: i64,
+        at: DateTime<Utc>,
+    ) -> Result<Option<RevisionRow>, StorageError> {
+        let at = at.naive_utc();
+        Ok(with_conn!(self, conn => {
+            revisions::table
+                .filter(revisions::item_id.eq(item_id))
+                .filter(revisions::observed_at.le(at))
+                .order(revisions::version.desc())
+                .select(RevisionRow::as_select())
+                .first(conn)
+                .optional()?
+        }))
+    }
+
+    /// Revisions observed at or after `since`, newest first (what changed lately).
+    pub fn changes_since(
+        &self,
+        since: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<RevisionRow>, StorageError> {
+        let since = since.naive_utc();
+        Ok(with_conn!(self, conn => {
+            revisions::table
+                .filter(revisions::observed_at.ge(since))
+                .order((revisions::observed_at.desc(), revisions::id.desc()))
+                .limit(limit.max(1))
+                .select(RevisionRow::as_select())
+                .load(conn)?
+        }))
+    }
+
+    pub fn sweeps(&self, limit: i64) -> Result<Vec<SweepRow>, StorageError> {
+        Ok(with_conn!(self, conn => {
+            sweeps::table
+                .order(sweeps::id.desc())
+                .limit(limit.max(1))
+                .select(SweepRow::as_select())
+                .load(conn)?
+        }))
+    }
+
+    pub fn sweep_errors(&self, sweep_id: i64) -> Result<Vec<SweepErrorRow>, StorageError> {
+        Ok(with_conn!(self, conn => {
+            sweep_errors::table
+                .filter(sweep_errors::sweep_id.eq(sweep_id))
+                .order(sweep_errors::id)
+                .select(SweepErrorRow::as_select())
+                .load(conn)?
+        }))
+    }
+
+    /// (items, active items, revisions)
+    pub fn counts(&self) -> Result<(i64, i64, i64), StorageError> {
+        Ok(with_conn!(self, conn => {
+            let all: i64 = items::table.count().get_result(conn)?;
+            let active: i64 = items::table.filter(items::active.eq(true)).count().get_result(conn)?;
+            let revs: i64 = revisions::table.count().get_result(conn)?;
+            (all, active, revs)
+        }))
+    }
+
+    /// Bytes the database occupies (SQLite: pages in use; PostgreSQL: the database).
+    pub fn database_size(&self) -> Result<i64, StorageError> {
+        #[derive(QueryableByName)]
+        struct Size {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            bytes: i64,
+        }
+        let sql = match self.backend() {
+            Backend::Sqlite => {
+                "SELECT page_count * page_size AS bytes FROM pragma_page_count(), pragma_page_size()"
+            }
+            Backend::Postgres => "SELECT pg_database_size(current_database()) AS bytes",
+        };
+        Ok(with_conn!(self, conn => {
+            diesel::sql_query(sql).get_result::<Size>(conn)?.bytes
+        }))
+    }
+}
