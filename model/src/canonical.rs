@@ -54,10 +54,32 @@ pub fn content_hash(canonical: &str) -> String {
     hex::encode(Sha256::digest(canonical.as_bytes()))
 }
 
-/// Sorts an array by the canonical form of its elements: for lists whose order
-/// carries no meaning (security group rules, grants, tag lists).
+/// Fields that name an element of a list, in the order they are tried. Sorting by a
+/// name first keeps lists readable ("policy a, policy b") and diffs stable.
+const NAME_FIELDS: &[&str] = &[
+    "policyName",
+    "policyArn",
+    "groupName",
+    "roleName",
+    "instanceProfileName",
+    "versionId",
+    "key",
+    "Key",
+    "ruleNumber",
+];
+
+/// Sorts an array for lists whose order carries no meaning (security group rules,
+/// grants, tag lists): by the element's name field when it has one, then by its
+/// canonical form.
 pub fn sort_unordered(items: &mut [Value]) {
-    items.sort_by_cached_key(canonical_json);
+    items.sort_by_cached_key(|v| {
+        let name = v.as_object().and_then(|m| {
+            NAME_FIELDS
+                .iter()
+                .find_map(|f| m.get(*f).map(canonical_json))
+        });
+        (name, canonical_json(v))
+    });
 }
 
 #[cfg(test)]

@@ -194,6 +194,9 @@ pub trait Collector {
     fn observe(&mut self, observation: Observation) -> Result<(), CollectError>;
     /// A deletion the source states explicitly (AWS Config `ResourceDeleted`).
     fn deleted(&mut self, key: ItemKey, at: DateTime<Utc>) -> Result<(), CollectError>;
+    /// The item exists but the source has no configuration for it (AWS Config
+    /// `ResourceNotRecorded`): keep its last revision and do not infer its deletion.
+    fn present(&mut self, key: ItemKey) -> Result<(), CollectError>;
     fn error(&mut self, error: SourceError);
     fn end_listing(&mut self, coverage: Coverage) -> Result<(), CollectError>;
 }

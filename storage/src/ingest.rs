@@ -692,6 +692,19 @@ impl Collector for Ingestor {
         Ok(())
     }
 
+    fn present(&mut self, key: ItemKey) -> Result<(), CollectError> {
+        let scope = key.scope();
+        self.ensure_scope(&scope)?;
+        let Some(open) = self.listing.as_mut() else {
+            return Err("present() outside a listing (begin_listing was not called)".into());
+        };
+        open.scopes_seen.insert(scope.clone());
+        if let Some(e) = self.index.get_mut(&scope).and_then(|m| m.get_mut(&key.resource_id)) {
+            e.seen_in = open.number;
+        }
+        Ok(())
+    }
+
     fn error(&mut self, error: SourceError) {
         warn!(%error, "source error");
         if let Some(open) = self.listing.as_mut() {

@@ -1,1 +1,34 @@
-//! placeholder
+//! Watchers: sources that snapshot cloud configuration into normalised items.
+//!
+//! A watcher knows one source and reports what it sees to a
+//! [`guardrail_model::Collector`] as listings of observations. It never writes to the
+//! cloud, and it says how complete each listing was: deletions are inferred from
+//! complete listings only, by storage, never here.
+
+pub mod aws_config;
+pub mod normalize;
+
+use guardrail_model::{CollectError, Collector};
+
+/// A source of items.
+pub trait Watcher {
+    /// What is being watched, for logs and errors.
+    fn describe(&self) -> String;
+    /// Lists everything into `collector`. Problems with the input are reported through
+    /// `collector.error` and do not stop the sweep; `Err` means the collector itself
+    /// failed (storage unavailable) and the sweep must stop.
+    fn sweep(&mut self, collector: &mut dyn Collector, progress: &dyn Progress) -> Result<(), CollectError>;
+}
+
+/// Progress reporting for long sweeps; every method defaults to doing nothing.
+pub trait Progress {
+    fn begin(&self, _units: u64) {}
+    fn file(&self, _location: &str) {}
+    fn item(&self) {}
+    fn finish(&self) {}
+}
+
+/// Reports nothing.
+pub struct Quiet;
+
+impl Progress for Quiet {}

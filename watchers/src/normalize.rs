@@ -1,0 +1,410 @@
+//! Per-resource-type normalisation of configuration documents.
+//!
+//! Three kinds of rule, each a list of paths into the item document
+//! (`configuration.rolePolicyList[].policyDocument`, where `[]` means every element):
+//! policy documents to decode, fields that are ephemeral, and lists whose order carries
+//! no meaning. A new resource type is one more entry in [`RULES`]; a type with no entry
+//! still gets the generic treatment (embedded JSON parsed, tag lists sorted).
+
+use guardrail_model::canonical::sort_unordered;
+use guardrail_model::policy::decode_policy_value;
+use serde_json::{Map, Value};
+
+/// How one resource type is normalised.
+pub struct TypeRules {
+    pub resource_type: &'static str,
+    pub policies: &'static [&'static str],
+    pub ephemeral: &'static [&'static str],
+    pub unordered: &'static [&'static str],
+}
+
+/// Applied to every type.
+const GENERIC_UNORDERED: &[&str] = &["configuration.tags", "relationships"];
+
+pub const RULES: &[TypeRules] = &[
+    TypeRules {
+        resource_type: "AWS::IAM::User",
+        policies: &["configuration.userPolicyList[].policyDocument"],
+        ephemeral: &[
+            "configuration.passwordLastUsed",
+            "configuration.accessKeys[].lastUsed",
+            "configuration.accessKeys[].lastUsedDate",
+            "configuration.accessKeys[].lastUsedRegion",
+            "configuration.accessKeys[].lastUsedService",
+        ],
+        unordered: &[
+            "configuration.userPolicyList",
+            "configuration.groupList",
+            "configuration.attachedManagedPolicies",
+            "configuration.accessKeys",
+            "configuration.mfaDevices",
+        ],
+    },
+    TypeRules {
+        resource_type: "AWS::IAM::Role",
+        policies: &[
+            "configuration.assumeRolePolicyDocument",
+            "configuration.rolePolicyList[].policyDocument",
+            "configuration.instanceProfileList[].roles[].assumeRolePolicyDocument",
+        ],
+        ephemeral: &[
+            "configuration.roleLastUsed",
+            "configuration.instanceProfileList[].roles[].roleLastUsed",
+        ],
+        unordered: &[
+            "configuration.rolePolicyList",
+            "configuration.attachedManagedPolicies",
+            "configuration.instanceProfileList",
+        ],
+    },
+    TypeRules {
+        resource_type: "AWS::IAM::Group",
+        policies: &["configuration.groupPolicyList[].policyDocument"],
+        ephemeral: &[],
+        unordered: &[
+            "configuration.groupPolicyList",
+            "configuration.attachedManagedPolicies",
+        ],
+    },
+    TypeRules {
+        resource_type: "AWS::IAM::Policy",
+        policies: &["configuration.policyVersionList[].document"],
+        // Approximate counts that move whenever anyone attaches the policy anywhere.
+        ephemeral: &[
+            "configuration.attachmentCount",
+            "configuration.permissionsBoundaryUsageCount",
+        ],
+        unordered: &["configuration.policyVersionList"],
+    },
+    TypeRules {
+        resource_type: "AWS::S3::Bucket",
+        policies: &["supplementaryConfiguration.BucketPolicy.policyText"],
+        // Display names of canonical users are references AWS fills in (and is
+        // retiring); the canonical ids beside them are the durable identity.
+        ephemeral: &[
+            "configuration.owner.displayName",
+            "supplementaryConfiguration.AccessControlList.owner.displayName",
+            "supplementaryConfiguration.AccessControlList.grantList[].grantee.displayName",
+        ],
+        unordered: &[
+            "supplementaryConfiguration.AccessControlList.grantList",
+            "supplementaryConfiguration.ServerSideEncryptionConfiguration.rules",
+            "supplementaryConfiguration.BucketLifecycleConfiguration.rules",
+        ],
+    },
+    TypeRules {
+        resource_type: "AWS::S3::AccountPublicAccessBlock",
+        policies: &[],
+        ephemeral: &[],
+        unordered: &[],
+    },
+    TypeRules {
+        resource_type: "AWS::EC2::SecurityGroup",
+        policies: &[],
+        ephemeral: &[],
+        // Inner lists first: the outer sort then sees normalised rules.
+        unordered: &[
+            "configuration.ipPermissions[].ipRanges",
+            "configuration.ipPermissions[].ipv4Ranges",
+            "configuration.ipPermissions[].ipv6Ranges",
+            "configuration.ipPermissions[].prefixListIds",
+            "configuration.ipPermissions[].userIdGroupPairs",
+            "configuration.ipPermissionsEgress[].ipRanges",
+            "configuration.ipPermissionsEgress[].ipv4Ranges",
+            "configuration.ipPermissionsEgress[].ipv6Ranges",
+            "configuration.ipPermissionsEgress[].prefixListIds",
+            "configuration.ipPermissionsEgress[].userIdGroupPairs",
+            "configuration.ipPermissions",
+            "configuration.ipPermissionsEgress",
+        ],
+    },
+    TypeRules {
+        resource_type: "AWS::EC2::Instance",
+        policies: &[],
+        ephemeral: &[
+            "configuration.state",
+            "configuration.stateReason",
+            "configuration.stateTransitionReason",
+            "configuration.launchTime",
+            "configuration.usageOperationUpdateTime",
+            "configuration.networkInterfaces[].attachment.attachTime",
+            "configuration.networkInterfaces[].attachment.status",
+            "configuration.networkInterfaces[].status",
+            "configuration.blockDeviceMappings[].ebs.attachTime",
+            "configuration.blockDeviceMappings[].ebs.status",
+        ],
+        unordered: &[
+            "configuration.securityGroups",
+            "configuration.networkInterfaces[].groups",
+            "configuration.networkInterfaces[].privateIpAddresses",
+            "configuration.networkInterfaces",
+            "configuration.blockDeviceMappings",
+            "configuration.productCodes",
+        ],
+    },
+    TypeRules {
+        resource_type: "AWS::EC2::VPC",
+        policies: &[],
+        ephemeral: &[
+            "configuration.state",
+            "configuration.cidrBlockAssociationSet[].cidrBlockState",
+            "configuration.ipv6CidrBlockAssociationSet[].ipv6CidrBlockState",
+        ],
+        unordered: &[
+            "configuration.cidrBlockAssociationSet",
+            "configuration.ipv6CidrBlockAssociationSet",
+        ],
+    },
+    TypeRules {
+        resource_type: "AWS::EC2::Subnet",
+        policies: &[],
+        ephemeral: &["configuration.state", "configuration.availableIpAddressCount"],
+        unordered: &["configuration.ipv6CidrBlockAssociationSet"],
+    },
+    TypeRules {
+        resource_type: "AWS::EC2::NetworkAcl",
+        policies: &[],
+        ephemeral: &[],
+        unordered: &["configuration.entries", "configuration.associations"],
+    },
+    TypeRules {
+        resource_type: "AWS::EC2::RouteTable",
+        policies: &[],
+        ephemeral: &[
+            "configuration.routes[].state",
+            "configuration.associations[].associationState",
+        ],
+        unordered: &["configuration.routes", "configuration.associations"],
+    },
+    TypeRules {
+        resource_type: "AWS::EC2::InternetGateway",
+        policies: &[],
+        ephemeral: &["configuration.attachments[].state"],
+        unordered: &["configuration.attachments"],
+    },
+    TypeRules {
+        resource_type: "AWS::EC2::Volume",
+        policies: &[],
+        ephemeral: &[
+            "configuration.state",
+            "configuration.attachments[].attachTime",
+            "configuration.attachments[].state",
+        ],
+        unordered: &["configuration.attachments"],
+    },
+];
+
+pub fn rules_for(resource_type: &str) -> Option<&'static TypeRules> {
+    RULES.iter().find(|r| r.resource_type == resource_type)
+}
+
+/// A normalisation failure, naming the path that could not be read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NormalizeError {
+    pub path: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for NormalizeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// Normalises `doc` (the durable part of an item) in place for `resource_type`, and
+/// returns the ephemeral fields taken out of it, keyed by their concrete path.
+pub fn normalize(resource_type: &str, doc: &mut Value) -> Result<Map<String, Value>, NormalizeError> {
+    let rules = rules_for(resource_type);
+    let mut ephemeral = Map::new();
+    if let Some(rules) = rules {
+        for path in rules.policies {
+            let mut failure = None;
+            for_each_at(doc, path, &mut |concrete, v| {
+                if failure.is_some() {
+                    return;
+                }
+                match decode_policy_value(v) {
+                    Ok(decoded) => *v = decoded,
+                    Err(e) => {
+                        failure = Some(NormalizeError {
+                            path: concrete.to_owned(),
+                            message: format!("broken IAM policy document: {e}"),
+                        })
+                    }
+                }
+            });
+            if let Some(f) = failure {
+                return Err(f);
+            }
+        }
+        for path in rules.ephemeral {
+            take_at(doc, path, &mut ephemeral);
+        }
+        for path in rules.unordered {
+            sort_at(doc, path);
+        }
+    }
+    for path in GENERIC_UNORDERED {
+        sort_at(doc, path);
+    }
+    Ok(ephemeral)
+}
+
+/// Parses string values that hold JSON objects or arrays (AWS Config writes most
+/// supplementary configuration that way). Other strings stay strings.
+pub fn parse_embedded_json(map: &mut Map<String, Value>) {
+    for v in map.values_mut() {
+        if let Value::String(s) = v {
+            let t = s.trim_start();
+            if t.starts_with('{') || t.starts_with('[') {
+                if let Ok(parsed) = serde_json::from_str::<Value>(s) {
+                    *v = parsed;
+                }
+            }
+        }
+    }
+}
+
+/// Calls `f` with every value at `path` (and its concrete path).
+fn for_each_at(doc: &mut Value, path: &str, f: &mut dyn FnMut(&str, &mut Value)) {
+    fn walk(v: &mut Value, segs: &[&str], here: String, f: &mut dyn FnMut(&str, &mut Value)) {
+        let Some((seg, rest)) = segs.split_first() else {
+            f(&here, v);
+            return;
+        };
+        let (name, each) = match seg.strip_suffix("[]") {
+            Some(n) => (n, true),
+            None => (*seg, false),
+        };
+        let Some(child) = v.as_object_mut().and_then(|m| m.get_mut(name)) else {
+            return;
+        };
+        let here = if here.is_empty() { name.to_owned() } else { format!("{here}.{name}") };
+        if each {
+            if let Value::Array(items) = child {
+                for (i, item) in items.iter_mut().enumerate() {
+                    walk(item, rest, format!("{here}[{i}]"), f);
+                }
+            }
+        } else if !child.is_null() {
+            walk(child, rest, here, f);
+        }
+    }
+    let segs: Vec<&str> = path.split('.').collect();
+    walk(doc, &segs, String::new(), f);
+}
+
+/// Removes every value at `path`, recording it in `out` under its concrete path.
+fn take_at(doc: &mut Value, path: &str, out: &mut Map<String, Value>) {
+    let Some((parent, field)) = path.rsplit_once('.') else {
+        if let Some(v) = doc.as_object_mut().and_then(|m| m.remove(path)) {
+            out.insert(path.to_owned(), v);
+        }
+        return;
+    };
+    for_each_at(doc, parent, &mut |concrete, v| {
+        if let Some(taken) = v.as_object_mut().and_then(|m| m.remove(field)) {
+            out.insert(format!("{concrete}.{field}"), taken);
+        }
+    });
+}
+
+fn sort_at(doc: &mut Value, path: &str) {
+    for_each_at(doc, path, &mut |_, v| {
+        if let Value::Array(items) = v {
+            sort_unordered(items);
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn role_policies_are_decoded_and_last_used_is_ephemeral() {
+        let mut doc = json!({"configuration": {
+            "roleName": "r",
+            "assumeRolePolicyDocument": "%7B%22Statement%22%3A%5B%5D%7D",
+            "rolePolicyList": [
+                {"policyName": "b", "policyDocument": "{\"Statement\":[]}"},
+                {"policyName": "a", "policyDocument": "%7B%7D"}
+            ],
+            "roleLastUsed": {"lastUsedDate": "2026-11-01T00:00:00Z"}
+        }});
+        let eph = normalize("AWS::IAM::Role", &mut doc).unwrap();
+        let c = &doc["configuration"];
+        assert_eq!(c["assumeRolePolicyDocument"], json!({"Statement": []}));
+        assert_eq!(c["rolePolicyList"][0]["policyName"], "a");
+        assert_eq!(c["rolePolicyList"][0]["policyDocument"], json!({}));
+        assert!(c.get("roleLastUsed").is_none());
+        assert_eq!(eph["configuration.roleLastUsed"]["lastUsedDate"], "2026-11-01T00:00:00Z");
+    }
+
+    #[test]
+    fn broken_policy_names_its_path() {
+        let mut doc = json!({"configuration": {"userPolicyList": [
+            {"policyName": "ok", "policyDocument": "%7B%7D"},
+            {"policyName": "bad", "policyDocument": "%7B%22Statement"}
+        ]}});
+        let err = normalize("AWS::IAM::User", &mut doc).unwrap_err();
+        assert_eq!(err.path, "configuration.userPolicyList[1].policyDocument");
+        assert!(err.message.contains("broken IAM policy document"), "{err}");
+    }
+
+    #[test]
+    fn security_group_rule_order_does_not_matter() {
+        let mut a = json!({"configuration": {"ipPermissions": [
+            {"fromPort": 443, "ipRanges": ["10.0.0.0/8", "0.0.0.0/0"]},
+            {"fromPort": 22, "ipRanges": ["192.168.0.0/16"]}
+        ]}});
+        let mut b = json!({"configuration": {"ipPermissions": [
+            {"fromPort": 22, "ipRanges": ["192.168.0.0/16"]},
+            {"fromPort": 443, "ipRanges": ["0.0.0.0/0", "10.0.0.0/8"]}
+        ]}});
+        normalize("AWS::EC2::SecurityGroup", &mut a).unwrap();
+        normalize("AWS::EC2::SecurityGroup", &mut b).unwrap();
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn instance_state_and_s3_grant_names_are_ephemeral() {
+        let mut i = json!({"configuration": {"state": {"name": "running"}, "instanceType": "t3.micro",
+            "networkInterfaces": [{"attachment": {"attachTime": "x", "deviceIndex": 0}}]}});
+        let eph = normalize("AWS::EC2::Instance", &mut i).unwrap();
+        assert_eq!(eph.len(), 2);
+        assert!(eph.contains_key("configuration.networkInterfaces[0].attachment.attachTime"));
+        assert_eq!(i["configuration"]["networkInterfaces"][0]["attachment"], json!({"deviceIndex": 0}));
+
+        let mut b = json!({"supplementaryConfiguration": {"AccessControlList": {
+            "owner": {"id": "abc", "displayName": "me"},
+            "grantList": [{"grantee": {"id": "abc", "displayName": "me"}, "permission": "FullControl"}]}}});
+        let eph = normalize("AWS::S3::Bucket", &mut b).unwrap();
+        assert_eq!(eph.len(), 2);
+        assert_eq!(
+            b["supplementaryConfiguration"]["AccessControlList"]["grantList"][0]["grantee"],
+            json!({"id": "abc"})
+        );
+    }
+
+    #[test]
+    fn unknown_types_get_generic_treatment() {
+        let mut doc = json!({"configuration": {"tags": [{"key": "b"}, {"key": "a"}]}});
+        let eph = normalize("AWS::Lambda::Function", &mut doc).unwrap();
+        assert!(eph.is_empty());
+        assert_eq!(doc["configuration"]["tags"][0]["key"], "a");
+    }
+
+    #[test]
+    fn embedded_json_strings_are_parsed() {
+        let mut m = json!({"A": "{\"x\":1}", "B": "plain", "C": "[1", "D": true})
+            .as_object()
+            .unwrap()
+            .clone();
+        parse_embedded_json(&mut m);
+        assert_eq!(m["A"], json!({"x": 1}));
+        assert_eq!(m["B"], "plain");
+        assert_eq!(m["C"], "[1");
+    }
+}
