@@ -41,8 +41,8 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqliteSettin
         // WAL lets readers (the UI) run during a sweep; NORMAL sync is durable across
         // process crashes, which is the failure that matters for a monitor.
         conn.batch_execute(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-             PRAGMA busy_timeout = 15000; PRAGMA foreign_keys = ON;",
+            "PRAGMA busy_timeout = 15000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+             PRAGMA foreign_keys = ON;",
         )
         .map_err(diesel::r2d2::Error::QueryError)
     }

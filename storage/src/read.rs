@@ -320,6 +320,16 @@ impl Store {
         }))
     }
 
+    pub fn sweep(&self, id: i64) -> Result<Option<SweepRow>, StorageError> {
+        Ok(with_conn!(self, conn => {
+            sweeps::table
+                .find(id)
+                .select(SweepRow::as_select())
+                .first(conn)
+                .optional()?
+        }))
+    }
+
     pub fn sweep_errors(&self, sweep_id: i64) -> Result<Vec<SweepErrorRow>, StorageError> {
         Ok(with_conn!(self, conn => {
             sweep_errors::table

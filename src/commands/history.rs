@@ -1,0 +1,41 @@
+use std::process::ExitCode;
+
+use super::{short_time, Context};
+use crate::output::{self, Format, Table};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Item id, ARN, resource id or name.
+    item: String,
+    #[arg(long, default_value_t = 50)]
+    limit: i64,
+}
+
+pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
+    let store = ctx.open_store()?;
+    let item = store.resolve_item(&a.item)?;
+    let revisions = store.history(item.id, a.limit)?;
+    match ctx.format {
+        Format::Json => output::json(&serde_json::json!({"item": item, "revisions": revisions}))?,
+        Format::Text => {
+            println!("{} [item {}]", item.label(), item.id);
+            if let Some(arn) = &item.arn {
+                println!("{arn}");
+            }
+            let mut t = Table::new(&["REV", "VERSION", "CHANGE", "CAUSE", "OBSERVED", "HASH", "ORIGIN"]);
+            for r in &revisions {
+                t.row(vec![
+                    r.id.to_string(),
+                    format!("v{}", r.version),
+                    r.change.clone(),
+                    r.cause.clone(),
+                    short_time(&r.observed_at),
+                    r.hash.chars().take(12).collect(),
+                    r.origin.rsplit('/').next().unwrap_or(&r.origin).to_owned(),
+                ]);
+            }
+            t.print()?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,40 @@
+use std::process::ExitCode;
+
+use super::{short_time, Context};
+use crate::output::{self, Format};
+
+pub fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
+    let store = ctx.open_store()?;
+    let (items, active, revisions) = store.counts()?;
+    let bytes = store.database_size()?;
+    let last = store.sweeps(1)?.into_iter().next();
+    match ctx.format {
+        Format::Json => output::json(&serde_json::json!({
+            "database": store.display_url(),
+            "backend": store.backend().as_str(),
+            "items": items,
+            "active_items": active,
+            "revisions": revisions,
+            "database_bytes": bytes,
+            "last_sweep": last,
+        }))?,
+        Format::Text => {
+            println!("database   {} ({})", store.display_url(), store.backend().as_str());
+            println!("items      {items} ({active} active, {} deleted)", items - active);
+            println!("revisions  {revisions}");
+            println!("size       {:.1} MiB", bytes as f64 / 1_048_576.0);
+            match last {
+                Some(s) => println!(
+                    "last sweep {} {} at {}: {} seen, {} errors",
+                    s.id,
+                    s.status,
+                    short_time(&s.started_at),
+                    s.items_seen,
+                    s.errors
+                ),
+                None => println!("last sweep none yet: run `guardrail sweep --source PATH`"),
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

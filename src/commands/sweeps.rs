@@ -1,0 +1,59 @@
+use std::process::ExitCode;
+
+use super::{short_time, Context};
+use crate::output::{self, Format, Table};
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[arg(long, default_value_t = 20)]
+    limit: i64,
+    /// Show one sweep with its errors.
+    #[arg(long)]
+    id: Option<i64>,
+}
+
+pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
+    let store = ctx.open_store()?;
+    if let Some(id) = a.id {
+        let sweep = store
+            .sweep(id)?
+            .ok_or_else(|| anyhow::anyhow!("no sweep {id}; see `guardrail sweeps`"))?;
+        let errors = store.sweep_errors(id)?;
+        match ctx.format {
+            Format::Json => output::json(&serde_json::json!({"sweep": sweep, "errors": errors}))?,
+            Format::Text => {
+                println!("sweep {} {} ({}): {}", sweep.id, sweep.status, short_time(&sweep.started_at), sweep.source);
+                for e in &errors {
+                    let scope = match (&e.resource_type, &e.account, &e.region) {
+                        (Some(t), Some(a), Some(r)) => format!(" [{t} in {a}/{r}]"),
+                        _ => String::new(),
+                    };
+                    println!("  - {}{}{}: {}", e.origin, e.item.as_deref().map(|i| format!(": {i}")).unwrap_or_default(), scope, e.message);
+                }
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let sweeps = store.sweeps(a.limit)?;
+    match ctx.format {
+        Format::Json => output::json(&sweeps)?,
+        Format::Text => {
+            let mut t = Table::new(&["ID", "STARTED", "STATUS", "SEEN", "CREATED", "MODIFIED", "DELETED", "ERRORS", "SOURCE"]);
+            for s in &sweeps {
+                t.row(vec![
+                    s.id.to_string(),
+                    short_time(&s.started_at),
+                    s.status.clone(),
+                    s.items_seen.to_string(),
+                    s.created.to_string(),
+                    s.modified.to_string(),
+                    s.deleted.to_string(),
+                    s.errors.to_string(),
+                    s.source.clone(),
+                ]);
+            }
+            t.print()?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
