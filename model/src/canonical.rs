@@ -7,46 +7,81 @@ use sha2::{Digest, Sha256};
 
 /// Serialises `value` with object keys sorted by byte order and no whitespace.
 pub fn canonical_json(value: &Value) -> String {
-    let mut out = String::with_capacity(256);
+    let mut out = Vec::with_capacity(256);
     write_canonical(value, &mut out);
-    out
+    into_string(out)
 }
 
-fn write_canonical(value: &Value, out: &mut String) {
+/// Appends the canonical form of `value` to `out`.
+pub fn write_canonical(value: &Value, out: &mut Vec<u8>) {
     match value {
         Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort_unstable();
-            out.push('{');
-            for (i, key) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
+            out.push(b'{');
+            // serde_json's default map is ordered already; only a build with
+            // `preserve_order` pays for collecting and sorting the keys.
+            let sorted = map
+                .keys()
+                .zip(map.keys().skip(1))
+                .all(|(a, b)| a.as_bytes() < b.as_bytes());
+            if sorted {
+                for (i, (key, v)) in map.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    write_str(key, out);
+                    out.push(b':');
+                    write_canonical(v, out);
                 }
-                write_string(key, out);
-                out.push(':');
-                write_canonical(&map[key], out);
+            } else {
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort_unstable();
+                for (i, key) in keys.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    write_str(key, out);
+                    out.push(b':');
+                    write_canonical(&map[key], out);
+                }
             }
-            out.push('}');
+            out.push(b'}');
         }
         Value::Array(items) => {
-            out.push('[');
+            out.push(b'[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
                 write_canonical(item, out);
             }
-            out.push(']');
+            out.push(b']');
         }
-        Value::String(s) => write_string(s, out),
-        // Numbers, booleans and null have a single serde_json spelling already.
-        other => out.push_str(&other.to_string()),
+        Value::String(s) => write_str(s, out),
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(true) => out.extend_from_slice(b"true"),
+        Value::Bool(false) => out.extend_from_slice(b"false"),
+        Value::Number(n) => out.extend_from_slice(n.to_string().as_bytes()),
     }
 }
 
-fn write_string(s: &str, out: &mut String) {
-    // serde_json's string escaping is deterministic; reuse it rather than re-implement.
-    out.push_str(&Value::String(s.to_owned()).to_string());
+/// Writes a JSON string literal. Strings needing no escapes (nearly all of them) are
+/// copied as they are; the rest go through serde_json's escaper, so the spelling is
+/// serde_json's either way.
+pub fn write_str(s: &str, out: &mut Vec<u8>) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else if serde_json::to_writer(&mut *out, s).is_err() {
+        // Writing to a Vec cannot fail; keep the output well-formed regardless.
+        out.extend_from_slice(b"\"\"");
+    }
+}
+
+/// The buffers above only ever receive complete UTF-8 sequences.
+pub fn into_string(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// SHA-256 of the canonical bytes, hex encoded.
@@ -98,7 +133,7 @@ mod tests {
 
     #[test]
     fn strings_are_escaped() {
-        let v = json!({"k\"ey": "line\nbreak \u{1F600}"});
+        let v = json!({"k\"ey": "line\nbreak \u{1F600} back\\slash \u{7}"});
         let c = canonical_json(&v);
         let back: Value = serde_json::from_str(&c).expect("canonical output parses");
         assert_eq!(back, v);

@@ -7,6 +7,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::canonical::{into_string, write_canonical, write_str};
+
 /// The identity of one cloud resource. Region is `global` for global services (IAM).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ItemKey {
@@ -66,6 +68,43 @@ pub struct Observation {
 }
 
 impl Observation {
+    /// The canonical JSON of [`Observation::durable_document`], written without
+    /// copying the configuration (this runs once per item per sweep).
+    pub fn canonical_document(&self) -> String {
+        let mut out = Vec::with_capacity(1024);
+        let opt = |v: &Option<String>, out: &mut Vec<u8>| match v {
+            Some(s) => write_str(s, out),
+            None => out.extend_from_slice(b"null"),
+        };
+        // Keys in byte order: arn, config, name, tags.
+        out.extend_from_slice(b"{\"arn\":");
+        opt(&self.arn, &mut out);
+        out.extend_from_slice(b",\"config\":");
+        write_canonical(&self.config, &mut out);
+        out.extend_from_slice(b",\"name\":");
+        opt(&self.name, &mut out);
+        out.extend_from_slice(b",\"tags\":");
+        out.extend_from_slice(self.canonical_tags().as_bytes());
+        out.push(b'}');
+        into_string(out)
+    }
+
+    /// Tags as a canonical JSON object (a BTreeMap iterates in key order).
+    pub fn canonical_tags(&self) -> String {
+        let mut out = Vec::with_capacity(64);
+        out.push(b'{');
+        for (i, (k, v)) in self.tags.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_str(k, &mut out);
+            out.push(b':');
+            write_str(v, &mut out);
+        }
+        out.push(b'}');
+        into_string(out)
+    }
+
     /// The document that is versioned and hashed: identity details, tags and config.
     pub fn durable_document(&self) -> Value {
         json!({
@@ -78,6 +117,34 @@ impl Observation {
 }
 
 /// Why a revision was written.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::canonical::canonical_json;
+
+    #[test]
+    fn canonical_document_matches_the_generic_writer() {
+        let obs = Observation {
+            key: ItemKey {
+                account: "1".into(),
+                region: "r".into(),
+                resource_type: "T".into(),
+                resource_id: "i".into(),
+            },
+            arn: None,
+            name: Some("n\"q".into()),
+            tags: BTreeMap::from([("b".into(), "2".into()), ("a".into(), "1\n".into())]),
+            config: json!({"z": [1, {"y": null}], "a": "x"}),
+            ephemeral: Value::Null,
+            observed_at: Utc::now(),
+        };
+        assert_eq!(
+            obs.canonical_document(),
+            canonical_json(&obs.durable_document())
+        );
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Cause {

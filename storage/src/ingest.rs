@@ -652,9 +652,9 @@ impl Collector for Ingestor {
         if self.pending_keys.contains(&obs.key) {
             self.flush()?;
         }
-        let document = canonical_json(&obs.durable_document());
+        let document = obs.canonical_document();
         let ephemeral = canonical_json(&obs.ephemeral);
-        let tags = canonical_json(&serde_json::to_value(&obs.tags)?);
+        let tags = obs.canonical_tags();
         let prepared = Prepared {
             hash: content_hash(&document),
             eph_hash: content_hash(&ephemeral),

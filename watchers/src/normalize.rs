@@ -219,7 +219,7 @@ pub fn normalize(resource_type: &str, doc: &mut Value) -> Result<Map<String, Val
     if let Some(rules) = rules {
         for path in rules.policies {
             let mut failure = None;
-            for_each_at(doc, path, &mut |concrete, v| {
+            for_each_at(doc, path, &mut |steps, v| {
                 if failure.is_some() {
                     return;
                 }
@@ -227,7 +227,7 @@ pub fn normalize(resource_type: &str, doc: &mut Value) -> Result<Map<String, Val
                     Ok(decoded) => *v = decoded,
                     Err(e) => {
                         failure = Some(NormalizeError {
-                            path: concrete.to_owned(),
+                            path: render(steps),
                             message: format!("broken IAM policy document: {e}"),
                         })
                     }
@@ -265,33 +265,67 @@ pub fn parse_embedded_json(map: &mut Map<String, Value>) {
     }
 }
 
-/// Calls `f` with every value at `path` (and its concrete path).
-fn for_each_at(doc: &mut Value, path: &str, f: &mut dyn FnMut(&str, &mut Value)) {
-    fn walk(v: &mut Value, segs: &[&str], here: String, f: &mut dyn FnMut(&str, &mut Value)) {
-        let Some((seg, rest)) = segs.split_first() else {
-            f(&here, v);
+/// One step of a concrete path.
+enum Step<'p> {
+    Key(&'p str),
+    Index(usize),
+}
+
+/// Renders a concrete path (`a.b[2].c`); only done when a caller needs it.
+fn render(steps: &[Step]) -> String {
+    let mut out = String::new();
+    for step in steps {
+        match step {
+            Step::Key(k) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(k);
+            }
+            Step::Index(i) => {
+                out.push('[');
+                out.push_str(&i.to_string());
+                out.push(']');
+            }
+        }
+    }
+    out
+}
+
+/// Calls `f` with every value at `path`, and the steps that lead to it.
+fn for_each_at<'p>(doc: &mut Value, path: &'p str, f: &mut dyn FnMut(&[Step<'p>], &mut Value)) {
+    fn walk<'p>(
+        v: &mut Value,
+        mut segs: std::str::Split<'p, char>,
+        steps: &mut Vec<Step<'p>>,
+        f: &mut dyn FnMut(&[Step<'p>], &mut Value),
+    ) {
+        let Some(seg) = segs.next() else {
+            f(steps, v);
             return;
         };
         let (name, each) = match seg.strip_suffix("[]") {
             Some(n) => (n, true),
-            None => (*seg, false),
+            None => (seg, false),
         };
         let Some(child) = v.as_object_mut().and_then(|m| m.get_mut(name)) else {
             return;
         };
-        let here = if here.is_empty() { name.to_owned() } else { format!("{here}.{name}") };
+        steps.push(Step::Key(name));
         if each {
             if let Value::Array(items) = child {
                 for (i, item) in items.iter_mut().enumerate() {
-                    walk(item, rest, format!("{here}[{i}]"), f);
+                    steps.push(Step::Index(i));
+                    walk(item, segs.clone(), steps, f);
+                    steps.pop();
                 }
             }
         } else if !child.is_null() {
-            walk(child, rest, here, f);
+            walk(child, segs, steps, f);
         }
+        steps.pop();
     }
-    let segs: Vec<&str> = path.split('.').collect();
-    walk(doc, &segs, String::new(), f);
+    walk(doc, path.split('.'), &mut Vec::new(), f);
 }
 
 /// Removes every value at `path`, recording it in `out` under its concrete path.
@@ -302,9 +336,9 @@ fn take_at(doc: &mut Value, path: &str, out: &mut Map<String, Value>) {
         }
         return;
     };
-    for_each_at(doc, parent, &mut |concrete, v| {
+    for_each_at(doc, parent, &mut |steps, v| {
         if let Some(taken) = v.as_object_mut().and_then(|m| m.remove(field)) {
-            out.insert(format!("{concrete}.{field}"), taken);
+            out.insert(format!("{}.{field}", render(steps)), taken);
         }
     });
 }

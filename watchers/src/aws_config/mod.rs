@@ -179,7 +179,9 @@ impl ItemReader<'_> {
     /// was read to its end and held a list of configuration items.
     fn stream(&mut self, input: Box<dyn Read + Send>, c: &mut dyn Collector) -> Result<bool, String> {
         let input = decompressing(input).map_err(|e| format!("cannot read: {e}"))?;
-        let mut de = serde_json::Deserializer::from_reader(input);
+        // serde_json reads byte by byte; std serves that from the buffer only when it
+        // can see a concrete BufReader, so give it one rather than a `dyn Read`.
+        let mut de = serde_json::Deserializer::from_reader(std::io::BufReader::with_capacity(64 * 1024, input));
         let mut shape = FileShape::default();
         let visitor = FileVisitor {
             reader: self,
@@ -201,7 +203,8 @@ impl ItemReader<'_> {
     /// order: read whole, replay by capture time.
     fn history(&mut self, input: Box<dyn Read + Send>, c: &mut dyn Collector) -> Result<bool, String> {
         let input = decompressing(input).map_err(|e| format!("cannot read: {e}"))?;
-        let doc: Value = serde_json::from_reader(input).map_err(|e| describe_json_error(&e))?;
+        let doc: Value = serde_json::from_reader(std::io::BufReader::new(input))
+            .map_err(|e| describe_json_error(&e))?;
         let Some(Value::Array(mut items)) = doc.get("configurationItems").cloned() else {
             return Err("not an AWS Config history file: no \"configurationItems\" list".into());
         };
