@@ -1,0 +1,121 @@
+//! Helpers for end-to-end tests: run the real binary against a real database.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use guardrail_storage::testing::PgTestDb;
+use serde_json::Value;
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr)
+        })
+    }
+}
+
+/// A database for one test: a temporary SQLite file or a throw-away PostgreSQL database.
+pub struct Db {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+    _pg: Option<PgTestDb>,
+}
+
+pub fn sqlite() -> Db {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}/guardrail.db", dir.path().display());
+    Db { url, _dir: Some(dir), _pg: None }
+}
+
+pub fn postgres() -> Option<Db> {
+    let pg = PgTestDb::create_or_skip("gr_e2e")?;
+    Some(Db { url: pg.url.clone(), _dir: None, _pg: Some(pg) })
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn examples(day: &str) -> PathBuf {
+    repo().join("examples/aws-config").join(day)
+}
+
+impl Db {
+    pub fn run(&self, args: &[&str]) -> Run {
+        let out = Command::new(env!("CARGO_BIN_EXE_guardrail"))
+            .arg("--database")
+            .arg(&self.url)
+            .args(args)
+            .env_remove("GUARDRAIL_DATABASE_URL")
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("run guardrail");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// `sweep --source PATH --format json`, returning the summary.
+    pub fn sweep(&self, source: &Path) -> (i32, Value) {
+        let r = self.run(&["sweep", "--source", &source.display().to_string(), "--format", "json"]);
+        assert!(r.code == 0 || r.code == 2, "sweep failed ({}): {}", r.code, r.stderr);
+        (r.code, r.json())
+    }
+
+    pub fn revisions(&self) -> i64 {
+        self.run(&["status", "--format", "json"]).json()["revisions"]
+            .as_i64()
+            .expect("revisions")
+    }
+}
+
+/// Copies a directory tree (the examples) so a test can break files in it.
+pub fn copy_tree(from: &Path, to: &Path) {
+    for entry in walkdir(from) {
+        let rel = entry.strip_prefix(from).expect("prefix");
+        let dest = to.join(rel);
+        if entry.is_dir() {
+            std::fs::create_dir_all(&dest).expect("mkdir");
+        } else {
+            std::fs::create_dir_all(dest.parent().expect("parent")).expect("mkdir");
+            std::fs::copy(&entry, &dest).expect("copy");
+        }
+    }
+}
+
+fn walkdir(root: &Path) -> Vec<PathBuf> {
+    let mut out = vec![root.to_path_buf()];
+    let mut i = 0;
+    while i < out.len() {
+        if out[i].is_dir() {
+            let mut children: Vec<PathBuf> = std::fs::read_dir(&out[i])
+                .expect("read_dir")
+                .map(|e| e.expect("entry").path())
+                .collect();
+            children.sort();
+            out.extend(children);
+        }
+        i += 1;
+    }
+    out
+}
+
+/// The snapshot file of one account and region under `root`.
+pub fn snapshot_file(root: &Path, account: &str, region: &str) -> PathBuf {
+    walkdir(root)
+        .into_iter()
+        .find(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            name.starts_with(&format!("{account}_Config_{region}_ConfigSnapshot_"))
+        })
+        .unwrap_or_else(|| panic!("no snapshot for {account}/{region} under {}", root.display()))
+}
