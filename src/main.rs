@@ -13,7 +13,11 @@ use clap::{Parser, Subcommand};
 use output::Format;
 
 #[derive(Parser)]
-#[command(name = "guardrail", version, about = "Passive cloud-configuration guardrail monitor: watch, remember every change, judge it, tell people")]
+#[command(
+    name = "guardrail",
+    version,
+    about = "Passive cloud-configuration guardrail monitor: watch, remember every change, judge it, tell people"
+)]
 struct Cli {
     /// Database URL: sqlite://PATH (default) or postgres://USER@HOST:PORT/DB.
     #[arg(long, global = true, env = "GUARDRAIL_DATABASE_URL")]
@@ -41,6 +45,8 @@ enum Command {
     History(commands::history::Args),
     /// Show what changed between two revisions of an item, path by path.
     Diff(commands::diff::Args),
+    /// List what changed: the revisions of a sweep (default: the latest) or since a time.
+    Changes(commands::changes::Args),
     /// Show an item's stored configuration, now or at a point in time.
     Show(commands::show::Args),
     /// List recent sweeps and their health (errors, completeness).
@@ -53,7 +59,10 @@ enum Command {
 
 fn default_database_url() -> String {
     let base = dirs::data_dir().unwrap_or_else(|| PathBuf::from("."));
-    format!("sqlite://{}", base.join("guardrail").join("guardrail.db").display())
+    format!(
+        "sqlite://{}",
+        base.join("guardrail").join("guardrail.db").display()
+    )
 }
 
 fn init_logging(verbose: u8) {
@@ -82,6 +91,7 @@ fn main() -> ExitCode {
         Command::Items(a) => commands::items::run(&ctx, a),
         Command::History(a) => commands::history::run(&ctx, a),
         Command::Diff(a) => commands::diff::run(&ctx, a),
+        Command::Changes(a) => commands::changes::run(&ctx, a),
         Command::Show(a) => commands::show::run(&ctx, a),
         Command::Sweeps(a) => commands::sweeps::run(&ctx, a),
         Command::Status => commands::status::run(&ctx),

@@ -12,7 +12,17 @@ const PROD: &str = "111111111111";
 const DEV: &str = "222222222222";
 
 fn active_names(db: &common::Db, account: &str, region: &str) -> Vec<String> {
-    let items = db.run(&["items", "--account", account, "--region", region, "--format", "json"]).json();
+    let items = db
+        .run(&[
+            "items",
+            "--account",
+            account,
+            "--region",
+            region,
+            "--format",
+            "json",
+        ])
+        .json();
     let mut names: Vec<String> = items
         .as_array()
         .unwrap()
@@ -61,8 +71,7 @@ fn truncated_malformed_and_broken_files_delete_nothing() {
     let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(&f).unwrap()).unwrap();
     for item in doc["configurationItems"].as_array_mut().unwrap() {
         if item["resourceName"] == "alice" {
-            item["configuration"]["userPolicyList"] =
-                serde_json::json!([{"policyName": "oops", "policyDocument": "%7B%22Statement%22%3A%5B"}]);
+            item["configuration"]["userPolicyList"] = serde_json::json!([{"policyName": "oops", "policyDocument": "%7B%22Statement%22%3A%5B"}]);
         }
     }
     std::fs::write(&f, serde_json::to_string(&doc).unwrap()).unwrap();
@@ -72,13 +81,18 @@ fn truncated_malformed_and_broken_files_delete_nothing() {
     let errs = errors(&s);
     assert_eq!(s["errors"], 3, "{errs:#?}");
     let truncated_name = truncated.file_name().unwrap().to_str().unwrap();
-    assert!(errs.iter().any(|e| e.contains(truncated_name) && e.contains("truncated")), "{errs:#?}");
+    assert!(
+        errs.iter()
+            .any(|e| e.contains(truncated_name) && e.contains("truncated")),
+        "{errs:#?}"
+    );
     assert!(errs.iter().any(|e| e.contains(&format!("{DEV}_Config_eu-west-1")) && e.contains("malformed JSON")), "{errs:#?}");
     assert!(
-        errs.iter().any(|e| e.contains(&format!("{PROD}_Config_us-east-1"))
-            && e.contains("AWS::IAM::User AIDAPALICE000000001")
-            && e.contains("configuration.userPolicyList[0].policyDocument")
-            && e.contains("broken IAM policy document")),
+        errs.iter()
+            .any(|e| e.contains(&format!("{PROD}_Config_us-east-1"))
+                && e.contains("AWS::IAM::User AIDAPALICE000000001")
+                && e.contains("configuration.userPolicyList[0].policyDocument")
+                && e.contains("broken IAM policy document")),
         "{errs:#?}"
     );
 
@@ -88,21 +102,50 @@ fn truncated_malformed_and_broken_files_delete_nothing() {
     assert_eq!(active_names(&db, DEV, "eu-west-1"), before_dev_eu);
     let alice = db.run(&["history", "alice", "--format", "json"]);
     assert!(alice.code != 0, "alice exists in both accounts: ambiguous");
-    let users = db.run(&["items", "--type", "AWS::IAM::User", "--account", PROD, "--format", "json"]).json();
-    let alice = users.as_array().unwrap().iter().find(|u| u["name"] == "alice").unwrap();
+    let users = db
+        .run(&[
+            "items",
+            "--type",
+            "AWS::IAM::User",
+            "--account",
+            PROD,
+            "--format",
+            "json",
+        ])
+        .json();
+    let alice = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["name"] == "alice")
+        .unwrap();
     assert_eq!(alice["version"], 1);
     // The user scope was tainted by the broken item, so bob (gone on day 2) stays too.
     assert_eq!(active_names(&db, PROD, "global"), before_global);
     // Clean scopes still see their real changes: the admin-access SG gained RDP.
-    let sg = db.run(&["history", "admin-access", "--format", "json"]).json();
+    let sg = db
+        .run(&["history", "admin-access", "--format", "json"])
+        .json();
     assert_eq!(sg["item"]["version"], 2);
 
     // The errors are stored with the sweep.
     let sweeps = db.run(&["sweeps", "--format", "json"]).json();
     assert_eq!(sweeps[0]["status"], "partial");
-    let detail = db.run(&["sweeps", "--id", &sweeps[0]["id"].to_string(), "--format", "json"]).json();
+    let detail = db
+        .run(&[
+            "sweeps",
+            "--id",
+            &sweeps[0]["id"].to_string(),
+            "--format",
+            "json",
+        ])
+        .json();
     assert_eq!(detail["errors"].as_array().unwrap().len(), 3);
-    assert!(detail["errors"].as_array().unwrap().iter().any(|e| e["resource_type"] == "AWS::IAM::User"));
+    assert!(detail["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["resource_type"] == "AWS::IAM::User"));
 }
 
 #[test]
@@ -116,10 +159,21 @@ fn missing_or_empty_sources_are_clear_errors() {
     let empty = tempfile::tempdir().unwrap();
     std::fs::write(empty.path().join("README.txt"), "not a delivery").unwrap();
     let (_, s) = db.sweep(empty.path());
-    assert!(errors(&s)[0].contains("no AWS Config delivery files found"), "{:?}", errors(&s));
+    assert!(
+        errors(&s)[0].contains("no AWS Config delivery files found"),
+        "{:?}",
+        errors(&s)
+    );
     // Nothing was lost.
     assert_eq!(db.revisions(), 77);
-    assert_eq!(db.run(&["items", "--format", "json"]).json().as_array().unwrap().len(), 77);
+    assert_eq!(
+        db.run(&["items", "--format", "json"])
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        77
+    );
 }
 
 #[test]
@@ -135,8 +189,17 @@ fn json_that_is_not_a_delivery_and_items_missing_fields() {
     .unwrap();
     let (_, s) = db.sweep(dir.path());
     let errs = errors(&s);
-    assert!(errs.iter().any(|e| e.contains("other.json") && e.contains("not an AWS Config delivery file")), "{errs:#?}");
-    assert!(errs.iter().any(|e| e.contains(stamp) && e.contains("item #1") && e.contains("missing required field(s): resourceId")), "{errs:#?}");
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("other.json") && e.contains("not an AWS Config delivery file")),
+        "{errs:#?}"
+    );
+    assert!(
+        errs.iter().any(|e| e.contains(stamp)
+            && e.contains("item #1")
+            && e.contains("missing required field(s): resourceId")),
+        "{errs:#?}"
+    );
 }
 
 #[test]
@@ -147,11 +210,17 @@ fn bad_database_urls_are_clear_errors() {
         .unwrap();
     let err = String::from_utf8_lossy(&r.stderr);
     assert!(!r.status.success());
-    assert!(err.contains("unsupported database URL") && err.contains("sqlite://PATH"), "{err}");
+    assert!(
+        err.contains("unsupported database URL") && err.contains("sqlite://PATH"),
+        "{err}"
+    );
     let r = std::process::Command::new(env!("CARGO_BIN_EXE_guardrail"))
         .args(["--database", "postgres://u:hunter2@127.0.0.1:1/x", "status"])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&r.stderr);
-    assert!(err.contains("is PostgreSQL running") && !err.contains("hunter2"), "{err}");
+    assert!(
+        err.contains("is PostgreSQL running") && !err.contains("hunter2"),
+        "{err}"
+    );
 }

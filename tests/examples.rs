@@ -7,7 +7,8 @@ use common::{examples, Db};
 use serde_json::Value;
 
 fn counts(v: &Value) -> [u64; 5] {
-    ["created", "modified", "deleted", "unchanged", "errors"].map(|k| v[k].as_u64().unwrap_or(u64::MAX))
+    ["created", "modified", "deleted", "unchanged", "errors"]
+        .map(|k| v[k].as_u64().unwrap_or(u64::MAX))
 }
 
 fn find<'a>(items: &'a [Value], name: &str, account: &str) -> &'a Value {
@@ -37,20 +38,34 @@ fn two_days(db: &Db) {
     assert_eq!(code, 0);
     assert_eq!(counts(&again), [0, 0, 0, 76, 0]);
     assert_eq!(again["ephemeral_updates"], 0);
-    assert_eq!(db.revisions(), 87, "a quiet re-sweep must not write revisions");
+    assert_eq!(
+        db.revisions(),
+        87,
+        "a quiet re-sweep must not write revisions"
+    );
 
     // The planted changes, read back through the CLI.
-    let items: Vec<Value> = db.run(&["items", "--deleted", "--format", "json"]).json().as_array().cloned().unwrap_or_default();
+    let items: Vec<Value> = db
+        .run(&["items", "--deleted", "--format", "json"])
+        .json()
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     assert_eq!(find(&items, "bob", "111111111111")["active"], false);
     assert_eq!(find(&items, "dave", "222222222222")["version"], 1);
     let worker = find(&items, "worker-1", "111111111111");
     assert_eq!(worker["version"], 1, "instance state is ephemeral");
-    let shown = db.run(&["show", &worker["id"].to_string(), "--format", "json"]).json();
+    let shown = db
+        .run(&["show", &worker["id"].to_string(), "--format", "json"])
+        .json();
     assert_eq!(shown["document"]["tags"]["Name"], "worker-1");
 
     let diff = db.run(&["diff", "admin-access", "--format", "json"]);
     assert_eq!(diff.code, 0, "{}", diff.stderr);
-    let changes = diff.json()["changes"].as_array().cloned().unwrap_or_default();
+    let changes = diff.json()["changes"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     assert_eq!(changes.len(), 1, "{changes:?}");
     assert_eq!(changes[0]["op"], "added");
     assert_eq!(changes[0]["new"]["fromPort"], 3389);
@@ -63,13 +78,33 @@ fn two_days(db: &Db) {
     );
 
     let history = db.run(&["history", "bob", "--format", "json"]).json();
-    let changes: Vec<&str> = history["revisions"].as_array().unwrap().iter().map(|r| r["change"].as_str().unwrap()).collect();
+    let changes: Vec<&str> = history["revisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["change"].as_str().unwrap())
+        .collect();
     assert_eq!(changes, ["deleted", "created"]);
 
     // Time travel: the admin group as it was on day 1 had no RDP rule.
-    let before = db.run(&["show", "admin-access", "--at", "2026-11-20T12:00:00Z", "--format", "json"]).json();
+    let before = db
+        .run(&[
+            "show",
+            "admin-access",
+            "--at",
+            "2026-11-20T12:00:00Z",
+            "--format",
+            "json",
+        ])
+        .json();
     assert_eq!(before["revision"]["version"], 1);
-    assert_eq!(before["document"]["config"]["configuration"]["ipPermissions"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        before["document"]["config"]["configuration"]["ipPermissions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[test]
@@ -92,7 +127,10 @@ fn replaying_day1_after_day2_changes_nothing() {
     let (_, replay) = db.sweep(&examples("day1"));
     assert_eq!(replay["created"], 0);
     assert_eq!(replay["modified"], 0);
-    assert_eq!(replay["deleted"], 0, "an older snapshot must not delete newer items");
+    assert_eq!(
+        replay["deleted"], 0,
+        "an older snapshot must not delete newer items"
+    );
     assert_eq!(db.revisions(), 87);
 }
 
@@ -112,9 +150,20 @@ fn text_output_is_plain_when_piped() {
     let db = common::sqlite();
     let r = db.run(&["sweep", "--source", &examples("day1").display().to_string()]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stdout.starts_with("sweep 1: 77 items seen"), "{}", r.stdout);
-    assert!(!r.stdout.contains('\u{1b}') && !r.stderr.contains('\u{1b}'), "no terminal codes when piped");
+    assert!(
+        r.stdout.starts_with("sweep 1: 77 items seen"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        !r.stdout.contains('\u{1b}') && !r.stderr.contains('\u{1b}'),
+        "no terminal codes when piped"
+    );
     let items = db.run(&["items", "--type", "AWS::S3::Bucket"]);
     assert!(items.stdout.lines().next().unwrap().starts_with("ID  TYPE"));
-    assert_eq!(items.stdout.lines().count(), 1 + 10, "header and ten buckets");
+    assert_eq!(
+        items.stdout.lines().count(),
+        1 + 10,
+        "header and ten buckets"
+    );
 }

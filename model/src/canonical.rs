@@ -80,8 +80,7 @@ pub fn write_str(s: &str, out: &mut Vec<u8>) {
 
 /// The buffers above only ever receive complete UTF-8 sequences.
 pub fn into_string(bytes: Vec<u8>) -> String {
-    String::from_utf8(bytes)
-        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// SHA-256 of the canonical bytes, hex encoded.

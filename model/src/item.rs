@@ -48,7 +48,11 @@ pub struct Scope {
 
 impl fmt::Display for Scope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} in {}/{}", self.resource_type, self.account, self.region)
+        write!(
+            f,
+            "{} in {}/{}",
+            self.resource_type, self.account, self.region
+        )
     }
 }
 

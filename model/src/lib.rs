@@ -15,6 +15,6 @@ pub mod policy;
 pub use canonical::{canonical_json, content_hash};
 pub use diff::{diff, DiffEntry, DiffOp};
 pub use item::{
-    Cause, ChangeKind, Collector, Coverage, ItemKey, Listing, Observation, Scope,
-    SourceError, CollectError,
+    Cause, ChangeKind, CollectError, Collector, Coverage, ItemKey, Listing, Observation, Scope,
+    SourceError,
 };

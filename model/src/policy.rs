@@ -153,14 +153,16 @@ mod tests {
 
     #[test]
     fn pretty_printed_encoded_document_with_plus_spaces() {
-        let encoded = "%7B%0A++%22Version%22%3A+%222012-10-17%22%2C%0A++%22Statement%22%3A+%5B%5D%0A%7D";
+        let encoded =
+            "%7B%0A++%22Version%22%3A+%222012-10-17%22%2C%0A++%22Statement%22%3A+%5B%5D%0A%7D";
         let v = decode_policy_document(encoded).unwrap();
         assert_eq!(v["Version"], "2012-10-17");
     }
 
     #[test]
     fn literal_plus_in_a_policy_survives() {
-        let encoded = "%7B%22Statement%22%3A%5B%7B%22Resource%22%3A%22arn%3Aaws%3As3%3A%3A%3Aa+b%22%7D%5D%7D";
+        let encoded =
+            "%7B%22Statement%22%3A%5B%7B%22Resource%22%3A%22arn%3Aaws%3As3%3A%3A%3Aa+b%22%7D%5D%7D";
         let v = decode_policy_document(encoded).unwrap();
         assert_eq!(v["Statement"][0]["Resource"], "arn:aws:s3:::a+b");
     }
@@ -199,7 +201,10 @@ mod tests {
             "Principal": {"AWS": ["arn:b", "arn:a", "arn:a"]},
             "Condition": {"StringEquals": {"aws:SourceVpce": ["vpce-2", "vpce-1"]}}
         }}));
-        assert_eq!(v["Statement"]["Principal"]["AWS"], json!(["arn:a", "arn:b"]));
+        assert_eq!(
+            v["Statement"]["Principal"]["AWS"],
+            json!(["arn:a", "arn:b"])
+        );
         assert_eq!(
             v["Statement"]["Condition"]["StringEquals"]["aws:SourceVpce"],
             json!(["vpce-1", "vpce-2"])

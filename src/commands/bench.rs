@@ -73,7 +73,11 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
     let temp = tempfile::tempdir()?;
     let root = a.keep.clone().unwrap_or_else(|| temp.path().to_path_buf());
     let started = Instant::now();
-    let days = [("first", 20, 0.0), ("quiet", 21, 0.0), ("changed-1pct", 22, 0.01)];
+    let days = [
+        ("first", 20, 0.0),
+        ("quiet", 21, 0.0),
+        ("changed-1pct", 22, 0.01),
+    ];
     for (name, day, changed) in days {
         generate(&root.join(name), a.items, day, changed)?;
     }
@@ -96,7 +100,15 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
     match ctx.format {
         Format::Json => output::json(&json!({"items": a.items, "results": results}))?,
         Format::Text => {
-            let mut t = Table::new(&["BACKEND", "PHASE", "ITEMS/S", "SECONDS", "REVISIONS", "PEAK RSS MiB", "DB MiB"]);
+            let mut t = Table::new(&[
+                "BACKEND",
+                "PHASE",
+                "ITEMS/S",
+                "SECONDS",
+                "REVISIONS",
+                "PEAK RSS MiB",
+                "DB MiB",
+            ]);
             for r in &results {
                 for p in &r.phases {
                     t.row(vec![
@@ -132,7 +144,11 @@ fn measure(
         let s = sweep_into(store, &mut watcher, &Quiet)?;
         let seconds = t.elapsed().as_secs_f64();
         let peak = peak_rss_mib();
-        anyhow::ensure!(s.errors == 0, "benchmark sweep reported errors: {:?}", s.error_details);
+        anyhow::ensure!(
+            s.errors == 0,
+            "benchmark sweep reported errors: {:?}",
+            s.error_details
+        );
         phases.push(Phase {
             phase: name,
             items: s.items_seen,
@@ -169,7 +185,9 @@ fn peak_rss_mib() -> Option<f64> {
 /// from the base state (every 1/changed-th item).
 fn generate(dir: &Path, n: usize, day: u32, changed: f64) -> anyhow::Result<()> {
     let stamp = format!("202611{day:02}T060000Z");
-    let folder = dir.join(format!("AWSLogs/{ACCOUNT}/Config/{REGION}/2026/11/{day}/ConfigSnapshot"));
+    let folder = dir.join(format!(
+        "AWSLogs/{ACCOUNT}/Config/{REGION}/2026/11/{day}/ConfigSnapshot"
+    ));
     std::fs::create_dir_all(&folder).with_context(|| format!("creating {}", folder.display()))?;
     let path = folder.join(format!(
         "{ACCOUNT}_Config_{REGION}_ConfigSnapshot_{stamp}_00000000-0000-4000-8000-0000000000{day:02}.json.gz"
@@ -180,13 +198,20 @@ fn generate(dir: &Path, n: usize, day: u32, changed: f64) -> anyhow::Result<()> 
         256 * 1024,
         GzEncoder::new(BufWriter::new(file), Compression::fast()),
     );
-    write!(out, "{{\"fileVersion\":\"1.0\",\"configSnapshotId\":\"bench-{day}\",\"configurationItems\":[")?;
-    let every = if changed > 0.0 { (1.0 / changed).round() as usize } else { 0 };
+    write!(
+        out,
+        "{{\"fileVersion\":\"1.0\",\"configSnapshotId\":\"bench-{day}\",\"configurationItems\":["
+    )?;
+    let every = if changed > 0.0 {
+        (1.0 / changed).round() as usize
+    } else {
+        0
+    };
     for i in 0..n {
         if i > 0 {
             out.write_all(b",")?;
         }
-        let is_changed = every > 0 && i % every == 0;
+        let is_changed = every > 0 && i.is_multiple_of(every);
         serde_json::to_writer(&mut out, &synthetic_item(i, day, is_changed))?;
     }
     out.write_all(b"]}")?;
@@ -198,9 +223,12 @@ fn generate(dir: &Path, n: usize, day: u32, changed: f64) -> anyhow::Result<()> 
 }
 
 fn synthetic_item(i: usize, day: u32, changed: bool) -> Value {
-    let capture = format!("2026-11-{:02}T05:00:00.000Z", if changed { day } else { 20 });
+    let capture = format!(
+        "2026-11-{:02}T05:00:00.000Z",
+        if changed { day } else { 20 }
+    );
     // Ephemeral fields move every day for some items: they must not cost a revision.
-    let ephemeral_day = if i % 7 == 0 { day } else { 20 };
+    let ephemeral_day = if i.is_multiple_of(7) { day } else { 20 };
     let extra_port = if changed { 8443 } else { 443 };
     let (rtype, id, name, arn, region, configuration, supplementary) = match i % 5 {
         0 | 1 => {
@@ -236,7 +264,15 @@ fn synthetic_item(i: usize, day: u32, changed: bool) -> Value {
                 "metadataOptions": {"httpTokens": "required", "httpEndpoint": "enabled"},
                 "privateIpAddress": format!("10.0.{}.{}", (i / 250) % 250, i % 250)
             });
-            ("AWS::EC2::Instance", id.clone(), format!("instance-{i}"), format!("arn:aws:ec2:{REGION}:{ACCOUNT}:instance/{id}"), REGION, conf, json!({}))
+            (
+                "AWS::EC2::Instance",
+                id.clone(),
+                format!("instance-{i}"),
+                format!("arn:aws:ec2:{REGION}:{ACCOUNT}:instance/{id}"),
+                REGION,
+                conf,
+                json!({}),
+            )
         }
         3 => {
             let name = format!("role-{i}");
@@ -251,7 +287,15 @@ fn synthetic_item(i: usize, day: u32, changed: bool) -> Value {
                 "attachedManagedPolicies": [], "instanceProfileList": [],
                 "roleLastUsed": {"lastUsedDate": format!("2026-11-{ephemeral_day:02}T00:00:00Z"), "region": REGION}
             });
-            ("AWS::IAM::Role", format!("AROA{i:016}"), name.clone(), format!("arn:aws:iam::{ACCOUNT}:role/{name}"), "global", conf, json!({}))
+            (
+                "AWS::IAM::Role",
+                format!("AROA{i:016}"),
+                name.clone(),
+                format!("arn:aws:iam::{ACCOUNT}:role/{name}"),
+                "global",
+                conf,
+                json!({}),
+            )
         }
         _ => {
             let name = format!("bucket-{i}");
@@ -262,7 +306,15 @@ fn synthetic_item(i: usize, day: u32, changed: bool) -> Value {
                 "BucketVersioningConfiguration": {"status": "Enabled"},
                 "AccessControlList": serde_json::to_string(&json!({"owner": {"id": "abc", "displayName": format!("owner-{ephemeral_day}")}, "grantList": [{"grantee": {"id": "abc", "displayName": format!("owner-{ephemeral_day}")}, "permission": "FullControl"}]})).unwrap_or_default()
             });
-            ("AWS::S3::Bucket", name.clone(), name.clone(), format!("arn:aws:s3:::{name}"), REGION, json!({"name": name, "creationDate": "2026-01-01T00:00:00.000Z"}), supp)
+            (
+                "AWS::S3::Bucket",
+                name.clone(),
+                name.clone(),
+                format!("arn:aws:s3:::{name}"),
+                REGION,
+                json!({"name": name, "creationDate": "2026-01-01T00:00:00.000Z"}),
+                supp,
+            )
         }
     };
     json!({

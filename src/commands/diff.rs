@@ -47,7 +47,14 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
         }
         store
             .revision_by_version(item.id, version)?
-            .ok_or_else(|| anyhow!("{} has no version {version} (latest is v{}); see `guardrail history {}`", item.label(), item.version, item.id))?
+            .ok_or_else(|| {
+                anyhow!(
+                    "{} has no version {version} (latest is v{}); see `guardrail history {}`",
+                    item.label(),
+                    item.version,
+                    item.id
+                )
+            })?
             .document_json()
             .map_err(Into::into)
     };
@@ -58,7 +65,11 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
             "item": item, "from": from_version, "to": to_version, "changes": entries
         }))?,
         Format::Text => {
-            println!("{} [item {}]: v{from_version} → v{to_version}", item.label(), item.id);
+            println!(
+                "{} [item {}]: v{from_version} → v{to_version}",
+                item.label(),
+                item.id
+            );
             if entries.is_empty() {
                 println!("  no differences");
             }

@@ -22,7 +22,9 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
             if let Some(arn) = &item.arn {
                 println!("{arn}");
             }
-            let mut t = Table::new(&["REV", "VERSION", "CHANGE", "CAUSE", "OBSERVED", "HASH", "ORIGIN"]);
+            let mut t = Table::new(&[
+                "REV", "VERSION", "CHANGE", "CAUSE", "OBSERVED", "HASH", "ORIGIN",
+            ]);
             for r in &revisions {
                 t.row(vec![
                     r.id.to_string(),

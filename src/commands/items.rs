@@ -50,7 +50,17 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
             output::json(&rows)?;
         }
         Format::Text => {
-            let mut t = Table::new(&["ID", "TYPE", "ACCOUNT", "REGION", "NAME", "RESOURCE ID", "VER", "STATE", "CHANGED"]);
+            let mut t = Table::new(&[
+                "ID",
+                "TYPE",
+                "ACCOUNT",
+                "REGION",
+                "NAME",
+                "RESOURCE ID",
+                "VER",
+                "STATE",
+                "CHANGED",
+            ]);
             for i in &items {
                 t.row(vec![
                     i.id.to_string(),

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod bench;
+pub mod changes;
 pub mod diff;
 pub mod history;
 pub mod items;

@@ -19,8 +19,15 @@ pub fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
             "last_sweep": last,
         }))?,
         Format::Text => {
-            println!("database   {} ({})", store.display_url(), store.backend().as_str());
-            println!("items      {items} ({active} active, {} deleted)", items - active);
+            println!(
+                "database   {} ({})",
+                store.display_url(),
+                store.backend().as_str()
+            );
+            println!(
+                "items      {items} ({active} active, {} deleted)",
+                items - active
+            );
             println!("revisions  {revisions}");
             println!("size       {:.1} MiB", bytes as f64 / 1_048_576.0);
             match last {

@@ -1,6 +1,7 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use guardrail_storage::{Store, SweepSummary};
@@ -19,7 +20,7 @@ pub struct Args {
 }
 
 /// Progress on a terminal: a bar over delivery files, with the item count.
-struct Bar(ProgressBar);
+struct Bar(ProgressBar, AtomicU64);
 
 impl Progress for Bar {
     fn begin(&self, units: u64) {
@@ -31,9 +32,10 @@ impl Progress for Bar {
         self.0.inc(1);
     }
     fn item(&self) {
-        // The position is per file; the item count rides in the prefix.
-        let n = self.0.prefix().parse::<u64>().unwrap_or(0) + 1;
-        if n % 1000 == 0 {
+        // The position counts files; the item count rides in the prefix, updated
+        // every thousand items to keep drawing off the hot path.
+        let n = self.1.fetch_add(1, Ordering::Relaxed) + 1;
+        if n.is_multiple_of(1000) {
             self.0.set_prefix(n.to_string());
         }
     }
@@ -44,7 +46,11 @@ impl Progress for Bar {
 
 /// Runs one watcher into a new sweep and returns its summary. A storage failure
 /// mid-way still closes the sweep record as failed when the database allows it.
-pub fn sweep_into(store: &Store, watcher: &mut dyn Watcher, progress: &dyn Progress) -> anyhow::Result<SweepSummary> {
+pub fn sweep_into(
+    store: &Store,
+    watcher: &mut dyn Watcher,
+    progress: &dyn Progress,
+) -> anyhow::Result<SweepSummary> {
     let mut ingestor = store.begin_sweep(&watcher.describe())?;
     let outcome = watcher.sweep(&mut ingestor, progress);
     let fatal = outcome.as_ref().err().map(|e| e.to_string());
@@ -61,13 +67,15 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let summary = if std::io::stderr().is_terminal() {
         let bar = ProgressBar::new(0).with_style(
-            ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} files, {prefix} items  {wide_msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "{spinner} [{bar:30}] {pos}/{len} files, {prefix} items  {wide_msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
         );
         bar.set_prefix("0");
         bar.enable_steady_tick(std::time::Duration::from_millis(120));
-        sweep_into(&store, &mut watcher, &Bar(bar))?
+        sweep_into(&store, &mut watcher, &Bar(bar, AtomicU64::new(0)))?
     } else {
         sweep_into(&store, &mut watcher, &Quiet)?
     };
@@ -77,7 +85,11 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         Format::Text => print_summary(&summary, elapsed.as_secs_f64()),
     }
     // A sweep that met bad input finished, but not cleanly: say so to scripts.
-    Ok(if summary.errors > 0 { ExitCode::from(2) } else { ExitCode::SUCCESS })
+    Ok(if summary.errors > 0 {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn print_summary(s: &SweepSummary, secs: f64) {

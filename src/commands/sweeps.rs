@@ -22,13 +22,28 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
         match ctx.format {
             Format::Json => output::json(&serde_json::json!({"sweep": sweep, "errors": errors}))?,
             Format::Text => {
-                println!("sweep {} {} ({}): {}", sweep.id, sweep.status, short_time(&sweep.started_at), sweep.source);
+                println!(
+                    "sweep {} {} ({}): {}",
+                    sweep.id,
+                    sweep.status,
+                    short_time(&sweep.started_at),
+                    sweep.source
+                );
                 for e in &errors {
                     let scope = match (&e.resource_type, &e.account, &e.region) {
                         (Some(t), Some(a), Some(r)) => format!(" [{t} in {a}/{r}]"),
                         _ => String::new(),
                     };
-                    println!("  - {}{}{}: {}", e.origin, e.item.as_deref().map(|i| format!(": {i}")).unwrap_or_default(), scope, e.message);
+                    println!(
+                        "  - {}{}{}: {}",
+                        e.origin,
+                        e.item
+                            .as_deref()
+                            .map(|i| format!(": {i}"))
+                            .unwrap_or_default(),
+                        scope,
+                        e.message
+                    );
                 }
             }
         }
@@ -38,7 +53,10 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
     match ctx.format {
         Format::Json => output::json(&sweeps)?,
         Format::Text => {
-            let mut t = Table::new(&["ID", "STARTED", "STATUS", "SEEN", "CREATED", "MODIFIED", "DELETED", "ERRORS", "SOURCE"]);
+            let mut t = Table::new(&[
+                "ID", "STARTED", "STATUS", "SEEN", "CREATED", "MODIFIED", "DELETED", "ERRORS",
+                "SOURCE",
+            ]);
             for s in &sweeps {
                 t.row(vec![
                     s.id.to_string(),

@@ -11,14 +11,14 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use guardrail_model::{
-    canonical_json, content_hash, CollectError, Collector, Coverage, ItemKey, Listing,
-    Observation, Scope, SourceError,
+    canonical_json, content_hash, CollectError, Collector, Coverage, ItemKey, Listing, Observation,
+    Scope, SourceError,
 };
 use serde::Serialize;
 use tracing::{debug, warn};
 
 use crate::schema::{items, revisions, sweep_errors, sweeps};
-use crate::{with_conn, write_tx, Store, StorageError};
+use crate::{with_conn, write_tx, StorageError, Store};
 
 /// Observations written per transaction. Large enough that a first sweep of 100k items
 /// is a few hundred transactions, small enough to stay under every bind-parameter limit.
@@ -699,7 +699,11 @@ impl Collector for Ingestor {
             return Err("present() outside a listing (begin_listing was not called)".into());
         };
         open.scopes_seen.insert(scope.clone());
-        if let Some(e) = self.index.get_mut(&scope).and_then(|m| m.get_mut(&key.resource_id)) {
+        if let Some(e) = self
+            .index
+            .get_mut(&scope)
+            .and_then(|m| m.get_mut(&key.resource_id))
+        {
             e.seen_in = open.number;
         }
         Ok(())

@@ -10,7 +10,7 @@ use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
 use diesel::{PgConnection, RunQueryDsl, SqliteConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
-use crate::{DbPool, Store, StorageError, StoreInner};
+use crate::{DbPool, StorageError, Store, StoreInner};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -124,7 +124,10 @@ fn open_sqlite(
     path: &str,
     shown: &str,
 ) -> Result<Pool<ConnectionManager<SqliteConnection>>, StorageError> {
-    if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+    if let Some(parent) = Path::new(path)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+    {
         std::fs::create_dir_all(parent).map_err(|e| StorageError::Open {
             url: shown.to_owned(),
             reason: format!(
@@ -155,7 +158,9 @@ fn open_sqlite(
         .build(ConnectionManager::<SqliteConnection>::new(path))
         .map_err(|e| StorageError::Open {
             url: shown.to_owned(),
-            reason: format!("{e}; check that the file is a SQLite database and the directory is writable"),
+            reason: format!(
+                "{e}; check that the file is a SQLite database and the directory is writable"
+            ),
         })
 }
 
@@ -197,6 +202,9 @@ mod tests {
         assert_eq!(sqlite_path("sqlite://data/g.db"), Some("data/g.db"));
         assert_eq!(sqlite_path("sqlite:///tmp/g.db"), Some("/tmp/g.db"));
         assert_eq!(sqlite_path("sqlite://"), None);
-        assert!(matches!(Store::open("mysql://x"), Err(StorageError::BadUrl(_))));
+        assert!(matches!(
+            Store::open("mysql://x"),
+            Err(StorageError::BadUrl(_))
+        ));
     }
 }

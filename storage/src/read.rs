@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::schema::{items, revisions, sweep_errors, sweeps};
-use crate::{with_conn, Backend, Store, StorageError};
+use crate::{with_conn, Backend, StorageError, Store};
 
 #[derive(Debug, Clone, Serialize, Queryable, Selectable)]
 #[diesel(table_name = items)]
@@ -122,7 +122,10 @@ pub struct SweepErrorRow {
 }
 
 fn utc<S: serde::Serializer>(t: &NaiveDateTime, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&t.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+    s.serialize_str(
+        &t.and_utc()
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    )
 }
 
 fn utc_opt<S: serde::Serializer>(t: &Option<NaiveDateTime>, s: S) -> Result<S::Ok, S::Error> {
@@ -293,19 +296,37 @@ impl Store {
         }))
     }
 
-    /// Revisions observed at or after `since`, newest first (what changed lately).
+    /// Revisions observed at or after `since`, newest first, with their items.
     pub fn changes_since(
         &self,
         since: DateTime<Utc>,
         limit: i64,
-    ) -> Result<Vec<RevisionRow>, StorageError> {
+    ) -> Result<Vec<(RevisionRow, ItemRow)>, StorageError> {
         let since = since.naive_utc();
         Ok(with_conn!(self, conn => {
             revisions::table
+                .inner_join(items::table)
                 .filter(revisions::observed_at.ge(since))
                 .order((revisions::observed_at.desc(), revisions::id.desc()))
                 .limit(limit.max(1))
-                .select(RevisionRow::as_select())
+                .select((RevisionRow::as_select(), ItemRow::as_select()))
+                .load(conn)?
+        }))
+    }
+
+    /// Revisions a sweep wrote, in the order written, with their items.
+    pub fn changes_in_sweep(
+        &self,
+        sweep_id: i64,
+        limit: i64,
+    ) -> Result<Vec<(RevisionRow, ItemRow)>, StorageError> {
+        Ok(with_conn!(self, conn => {
+            revisions::table
+                .inner_join(items::table)
+                .filter(revisions::sweep_id.eq(Some(sweep_id)))
+                .order(revisions::id)
+                .limit(limit.max(1))
+                .select((RevisionRow::as_select(), ItemRow::as_select()))
                 .load(conn)?
         }))
     }

@@ -26,7 +26,9 @@ fn key(account: &str, region: &str, ty: &str, id: &str) -> ItemKey {
 fn sg(id: &str, ports: &[u16], at: DateTime<Utc>) -> Observation {
     Observation {
         key: key("111111111111", "us-east-1", "AWS::EC2::SecurityGroup", id),
-        arn: Some(format!("arn:aws:ec2:us-east-1:111111111111:security-group/{id}")),
+        arn: Some(format!(
+            "arn:aws:ec2:us-east-1:111111111111:security-group/{id}"
+        )),
         name: Some(format!("name-{id}")),
         tags: BTreeMap::from([("owner".to_string(), "team-a".to_string())]),
         config: json!({"ipPermissions": ports.iter().map(|p| json!({"fromPort": p, "toPort": p})).collect::<Vec<_>>()}),
@@ -87,14 +89,25 @@ fn scenario_unchanged_writes_nothing(store: &Store) {
     assert_eq!(revisions(store), 2);
     let s = sweep(store, t(1), obs, Coverage::Scopes(vec![sg_scope()]));
     assert_eq!(
-        (s.created, s.modified, s.deleted, s.unchanged, s.ephemeral_updates),
+        (
+            s.created,
+            s.modified,
+            s.deleted,
+            s.unchanged,
+            s.ephemeral_updates
+        ),
         (0, 0, 0, 2, 0)
     );
     assert_eq!(revisions(store), 2);
 }
 
 fn scenario_ephemeral_only_change_makes_no_revision(store: &Store) {
-    sweep(store, t(1), vec![sg("sg-1", &[22], t(1))], Coverage::Nothing);
+    sweep(
+        store,
+        t(1),
+        vec![sg("sg-1", &[22], t(1))],
+        Coverage::Nothing,
+    );
     let mut later = sg("sg-1", &[22], t(2));
     later.ephemeral = json!({"configurationItemCaptureTime": "changed", "state": "stopped"});
     let s = sweep(store, t(2), vec![later], Coverage::Nothing);
@@ -106,8 +119,18 @@ fn scenario_ephemeral_only_change_makes_no_revision(store: &Store) {
 }
 
 fn scenario_durable_change_is_one_revision_with_a_diff(store: &Store) {
-    sweep(store, t(1), vec![sg("sg-1", &[22], t(1))], Coverage::Nothing);
-    let s = sweep(store, t(2), vec![sg("sg-1", &[22, 3389], t(2))], Coverage::Nothing);
+    sweep(
+        store,
+        t(1),
+        vec![sg("sg-1", &[22], t(1))],
+        Coverage::Nothing,
+    );
+    let s = sweep(
+        store,
+        t(2),
+        vec![sg("sg-1", &[22, 3389], t(2))],
+        Coverage::Nothing,
+    );
     assert_eq!(s.modified, 1);
     let item = store.resolve_item("sg-1").unwrap();
     let hist = store.history(item.id, 10).unwrap();
@@ -163,7 +186,13 @@ fn scenario_incomplete_listing_deletes_nothing(store: &Store) {
     assert_eq!((s.deleted, s.errors), (0, 1));
     // An error without a scope taints the whole listing.
     let whole = SourceError { scope: None, ..err };
-    let s = sweep_with_errors(store, t(2), vec![], vec![whole], Coverage::Scopes(vec![sg_scope()]));
+    let s = sweep_with_errors(
+        store,
+        t(2),
+        vec![],
+        vec![whole],
+        Coverage::Scopes(vec![sg_scope()]),
+    );
     assert_eq!(s.deleted, 0);
     // No coverage: nothing can be inferred.
     let s = sweep(store, t(2), vec![], Coverage::Nothing);
@@ -177,7 +206,10 @@ fn scenario_incomplete_listing_deletes_nothing(store: &Store) {
     assert_eq!(errors[0].origin, "file.json");
     assert!(errors[0].account.is_none());
     let errors = store.sweep_errors(sweeps[2].id).unwrap();
-    assert_eq!(errors[0].resource_type.as_deref(), Some("AWS::EC2::SecurityGroup"));
+    assert_eq!(
+        errors[0].resource_type.as_deref(),
+        Some("AWS::EC2::SecurityGroup")
+    );
 }
 
 fn scenario_errors_taint_only_their_scope(store: &Store) {
@@ -207,7 +239,12 @@ fn scenario_recorded_coverage_covers_stored_types_of_the_region(store: &Store) {
         account: "111111111111".into(),
         region: "us-east-1".into(),
     };
-    sweep(store, t(1), vec![sg("sg-1", &[22], t(1)), vpc, role], recorded());
+    sweep(
+        store,
+        t(1),
+        vec![sg("sg-1", &[22], t(1)), vpc, role],
+        recorded(),
+    );
     // The next snapshot has only the security group: the VPC type vanished entirely
     // from the region, so its last item is deleted; the global role is not in the
     // region's coverage and stays.
@@ -218,7 +255,12 @@ fn scenario_recorded_coverage_covers_stored_types_of_the_region(store: &Store) {
 }
 
 fn scenario_stale_data_changes_nothing(store: &Store) {
-    sweep(store, t(1), vec![sg("sg-1", &[22], t(1))], Coverage::Scopes(vec![sg_scope()]));
+    sweep(
+        store,
+        t(1),
+        vec![sg("sg-1", &[22], t(1))],
+        Coverage::Scopes(vec![sg_scope()]),
+    );
     sweep(
         store,
         t(3),
@@ -240,9 +282,19 @@ fn scenario_stale_data_changes_nothing(store: &Store) {
 }
 
 fn scenario_deleted_item_comes_back(store: &Store) {
-    sweep(store, t(1), vec![sg("sg-1", &[22], t(1))], Coverage::Scopes(vec![sg_scope()]));
+    sweep(
+        store,
+        t(1),
+        vec![sg("sg-1", &[22], t(1))],
+        Coverage::Scopes(vec![sg_scope()]),
+    );
     sweep(store, t(2), vec![], Coverage::Scopes(vec![sg_scope()]));
-    let s = sweep(store, t(3), vec![sg("sg-1", &[22], t(3))], Coverage::Scopes(vec![sg_scope()]));
+    let s = sweep(
+        store,
+        t(3),
+        vec![sg("sg-1", &[22], t(3))],
+        Coverage::Scopes(vec![sg_scope()]),
+    );
     assert_eq!(s.created, 1);
     let item = store.resolve_item("sg-1").unwrap();
     assert!(item.active);
@@ -276,14 +328,29 @@ fn scenario_explicit_deletions_and_repeated_states(store: &Store) {
     assert_eq!(hist.len(), 4);
     assert!(hist.iter().all(|r| r.cause == "backfill"));
     // Time travel.
-    let at = store.revision_at(item.id, t(2) + Duration::hours(1)).unwrap().unwrap();
+    let at = store
+        .revision_at(item.id, t(2) + Duration::hours(1))
+        .unwrap()
+        .unwrap();
     assert_eq!(at.version, 2);
-    assert!(store.revision_at(item.id, t(1) - Duration::hours(1)).unwrap().is_none());
-    assert_eq!(store.revision_by_version(item.id, 4).unwrap().unwrap().change, "deleted");
+    assert!(store
+        .revision_at(item.id, t(1) - Duration::hours(1))
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        store
+            .revision_by_version(item.id, 4)
+            .unwrap()
+            .unwrap()
+            .change,
+        "deleted"
+    );
 }
 
 fn scenario_large_batches_and_lookups(store: &Store) {
-    let obs: Vec<Observation> = (0..1234).map(|i| sg(&format!("sg-{i:05}"), &[22], t(1))).collect();
+    let obs: Vec<Observation> = (0..1234)
+        .map(|i| sg(&format!("sg-{i:05}"), &[22], t(1)))
+        .collect();
     let s = sweep(store, t(1), obs.clone(), Coverage::Scopes(vec![sg_scope()]));
     assert_eq!(s.created, 1234);
     let mut changed = obs;
@@ -300,7 +367,10 @@ fn scenario_large_batches_and_lookups(store: &Store) {
     // Lookups by ARN, name, and ambiguity.
     let arn = "arn:aws:ec2:us-east-1:111111111111:security-group/sg-00007";
     assert_eq!(store.resolve_item(arn).unwrap().resource_id, "sg-00007");
-    assert_eq!(store.resolve_item("name-sg-00008").unwrap().resource_id, "sg-00008");
+    assert_eq!(
+        store.resolve_item("name-sg-00008").unwrap().resource_id,
+        "sg-00008"
+    );
     assert!(store.resolve_item("nothing-like-this").is_err());
     let page = store
         .items(&ItemFilter {
@@ -323,7 +393,12 @@ fn scenario_two_accounts_same_resource_id(store: &Store) {
 }
 
 fn scenario_reopen_keeps_everything(store: &Store, url: &str) {
-    sweep(store, t(1), vec![sg("sg-1", &[22], t(1))], Coverage::Nothing);
+    sweep(
+        store,
+        t(1),
+        vec![sg("sg-1", &[22], t(1))],
+        Coverage::Nothing,
+    );
     let again = Store::open(url).unwrap();
     assert_eq!(again.counts().unwrap(), (1, 1, 1));
 }
@@ -390,7 +465,10 @@ fn postgres_reopen_keeps_everything() {
 
 #[test]
 fn unreachable_postgres_is_a_clear_error() {
-    let err = Store::open("postgres://nobody:pw@127.0.0.1:1/none").err().unwrap().to_string();
+    let err = Store::open("postgres://nobody:pw@127.0.0.1:1/none")
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("is PostgreSQL running"), "{err}");
     assert!(!err.contains("pw@"), "password leaked: {err}");
 }
@@ -400,6 +478,9 @@ fn a_file_that_is_not_sqlite_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("not.db");
     std::fs::write(&path, vec![b'x'; 4096]).unwrap();
-    let err = Store::open(&format!("sqlite://{}", path.display())).err().unwrap().to_string();
+    let err = Store::open(&format!("sqlite://{}", path.display()))
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("not.db"), "{err}");
 }

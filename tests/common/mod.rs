@@ -16,7 +16,10 @@ pub struct Run {
 impl Run {
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
-            panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr)
+            panic!(
+                "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
         })
     }
 }
@@ -31,12 +34,20 @@ pub struct Db {
 pub fn sqlite() -> Db {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}/guardrail.db", dir.path().display());
-    Db { url, _dir: Some(dir), _pg: None }
+    Db {
+        url,
+        _dir: Some(dir),
+        _pg: None,
+    }
 }
 
 pub fn postgres() -> Option<Db> {
     let pg = PgTestDb::create_or_skip("gr_e2e")?;
-    Some(Db { url: pg.url.clone(), _dir: None, _pg: Some(pg) })
+    Some(Db {
+        url: pg.url.clone(),
+        _dir: None,
+        _pg: Some(pg),
+    })
 }
 
 pub fn repo() -> PathBuf {
@@ -66,8 +77,19 @@ impl Db {
 
     /// `sweep --source PATH --format json`, returning the summary.
     pub fn sweep(&self, source: &Path) -> (i32, Value) {
-        let r = self.run(&["sweep", "--source", &source.display().to_string(), "--format", "json"]);
-        assert!(r.code == 0 || r.code == 2, "sweep failed ({}): {}", r.code, r.stderr);
+        let r = self.run(&[
+            "sweep",
+            "--source",
+            &source.display().to_string(),
+            "--format",
+            "json",
+        ]);
+        assert!(
+            r.code == 0 || r.code == 2,
+            "sweep failed ({}): {}",
+            r.code,
+            r.stderr
+        );
         (r.code, r.json())
     }
 
@@ -117,5 +139,10 @@ pub fn snapshot_file(root: &Path, account: &str, region: &str) -> PathBuf {
             let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
             name.starts_with(&format!("{account}_Config_{region}_ConfigSnapshot_"))
         })
-        .unwrap_or_else(|| panic!("no snapshot for {account}/{region} under {}", root.display()))
+        .unwrap_or_else(|| {
+            panic!(
+                "no snapshot for {account}/{region} under {}",
+                root.display()
+            )
+        })
 }

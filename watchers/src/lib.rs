@@ -17,7 +17,11 @@ pub trait Watcher {
     /// Lists everything into `collector`. Problems with the input are reported through
     /// `collector.error` and do not stop the sweep; `Err` means the collector itself
     /// failed (storage unavailable) and the sweep must stop.
-    fn sweep(&mut self, collector: &mut dyn Collector, progress: &dyn Progress) -> Result<(), CollectError>;
+    fn sweep(
+        &mut self,
+        collector: &mut dyn Collector,
+        progress: &dyn Progress,
+    ) -> Result<(), CollectError>;
 }
 
 /// Progress reporting for long sweeps; every method defaults to doing nothing.

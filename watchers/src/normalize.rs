@@ -158,7 +158,10 @@ pub const RULES: &[TypeRules] = &[
     TypeRules {
         resource_type: "AWS::EC2::Subnet",
         policies: &[],
-        ephemeral: &["configuration.state", "configuration.availableIpAddressCount"],
+        ephemeral: &[
+            "configuration.state",
+            "configuration.availableIpAddressCount",
+        ],
         unordered: &["configuration.ipv6CidrBlockAssociationSet"],
     },
     TypeRules {
@@ -213,7 +216,10 @@ impl std::fmt::Display for NormalizeError {
 
 /// Normalises `doc` (the durable part of an item) in place for `resource_type`, and
 /// returns the ephemeral fields taken out of it, keyed by their concrete path.
-pub fn normalize(resource_type: &str, doc: &mut Value) -> Result<Map<String, Value>, NormalizeError> {
+pub fn normalize(
+    resource_type: &str,
+    doc: &mut Value,
+) -> Result<Map<String, Value>, NormalizeError> {
     let rules = rules_for(resource_type);
     let mut ephemeral = Map::new();
     if let Some(rules) = rules {
@@ -373,7 +379,10 @@ mod tests {
         assert_eq!(c["rolePolicyList"][0]["policyName"], "a");
         assert_eq!(c["rolePolicyList"][0]["policyDocument"], json!({}));
         assert!(c.get("roleLastUsed").is_none());
-        assert_eq!(eph["configuration.roleLastUsed"]["lastUsedDate"], "2026-11-01T00:00:00Z");
+        assert_eq!(
+            eph["configuration.roleLastUsed"]["lastUsedDate"],
+            "2026-11-01T00:00:00Z"
+        );
     }
 
     #[test]
@@ -409,7 +418,10 @@ mod tests {
         let eph = normalize("AWS::EC2::Instance", &mut i).unwrap();
         assert_eq!(eph.len(), 2);
         assert!(eph.contains_key("configuration.networkInterfaces[0].attachment.attachTime"));
-        assert_eq!(i["configuration"]["networkInterfaces"][0]["attachment"], json!({"deviceIndex": 0}));
+        assert_eq!(
+            i["configuration"]["networkInterfaces"][0]["attachment"],
+            json!({"deviceIndex": 0})
+        );
 
         let mut b = json!({"supplementaryConfiguration": {"AccessControlList": {
             "owner": {"id": "abc", "displayName": "me"},

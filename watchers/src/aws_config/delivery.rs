@@ -42,10 +42,19 @@ pub trait DeliveryStore {
     fn open(&self, object: &DeliveryObject) -> std::io::Result<Box<dyn Read + Send>>;
 }
 
+/// What a delivery file's name says.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryName {
+    pub kind: DeliveryKind,
+    pub account: Option<String>,
+    pub region: Option<String>,
+    pub time: Option<DateTime<Utc>>,
+}
+
 /// Parses `<acct>_Config_<region>_ConfigSnapshot_<yyyymmddThhmmssZ>_<uuid>.json[.gz]`
 /// and `<acct>_Config_<region>_ConfigHistory_<Type>_<start>_<end>_<seq>.json[.gz]`.
 /// Returns `None` for anything that is not a delivery file.
-pub fn parse_delivery_name(file_name: &str) -> Option<(DeliveryKind, Option<String>, Option<String>, Option<DateTime<Utc>>)> {
+pub fn parse_delivery_name(file_name: &str) -> Option<DeliveryName> {
     let stem = file_name
         .strip_suffix(".json.gz")
         .or_else(|| file_name.strip_suffix(".json"))?;
@@ -68,11 +77,21 @@ pub fn parse_delivery_name(file_name: &str) -> Option<(DeliveryKind, Option<Stri
     };
     if parts[kind_at] == "ConfigSnapshot" {
         let time = parts.get(kind_at + 1).and_then(|s| parse_t(s));
-        Some((DeliveryKind::Snapshot, account, region, time))
+        Some(DeliveryName {
+            kind: DeliveryKind::Snapshot,
+            account,
+            region,
+            time,
+        })
     } else {
         // The type keeps its "::", and the window's end is the last parseable time.
         let time = parts[kind_at + 1..].iter().rev().find_map(|s| parse_t(s));
-        Some((DeliveryKind::History, account, region, time))
+        Some(DeliveryName {
+            kind: DeliveryKind::History,
+            account,
+            region,
+            time,
+        })
     }
 }
 
@@ -94,20 +113,23 @@ impl LocalDirectory {
                 .ok()
                 .map(DateTime::<Utc>::from)
         };
-        let (kind, account, region, time) = match parse_delivery_name(name) {
+        let parsed = match parse_delivery_name(name) {
             Some(parsed) => parsed,
             // Saved change notifications and hand-made files: accepted if JSON.
-            None if name.ends_with(".json") || name.ends_with(".json.gz") => {
-                (DeliveryKind::Notification, None, None, None)
-            }
+            None if name.ends_with(".json") || name.ends_with(".json.gz") => DeliveryName {
+                kind: DeliveryKind::Notification,
+                account: None,
+                region: None,
+                time: None,
+            },
             None => return None,
         };
         Some(DeliveryObject {
             location: path.display().to_string(),
-            kind,
-            account,
-            region,
-            time: time.or_else(modified),
+            kind: parsed.kind,
+            account: parsed.account,
+            region: parsed.region,
+            time: parsed.time.or_else(modified),
         })
     }
 }
@@ -166,21 +188,21 @@ mod tests {
 
     #[test]
     fn snapshot_and_history_names() {
-        let (k, a, r, t) = parse_delivery_name(
+        let n = parse_delivery_name(
             "123456789012_Config_eu-west-1_ConfigSnapshot_20261120T101500Z_2c1b7d2e-0f6d-4b0e-9a59-1d7c7f3c2a11.json.gz",
         )
         .unwrap();
-        assert_eq!(k, DeliveryKind::Snapshot);
-        assert_eq!(a.as_deref(), Some("123456789012"));
-        assert_eq!(r.as_deref(), Some("eu-west-1"));
-        assert_eq!(t.unwrap().to_rfc3339(), "2026-11-20T10:15:00+00:00");
-        let (k, _, r, t) = parse_delivery_name(
+        assert_eq!(n.kind, DeliveryKind::Snapshot);
+        assert_eq!(n.account.as_deref(), Some("123456789012"));
+        assert_eq!(n.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(n.time.unwrap().to_rfc3339(), "2026-11-20T10:15:00+00:00");
+        let n = parse_delivery_name(
             "123456789012_Config_us-east-1_ConfigHistory_AWS::EC2::SecurityGroup_20261120T000000Z_20261120T060000Z_1.json.gz",
         )
         .unwrap();
-        assert_eq!(k, DeliveryKind::History);
-        assert_eq!(r.as_deref(), Some("us-east-1"));
-        assert_eq!(t.unwrap().to_rfc3339(), "2026-11-20T06:00:00+00:00");
+        assert_eq!(n.kind, DeliveryKind::History);
+        assert_eq!(n.region.as_deref(), Some("us-east-1"));
+        assert_eq!(n.time.unwrap().to_rfc3339(), "2026-11-20T06:00:00+00:00");
         assert!(parse_delivery_name("notes.txt").is_none());
         assert!(parse_delivery_name("random.json").is_none());
     }

@@ -16,7 +16,10 @@ use crate::normalize::{normalize, parse_embedded_json};
 #[derive(Debug, Clone, PartialEq)]
 pub enum ItemState {
     Present(Observation),
-    Deleted { key: ItemKey, at: DateTime<Utc> },
+    Deleted {
+        key: ItemKey,
+        at: DateTime<Utc>,
+    },
     /// Exists, but AWS Config holds no configuration for it.
     NotRecorded(ItemKey),
 }
@@ -139,14 +142,20 @@ pub fn read_item(
         let missing: Vec<&str> = [
             ("resourceType", resource_type.is_none()),
             ("resourceId", text(&map, &["resourceId"]).is_none()),
-            ("accountId", text(&map, &["accountId", "awsAccountId"]).is_none()),
+            (
+                "accountId",
+                text(&map, &["accountId", "awsAccountId"]).is_none(),
+            ),
             ("awsRegion", text(&map, &["awsRegion"]).is_none()),
         ]
         .iter()
         .filter(|(_, m)| *m)
         .map(|(k, _)| *k)
         .collect();
-        return Err(fail(format!("missing required field(s): {}", missing.join(", "))));
+        return Err(fail(format!(
+            "missing required field(s): {}",
+            missing.join(", ")
+        )));
     };
     let key = ItemKey {
         account,
@@ -203,8 +212,11 @@ pub fn read_item(
         }
     }
     let mut doc = Value::Object(doc);
-    let mut ephemeral = normalize(&resource_type, &mut doc)
-        .map_err(|e| fail(format!("{e}; the item keeps its last stored revision until the source is fixed")))?;
+    let mut ephemeral = normalize(&resource_type, &mut doc).map_err(|e| {
+        fail(format!(
+            "{e}; the item keeps its last stored revision until the source is fixed"
+        ))
+    })?;
     for field in RECORDING_FIELDS {
         if let Some(v) = map.remove(*field) {
             ephemeral.insert((*field).into(), v);
@@ -254,17 +266,20 @@ mod tests {
     fn s3_supplementary_strings_and_policy_are_parsed() {
         let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}]}"#;
         let item = json!({"accountId": "1", "resourceType": "AWS::S3::Bucket", "resourceId": "b", "awsRegion": "us-east-1",
-            "configuration": {"name": "b"},
-            "supplementaryConfiguration": {
-                "BucketPolicy": serde_json::to_string(&json!({"policyText": policy})).unwrap(),
-                "PublicAccessBlockConfiguration": {"blockPublicAcls": false},
-                "IsRequesterPaysEnabled": false
-            }});
+        "configuration": {"name": "b"},
+        "supplementaryConfiguration": {
+            "BucketPolicy": serde_json::to_string(&json!({"policyText": policy})).unwrap(),
+            "PublicAccessBlockConfiguration": {"blockPublicAcls": false},
+            "IsRequesterPaysEnabled": false
+        }});
         let ItemState::Present(o) = read_item(item, 0, t0(), false).unwrap() else {
             panic!()
         };
         let s = &o.config["supplementaryConfiguration"];
-        assert_eq!(s["BucketPolicy"]["policyText"]["Statement"][0]["Principal"], "*");
+        assert_eq!(
+            s["BucketPolicy"]["policyText"]["Statement"][0]["Principal"],
+            "*"
+        );
         assert_eq!(s["IsRequesterPaysEnabled"], false);
     }
 
@@ -275,25 +290,39 @@ mod tests {
         let mut d = base.clone();
         d["configurationItemStatus"] = json!("ResourceDeleted");
         match read_item(d, 0, t0(), false).unwrap() {
-            ItemState::Deleted { at, .. } => assert_eq!(at.to_rfc3339(), "2026-11-21T10:00:00+00:00"),
+            ItemState::Deleted { at, .. } => {
+                assert_eq!(at.to_rfc3339(), "2026-11-21T10:00:00+00:00")
+            }
             other => panic!("{other:?}"),
         }
         let mut n = base;
         n["configurationItemStatus"] = json!("ResourceNotRecorded");
-        assert!(matches!(read_item(n, 0, t0(), false).unwrap(), ItemState::NotRecorded(_)));
+        assert!(matches!(
+            read_item(n, 0, t0(), false).unwrap(),
+            ItemState::NotRecorded(_)
+        ));
     }
 
     #[test]
     fn errors_name_the_item_and_its_scope() {
         let e = read_item(json!({"accountId": "1", "awsRegion": "x"}), 4, t0(), false).unwrap_err();
         assert_eq!(e.item, "item #4 (unknown type without resourceId)");
-        assert!(e.message.contains("resourceType, resourceId"), "{}", e.message);
+        assert!(
+            e.message.contains("resourceType, resourceId"),
+            "{}",
+            e.message
+        );
         assert!(e.scope.is_none());
         let bad = json!({"accountId": "1", "resourceType": "AWS::IAM::User", "resourceId": "AIDA1", "awsRegion": "global",
             "configuration": {"userPolicyList": [{"policyName": "p", "policyDocument": "%7B%22Sta"}]}});
         let e = read_item(bad, 2, t0(), false).unwrap_err();
         assert_eq!(e.scope.unwrap().resource_type, "AWS::IAM::User");
-        assert!(e.message.contains("configuration.userPolicyList[0].policyDocument"), "{}", e.message);
+        assert!(
+            e.message
+                .contains("configuration.userPolicyList[0].policyDocument"),
+            "{}",
+            e.message
+        );
         let e = read_item(json!({"accountId": "1", "resourceType": "T", "resourceId": "i", "awsRegion": "r", "configuration": "{oops"}), 0, t0(), false).unwrap_err();
         assert!(e.message.contains("not valid JSON"));
     }
@@ -301,7 +330,12 @@ mod tests {
     #[test]
     fn times_in_every_spelling() {
         let want = "2026-11-20T01:02:03+00:00";
-        for v in [json!("2026-11-20T01:02:03Z"), json!("2026-11-20 01:02:03.000000"), json!(1795136523), json!(1795136523000u64)] {
+        for v in [
+            json!("2026-11-20T01:02:03Z"),
+            json!("2026-11-20 01:02:03.000000"),
+            json!(1795136523),
+            json!(1795136523000u64),
+        ] {
             assert_eq!(parse_time(&v).unwrap().to_rfc3339(), want, "{v}");
         }
         assert!(parse_time(&json!("yesterday")).is_none());

@@ -10,7 +10,7 @@ mod delivery;
 mod item;
 
 pub use delivery::{
-    decompressing, parse_delivery_name, DeliveryKind, DeliveryObject, DeliveryStore,
+    decompressing, parse_delivery_name, DeliveryKind, DeliveryName, DeliveryObject, DeliveryStore,
     LocalDirectory,
 };
 pub use item::{parse_time, read_item, ItemError, ItemState};
@@ -20,7 +20,9 @@ use std::io::Read;
 
 use chrono::{DateTime, Utc};
 use guardrail_model::{Cause, CollectError, Collector, Coverage, Listing, SourceError};
-use serde::de::{DeserializeSeed, Deserializer, Error as _, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{
+    DeserializeSeed, Deserializer, Error as _, IgnoredAny, MapAccess, SeqAccess, Visitor,
+};
 use serde_json::Value;
 
 use crate::{Progress, Watcher};
@@ -41,7 +43,11 @@ impl<S: DeliveryStore> Watcher for ConfigDeliveries<S> {
         format!("AWS Config deliveries in {}", self.store.describe())
     }
 
-    fn sweep(&mut self, c: &mut dyn Collector, progress: &dyn Progress) -> Result<(), CollectError> {
+    fn sweep(
+        &mut self,
+        c: &mut dyn Collector,
+        progress: &dyn Progress,
+    ) -> Result<(), CollectError> {
         let origin = self.store.describe();
         let listing_failed = |c: &mut dyn Collector, message: String| -> Result<(), CollectError> {
             c.begin_listing(Listing {
@@ -70,9 +76,7 @@ impl<S: DeliveryStore> Watcher for ConfigDeliveries<S> {
             );
         }
         // Oldest first, so history replays in order and the newest snapshot wins.
-        objects.sort_by(|a, b| {
-            (a.time, a.kind, &a.location).cmp(&(b.time, b.kind, &b.location))
-        });
+        objects.sort_by(|a, b| (a.time, a.kind, &a.location).cmp(&(b.time, b.kind, &b.location)));
         progress.begin(objects.len() as u64);
         for object in &objects {
             progress.file(&object.location);
@@ -177,18 +181,26 @@ impl ItemReader<'_> {
 
     /// Streams the items of a snapshot or notification file. `Ok(true)` when the file
     /// was read to its end and held a list of configuration items.
-    fn stream(&mut self, input: Box<dyn Read + Send>, c: &mut dyn Collector) -> Result<bool, String> {
+    fn stream(
+        &mut self,
+        input: Box<dyn Read + Send>,
+        c: &mut dyn Collector,
+    ) -> Result<bool, String> {
         let input = decompressing(input).map_err(|e| format!("cannot read: {e}"))?;
         // serde_json reads byte by byte; std serves that from the buffer only when it
         // can see a concrete BufReader, so give it one rather than a `dyn Read`.
-        let mut de = serde_json::Deserializer::from_reader(std::io::BufReader::with_capacity(64 * 1024, input));
+        let mut de = serde_json::Deserializer::from_reader(std::io::BufReader::with_capacity(
+            64 * 1024,
+            input,
+        ));
         let mut shape = FileShape::default();
         let visitor = FileVisitor {
             reader: self,
             collector: c,
             shape: &mut shape,
         };
-        de.deserialize_map(visitor).map_err(|e| describe_json_error(&e))?;
+        de.deserialize_map(visitor)
+            .map_err(|e| describe_json_error(&e))?;
         de.end().map_err(|e| describe_json_error(&e))?;
         if shape.oversized {
             return Err("oversized change notification: it carries only a summary; read the full item from the S3 key it names".into());
@@ -201,7 +213,11 @@ impl ItemReader<'_> {
 
     /// History files are small (one type, a few hours) and not guaranteed to be in
     /// order: read whole, replay by capture time.
-    fn history(&mut self, input: Box<dyn Read + Send>, c: &mut dyn Collector) -> Result<bool, String> {
+    fn history(
+        &mut self,
+        input: Box<dyn Read + Send>,
+        c: &mut dyn Collector,
+    ) -> Result<bool, String> {
         let input = decompressing(input).map_err(|e| format!("cannot read: {e}"))?;
         let doc: Value = serde_json::from_reader(std::io::BufReader::new(input))
             .map_err(|e| describe_json_error(&e))?;
@@ -210,7 +226,8 @@ impl ItemReader<'_> {
         };
         items.sort_by_key(|i| i.get("configurationItemCaptureTime").and_then(parse_time));
         for raw in items {
-            self.deliver(raw, c).map_err(|e| format!("{COLLECTOR_FAILED}{e}"))?;
+            self.deliver(raw, c)
+                .map_err(|e| format!("{COLLECTOR_FAILED}{e}"))?;
         }
         Ok(true)
     }
@@ -222,9 +239,9 @@ fn describe_json_error(e: &serde_json::Error) -> String {
         return text;
     }
     match e.classify() {
-        serde_json::error::Category::Io => format!(
-            "cannot read the file ({text}); a gzip file may be truncated or corrupt"
-        ),
+        serde_json::error::Category::Io => {
+            format!("cannot read the file ({text}); a gzip file may be truncated or corrupt")
+        }
         serde_json::error::Category::Eof => format!(
             "file ends early ({text}): it is truncated; items before this point were kept, \
              and nothing in it is used to infer deletions"

@@ -55,6 +55,7 @@ CREATE TABLE revisions (
 );
 CREATE UNIQUE INDEX revisions_item_version ON revisions (item_id, version);
 CREATE INDEX revisions_observed ON revisions (observed_at);
+CREATE INDEX revisions_sweep ON revisions (sweep_id);
 
 CREATE TABLE sweep_errors (
     id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

@@ -1,0 +1,74 @@
+use std::process::ExitCode;
+
+use chrono::{DateTime, Utc};
+use guardrail_model::diff;
+
+use super::{short_time, Context};
+use crate::output::{self, Format, Table};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The sweep whose changes to list (default: the latest sweep).
+    #[arg(long, conflicts_with = "since")]
+    sweep: Option<i64>,
+    /// List changes observed since this time (RFC 3339) instead.
+    #[arg(long)]
+    since: Option<DateTime<Utc>>,
+    #[arg(long, default_value_t = 500)]
+    limit: i64,
+}
+
+pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
+    let store = ctx.open_store()?;
+    let rows = match (a.since, a.sweep) {
+        (Some(since), _) => store.changes_since(since, a.limit)?,
+        (None, Some(id)) => store.changes_in_sweep(id, a.limit)?,
+        (None, None) => match store.sweeps(1)?.first() {
+            Some(last) => store.changes_in_sweep(last.id, a.limit)?,
+            None => Vec::new(),
+        },
+    };
+    // One line per change, with how many paths differ from the previous version:
+    // one extra revision read per change, never a whole history.
+    let mut out = Vec::with_capacity(rows.len());
+    for (rev, item) in &rows {
+        let paths = if rev.change == "modified" {
+            let prev = store.revision_by_version(item.id, rev.version - 1)?;
+            match prev {
+                Some(p) => diff(&p.document_json()?, &rev.document_json()?).len(),
+                None => 0,
+            }
+        } else {
+            0
+        };
+        out.push((rev, item, paths));
+    }
+    match ctx.format {
+        Format::Json => {
+            let list: Vec<serde_json::Value> = out
+                .iter()
+                .map(|(rev, item, paths)| serde_json::json!({"revision": rev, "item": item, "changed_paths": paths}))
+                .collect();
+            output::json(&list)?;
+        }
+        Format::Text => {
+            let mut t = Table::new(&["ITEM", "CHANGE", "VER", "OBSERVED", "PATHS", "RESOURCE"]);
+            for (rev, item, paths) in &out {
+                t.row(vec![
+                    item.id.to_string(),
+                    rev.change.clone(),
+                    format!("v{}", rev.version),
+                    short_time(&rev.observed_at),
+                    if *paths > 0 {
+                        paths.to_string()
+                    } else {
+                        String::new()
+                    },
+                    item.label(),
+                ]);
+            }
+            t.print()?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
