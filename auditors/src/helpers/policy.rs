@@ -1,0 +1,693 @@
+//! IAM policy analysis for identity and resource policies.
+//!
+//! The questions rules ask are: who can act (principals, wildcard or not, which
+//! accounts), on what (actions and resources, with IAM's `*`/`?` wildcards, NotAction
+//! and NotResource), under which conditions (do they actually restrict access?), and
+//! what is left after Deny statements. Conservative where AWS's full evaluation depends
+//! on request context: an Allow counts as access unless an *unconditional* Deny covers
+//! it, and a condition only counts as a restriction when it really narrows who can
+//! use the statement.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::arn::principal_account;
+use super::cidr::Cidr;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    Allow,
+    Deny,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Principals {
+    /// `"*"`: anyone.
+    Any,
+    /// `{"AWS": [...], "Service": [...], "Federated": [...], "CanonicalUser": [...]}`
+    Map(BTreeMap<String, Vec<String>>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Condition {
+    pub operator: String,
+    pub key: String,
+    pub values: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Statement {
+    pub sid: Option<String>,
+    pub effect: Effect,
+    pub principal: Option<Principals>,
+    pub not_principal: Option<Principals>,
+    pub action: Option<Vec<String>>,
+    pub not_action: Option<Vec<String>>,
+    pub resource: Option<Vec<String>>,
+    pub not_resource: Option<Vec<String>>,
+    pub conditions: Vec<Condition>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Policy {
+    pub statements: Vec<Statement>,
+}
+
+/// A principal named by an Allow statement, with what we know about it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PrincipalRef {
+    /// `AWS`, `Service`, `Federated`, `CanonicalUser`, or `*` for a wildcard.
+    pub kind: String,
+    pub value: String,
+    pub account: Option<String>,
+    /// Index of the statement granting it.
+    pub statement: usize,
+    /// Whether that statement carries a condition that restricts who may use it.
+    pub restricted: bool,
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    match v {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(a) => a
+            .iter()
+            .filter_map(|x| match x {
+                Value::String(s) => Some(s.clone()),
+                Value::Number(n) => Some(n.to_string()),
+                Value::Bool(b) => Some(b.to_string()),
+                _ => None,
+            })
+            .collect(),
+        Value::Number(n) => vec![n.to_string()],
+        Value::Bool(b) => vec![b.to_string()],
+        _ => Vec::new(),
+    }
+}
+
+fn principals(v: &Value) -> Result<Principals, String> {
+    match v {
+        Value::String(s) if s == "*" => Ok(Principals::Any),
+        Value::String(s) => Ok(Principals::Map(BTreeMap::from([(
+            "AWS".to_owned(),
+            vec![s.clone()],
+        )]))),
+        Value::Object(m) => Ok(Principals::Map(
+            m.iter().map(|(k, v)| (k.clone(), strings(v))).collect(),
+        )),
+        other => Err(format!(
+            "Principal must be \"*\" or an object, found {other}"
+        )),
+    }
+}
+
+/// Keys (case-insensitive) whose conditions narrow who can use a statement.
+const RESTRICTING_KEYS: &[&str] = &[
+    "aws:sourcevpce",
+    "aws:sourcevpc",
+    "aws:sourceip",
+    "aws:vpcsourceip",
+    "aws:principalorgid",
+    "aws:principalorgpaths",
+    "aws:resourceorgid",
+    "aws:sourceorgid",
+    "aws:sourceorgpaths",
+    "aws:sourceaccount",
+    "aws:sourceowner",
+    "aws:sourcearn",
+    "aws:principalarn",
+    "aws:principalaccount",
+    "aws:userid",
+    "aws:username",
+    "aws:calledvia",
+    "kms:calleraccount",
+    "kms:viaservice",
+    "s3:dataaccesspointaccount",
+    "sts:externalid",
+];
+
+impl Condition {
+    /// Whether this condition, as written, narrows access. Negated operators and
+    /// `…IfExists` (which pass when the key is absent), `ForAllValues:` (passes on an
+    /// empty set), `Null` and `Bool` checks, unknown keys, `*` values and /0 source
+    /// ranges do not.
+    pub fn restricts(&self) -> bool {
+        let op = self.operator.to_ascii_lowercase();
+        let op = op.strip_prefix("foranyvalue:").unwrap_or(&op);
+        if op.starts_with("forallvalues:") || op.ends_with("ifexists") || op.contains("not") {
+            return false;
+        }
+        if op == "null" || op == "bool" {
+            return false;
+        }
+        let key = self.key.to_ascii_lowercase();
+        if !RESTRICTING_KEYS.contains(&key.as_str()) {
+            return false;
+        }
+        if self.values.is_empty() {
+            return false;
+        }
+        let like = op.contains("like");
+        self.values.iter().all(|v| {
+            let v = v.trim();
+            if v == "*" || v.is_empty() {
+                return false;
+            }
+            if key.ends_with("sourceip") {
+                return Cidr::parse(v).is_some_and(|c| !c.is_internet());
+            }
+            if key == "aws:principalarn" || key == "aws:sourcearn" {
+                // An account wildcard in the ARN lets any account in.
+                return principal_account(v).is_some() || !v.contains("::*:");
+            }
+            // `StringLike` with only wildcards ("*", "?*") restricts nothing.
+            !(like && v.chars().all(|c| c == '*' || c == '?'))
+        })
+    }
+}
+
+/// IAM wildcard matching: `*` any run, `?` one character. Case-insensitive when
+/// `fold_case` (actions are; resources are not).
+pub fn wildcard_match(pattern: &str, value: &str, fold_case: bool) -> bool {
+    let (p, v): (Vec<char>, Vec<char>) = if fold_case {
+        (
+            pattern.to_lowercase().chars().collect(),
+            value.to_lowercase().chars().collect(),
+        )
+    } else {
+        (pattern.chars().collect(), value.chars().collect())
+    };
+    let (mut pi, mut vi) = (0usize, 0usize);
+    let (mut star, mut mark) = (None::<usize>, 0usize);
+    while vi < v.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == v[vi]) {
+            pi += 1;
+            vi += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = vi;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            vi = mark;
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == '*' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+impl Statement {
+    fn matches_action(&self, action: &str) -> bool {
+        match (&self.action, &self.not_action) {
+            (Some(list), _) => list.iter().any(|p| wildcard_match(p, action, true)),
+            (None, Some(list)) => !list.iter().any(|p| wildcard_match(p, action, true)),
+            (None, None) => false,
+        }
+    }
+
+    fn matches_resource(&self, resource: &str) -> bool {
+        match (&self.resource, &self.not_resource) {
+            (Some(list), _) => list.iter().any(|p| wildcard_match(p, resource, false)),
+            (None, Some(list)) => !list.iter().any(|p| wildcard_match(p, resource, false)),
+            // Resource policies (bucket, key, trust) may omit Resource: the resource
+            // they are attached to.
+            (None, None) => true,
+        }
+    }
+
+    /// Whether the statement applies to anyone at all: `Principal: "*"`,
+    /// `{"AWS": "*"}`, or an Allow with `NotPrincipal` (everyone but a few).
+    pub fn is_anonymous(&self) -> bool {
+        if self.not_principal.is_some() && self.effect == Effect::Allow {
+            return true;
+        }
+        match &self.principal {
+            Some(Principals::Any) => true,
+            Some(Principals::Map(m)) => m
+                .get("AWS")
+                .is_some_and(|v| v.iter().any(|p| p.trim() == "*")),
+            None => false,
+        }
+    }
+
+    pub fn is_restricted(&self) -> bool {
+        self.conditions.iter().any(Condition::restricts)
+    }
+
+    /// Whether this statement's actions include every action matched by `pattern`
+    /// (`deny.covers_action("s3:Get*")` is true for a Deny on `s3:*`).
+    fn covers_action(&self, pattern: &str) -> bool {
+        match (&self.action, &self.not_action) {
+            (Some(list), _) => list.iter().any(|p| wildcard_match(p, pattern, true)),
+            // A NotAction Deny covers a pattern when none of its exceptions could
+            // match inside that pattern.
+            (None, Some(list)) => !list
+                .iter()
+                .any(|p| wildcard_match(pattern, p, true) || wildcard_match(p, pattern, true)),
+            (None, None) => false,
+        }
+    }
+
+    fn covers_resource(&self, pattern: &str) -> bool {
+        match (&self.resource, &self.not_resource) {
+            (Some(list), _) => list.iter().any(|p| wildcard_match(p, pattern, false)),
+            (None, Some(list)) => !list
+                .iter()
+                .any(|p| wildcard_match(pattern, p, false) || wildcard_match(p, pattern, false)),
+            (None, None) => true,
+        }
+    }
+
+    fn action_patterns(&self) -> Vec<String> {
+        match (&self.action, &self.not_action) {
+            (Some(list), _) => list.clone(),
+            // NotAction Allows grant (nearly) everything; treat as "*".
+            (None, Some(_)) => vec!["*".to_owned()],
+            (None, None) => Vec::new(),
+        }
+    }
+
+    fn resource_patterns(&self) -> Vec<String> {
+        match (&self.resource, &self.not_resource) {
+            (Some(list), _) => list.clone(),
+            _ => vec!["*".to_owned()],
+        }
+    }
+}
+
+impl Policy {
+    /// Parses a policy document (already decoded: see `guardrail_model::policy`).
+    pub fn parse(doc: &Value) -> Result<Policy, String> {
+        let statements = match doc.get("Statement") {
+            Some(Value::Array(list)) => list.iter().collect::<Vec<_>>(),
+            Some(s @ Value::Object(_)) => vec![s],
+            None | Some(Value::Null) => Vec::new(),
+            Some(other) => {
+                return Err(format!(
+                    "Statement must be an object or a list, found {other}"
+                ))
+            }
+        };
+        let mut out = Vec::with_capacity(statements.len());
+        for (i, s) in statements.into_iter().enumerate() {
+            let Value::Object(m) = s else {
+                return Err(format!("Statement[{i}] is not an object"));
+            };
+            let effect = match m.get("Effect").and_then(Value::as_str) {
+                Some(e) if e.eq_ignore_ascii_case("allow") => Effect::Allow,
+                Some(e) if e.eq_ignore_ascii_case("deny") => Effect::Deny,
+                other => {
+                    return Err(format!(
+                        "Statement[{i}] has Effect {other:?}; expected Allow or Deny"
+                    ))
+                }
+            };
+            let mut conditions = Vec::new();
+            if let Some(Value::Object(ops)) = m.get("Condition") {
+                for (operator, keys) in ops {
+                    if let Value::Object(keys) = keys {
+                        for (key, values) in keys {
+                            conditions.push(Condition {
+                                operator: operator.clone(),
+                                key: key.clone(),
+                                values: strings(values),
+                            });
+                        }
+                    }
+                }
+            }
+            out.push(Statement {
+                sid: m.get("Sid").and_then(Value::as_str).map(str::to_owned),
+                effect,
+                principal: m.get("Principal").map(principals).transpose()?,
+                not_principal: m.get("NotPrincipal").map(principals).transpose()?,
+                action: m.get("Action").map(strings),
+                not_action: m.get("NotAction").map(strings),
+                resource: m.get("Resource").map(strings),
+                not_resource: m.get("NotResource").map(strings),
+                conditions,
+            });
+        }
+        Ok(Policy { statements: out })
+    }
+
+    fn denies_all_of(&self, allow: &Statement, anonymous_only: bool) -> bool {
+        let actions = allow.action_patterns();
+        let resources = allow.resource_patterns();
+        self.statements.iter().any(|d| {
+            d.effect == Effect::Deny
+                && d.conditions.is_empty()
+                && (!anonymous_only || d.principal.is_none() || d.is_anonymous())
+                && actions.iter().all(|a| d.covers_action(a))
+                && resources.iter().all(|r| d.covers_resource(r))
+        })
+    }
+
+    /// Identity-policy question: is `action` on `resource` allowed by some Allow and not
+    /// removed by an unconditional Deny? (Conditions on the Allow are not evaluated.)
+    pub fn allows(&self, action: &str, resource: &str) -> bool {
+        let allowed = self.statements.iter().any(|s| {
+            s.effect == Effect::Allow && s.matches_action(action) && s.matches_resource(resource)
+        });
+        allowed
+            && !self.statements.iter().any(|s| {
+                s.effect == Effect::Deny
+                    && s.conditions.is_empty()
+                    && s.matches_action(action)
+                    && s.matches_resource(resource)
+            })
+    }
+
+    /// Allow statements granting every action of `service` (`"*"` for all services) on
+    /// every resource, without a restricting condition, not cancelled by a Deny.
+    pub fn full_access_statements(&self, service: &str) -> Vec<usize> {
+        let wanted = if service == "*" {
+            "*".to_owned()
+        } else {
+            format!("{service}:*")
+        };
+        self.statements
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| {
+                s.effect == Effect::Allow
+                    && s.action_patterns()
+                        .iter()
+                        .any(|p| wildcard_match(p, &wanted, true))
+                    && s.resource_patterns().iter().any(|r| r == "*")
+                    && !s.is_restricted()
+                    && !self.denies_all_of(s, false)
+            })
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// Resource-policy question: Allow statements open to anyone (wildcard principal
+    /// or NotPrincipal) with no restricting condition, and not cancelled by an
+    /// unconditional Deny for everyone.
+    pub fn internet_accessible_statements(&self) -> Vec<usize> {
+        self.statements
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| {
+                s.effect == Effect::Allow
+                    && s.is_anonymous()
+                    && !s.is_restricted()
+                    && !self.denies_all_of(s, true)
+            })
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// Every principal an Allow statement names (wildcards as kind `*`).
+    pub fn principals(&self) -> Vec<PrincipalRef> {
+        let mut out = Vec::new();
+        for (i, s) in self.statements.iter().enumerate() {
+            if s.effect != Effect::Allow || self.denies_all_of(s, true) {
+                continue;
+            }
+            let restricted = s.is_restricted();
+            if s.is_anonymous() {
+                out.push(PrincipalRef {
+                    kind: "*".into(),
+                    value: "*".into(),
+                    account: None,
+                    statement: i,
+                    restricted,
+                });
+            }
+            if let Some(Principals::Map(m)) = &s.principal {
+                for (kind, values) in m {
+                    for v in values.iter().filter(|v| v.trim() != "*") {
+                        out.push(PrincipalRef {
+                            kind: kind.clone(),
+                            value: v.clone(),
+                            account: principal_account(v),
+                            statement: i,
+                            restricted,
+                        });
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Principals in other accounts than `own` (AWS and Federated principals).
+    pub fn cross_account_principals(&self, own: &str) -> Vec<PrincipalRef> {
+        self.principals()
+            .into_iter()
+            .filter(|p| p.account.as_deref().is_some_and(|a| a != own))
+            .collect()
+    }
+
+    /// Actions granted by Allow statements (patterns as written; NotAction as "*").
+    pub fn allowed_actions(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .statements
+            .iter()
+            .filter(|s| s.effect == Effect::Allow && !self.denies_all_of(s, false))
+            .flat_map(|s| s.action_patterns())
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn p(v: Value) -> Policy {
+        Policy::parse(&v).unwrap()
+    }
+
+    #[test]
+    fn wildcards() {
+        assert!(wildcard_match("s3:*", "s3:GetObject", true));
+        assert!(wildcard_match("S3:get*", "s3:GetObject", true));
+        assert!(wildcard_match("s3:Get?bject", "s3:GetObject", true));
+        assert!(!wildcard_match("s3:Put*", "s3:GetObject", true));
+        assert!(wildcard_match("*", "", true));
+        assert!(wildcard_match(
+            "arn:aws:s3:::b/*",
+            "arn:aws:s3:::b/x/y",
+            false
+        ));
+        assert!(
+            !wildcard_match("arn:aws:s3:::B/*", "arn:aws:s3:::b/x", false),
+            "resources are case-sensitive"
+        );
+        assert!(wildcard_match("a*b*c", "aXXbYYc", false));
+        assert!(!wildcard_match("a*b*c", "aXXbYY", false));
+    }
+
+    #[test]
+    fn allow_cancelled_by_unconditional_deny_is_not_access() {
+        let pol = p(json!({"Statement": [
+            {"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
+            {"Effect": "Deny", "Action": "*", "Resource": "*"}
+        ]}));
+        assert!(!pol.allows("s3:GetObject", "arn:aws:s3:::b/k"));
+        assert!(pol.full_access_statements("s3").is_empty());
+        assert!(pol.allowed_actions().is_empty());
+        // A conditional Deny (e.g. MFA) does not remove the grant for analysis purposes.
+        let pol = p(json!({"Statement": [
+            {"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
+            {"Effect": "Deny", "Action": "*", "Resource": "*", "Condition": {"BoolIfExists": {"aws:MultiFactorAuthPresent": "false"}}}
+        ]}));
+        assert!(pol.allows("s3:GetObject", "x"));
+        assert_eq!(pol.full_access_statements("s3"), vec![0]);
+    }
+
+    #[test]
+    fn partial_deny_leaves_the_rest() {
+        let pol = p(json!({"Statement": [
+            {"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
+            {"Effect": "Deny", "Action": "s3:Delete*", "Resource": "*"}
+        ]}));
+        assert!(pol.allows("s3:GetObject", "x"));
+        assert!(!pol.allows("s3:DeleteBucket", "x"));
+        assert_eq!(
+            pol.full_access_statements("s3"),
+            vec![0],
+            "a partial deny does not cover s3:*"
+        );
+    }
+
+    #[test]
+    fn not_action_and_not_resource() {
+        let pol =
+            p(json!({"Statement": {"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}}));
+        assert!(pol.allows("s3:GetObject", "x"));
+        assert!(!pol.allows("iam:CreateUser", "x"));
+        assert_eq!(
+            pol.full_access_statements("*"),
+            vec![0],
+            "NotAction is near-admin"
+        );
+        let pol = p(
+            json!({"Statement": {"Effect": "Allow", "Action": "s3:*", "NotResource": "arn:aws:s3:::secret/*"}}),
+        );
+        assert!(pol.allows("s3:GetObject", "arn:aws:s3:::public/x"));
+        assert!(!pol.allows("s3:GetObject", "arn:aws:s3:::secret/x"));
+        // A NotAction Deny covering everything but iam:* does not cancel an s3 grant? It does:
+        let pol = p(json!({"Statement": [
+            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"},
+            {"Effect": "Deny", "NotAction": "iam:*", "Resource": "*"}
+        ]}));
+        assert!(!pol.allows("s3:GetObject", "x"));
+        assert!(pol.allowed_actions().is_empty());
+    }
+
+    #[test]
+    fn admin_and_service_wildcards() {
+        let admin = p(
+            json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}),
+        );
+        assert_eq!(admin.full_access_statements("*"), vec![0]);
+        assert_eq!(admin.full_access_statements("iam"), vec![0]);
+        let iam =
+            p(json!({"Statement": [{"Effect": "Allow", "Action": ["iam:*"], "Resource": "*"}]}));
+        assert!(iam.full_access_statements("*").is_empty());
+        assert_eq!(iam.full_access_statements("iam"), vec![0]);
+        let scoped = p(
+            json!({"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "arn:aws:s3:::b"}]}),
+        );
+        assert!(scoped.full_access_statements("*").is_empty());
+        let read = p(
+            json!({"Statement": [{"Effect": "Allow", "Action": ["iam:Get*", "iam:List*"], "Resource": "*"}]}),
+        );
+        assert!(read.full_access_statements("iam").is_empty());
+    }
+
+    #[test]
+    fn principal_star_restricted_by_source_vpce_is_not_internet_accessible() {
+        let pol = p(json!({"Statement": [{
+            "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*",
+            "Condition": {"StringEquals": {"aws:SourceVpce": "vpce-1a2b3c4d"}}
+        }]}));
+        assert!(pol.internet_accessible_statements().is_empty());
+        assert!(pol.principals()[0].restricted);
+    }
+
+    #[test]
+    fn conditions_that_do_not_restrict() {
+        let open = |cond: Value| {
+            let pol = p(
+                json!({"Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "s3:GetObject", "Resource": "*", "Condition": cond}]}),
+            );
+            !pol.internet_accessible_statements().is_empty()
+        };
+        assert!(
+            open(json!({"StringNotEquals": {"aws:SourceVpce": "vpce-1"}})),
+            "negated operator"
+        );
+        assert!(
+            open(json!({"StringEqualsIfExists": {"aws:SourceVpce": "vpce-1"}})),
+            "IfExists passes when absent"
+        );
+        assert!(
+            open(json!({"IpAddress": {"aws:SourceIp": "0.0.0.0/0"}})),
+            "/0 is everyone"
+        );
+        assert!(
+            open(json!({"IpAddress": {"aws:SourceIp": ["10.0.0.0/8", "::/0"]}})),
+            "one /0 value opens it"
+        );
+        assert!(
+            open(json!({"StringLike": {"aws:PrincipalOrgID": "*"}})),
+            "wildcard value"
+        );
+        assert!(
+            open(json!({"Bool": {"aws:SecureTransport": "true"}})),
+            "TLS is not a restriction on who"
+        );
+        assert!(
+            open(json!({"ForAllValues:StringEquals": {"aws:PrincipalOrgPaths": ["o-1/r-1/"]}})),
+            "ForAllValues passes on empty"
+        );
+        assert!(
+            open(json!({"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/x"}})),
+            "account wildcard"
+        );
+        assert!(
+            open(json!({"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control"}})),
+            "unrelated key"
+        );
+
+        for restricting in [
+            json!({"IpAddress": {"aws:SourceIp": "203.0.113.0/24"}}),
+            json!({"StringEquals": {"aws:PrincipalOrgID": "o-abc123"}}),
+            json!({"StringEquals": {"AWS:SourceAccount": "123456789012"}}),
+            json!({"ArnLike": {"aws:SourceArn": "arn:aws:cloudtrail:us-east-1:123456789012:trail/t"}}),
+            json!({"ArnEquals": {"aws:PrincipalArn": "arn:aws:iam::123456789012:role/x"}}),
+            json!({"StringEquals": {"aws:SourceVpc": "vpc-1"}}),
+            json!({"ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": "o-1/r-1/ou-1/*"}}),
+        ] {
+            assert!(!open(restricting.clone()), "{restricting}");
+        }
+    }
+
+    #[test]
+    fn not_principal_allow_is_anonymous_and_deny_for_everyone_cancels() {
+        let pol = p(
+            json!({"Statement": [{"Effect": "Allow", "NotPrincipal": {"AWS": "arn:aws:iam::1:root"}, "Action": "s3:*"}]}),
+        );
+        assert_eq!(pol.internet_accessible_statements(), vec![0]);
+        let pol = p(json!({"Statement": [
+            {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"},
+            {"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": "arn:aws:s3:::b/*"}
+        ]}));
+        assert!(pol.internet_accessible_statements().is_empty());
+        // A Deny for one principal does not cancel access for everyone.
+        let pol = p(json!({"Statement": [
+            {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"},
+            {"Effect": "Deny", "Principal": {"AWS": "arn:aws:iam::1:user/x"}, "Action": "s3:*", "Resource": "*"}
+        ]}));
+        assert_eq!(pol.internet_accessible_statements(), vec![0]);
+    }
+
+    #[test]
+    fn principals_and_cross_account() {
+        let trust = p(json!({"Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": ["arn:aws:iam::999999999999:root", "111111111111"], "Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"},
+            {"Effect": "Allow", "Principal": {"Federated": "arn:aws:iam::111111111111:saml-provider/okta"}, "Action": "sts:AssumeRoleWithSAML",
+             "Condition": {"StringEquals": {"SAML:aud": "https://signin.aws.amazon.com/saml"}}}
+        ]}));
+        let all = trust.principals();
+        assert_eq!(all.len(), 4);
+        let cross = trust.cross_account_principals("111111111111");
+        assert_eq!(cross.len(), 1);
+        assert_eq!(cross[0].account.as_deref(), Some("999999999999"));
+        assert!(!cross[0].restricted);
+        let with_external_id = p(
+            json!({"Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::999999999999:root"}, "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"sts:ExternalId": "abc"}}}]}),
+        );
+        assert!(with_external_id.cross_account_principals("111111111111")[0].restricted);
+        // Plain-string principal means an AWS principal.
+        let s = p(
+            json!({"Statement": [{"Effect": "Allow", "Principal": "arn:aws:iam::222222222222:root", "Action": "s3:*"}]}),
+        );
+        assert_eq!(s.principals()[0].kind, "AWS");
+    }
+
+    #[test]
+    fn broken_policies_are_errors() {
+        assert!(Policy::parse(&json!({"Statement": [{"Effect": "Maybe"}]})).is_err());
+        assert!(Policy::parse(&json!({"Statement": "x"})).is_err());
+        assert!(Policy::parse(&json!({"Statement": [1]})).is_err());
+        assert!(
+            Policy::parse(&json!({"Statement": [{"Effect": "Allow", "Principal": 5}]})).is_err()
+        );
+        assert_eq!(Policy::parse(&json!({})).unwrap().statements.len(), 0);
+    }
+}
