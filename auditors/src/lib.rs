@@ -1,3 +1,12 @@
-//! Auditors: the rule engine and the analysis helpers rules call.
+//! Auditors: the sandboxed rule engine, the analysis helpers rules call, and the
+//! audit pass that turns items into findings.
 
+pub mod audit;
+pub mod cases;
+pub mod engine;
+mod functions;
 pub mod helpers;
+
+pub use audit::{audit_item, audit_items, AccountInfo, AuditContext, AuditItem, RuleOutcome};
+pub use cases::{run_cases, CaseResult};
+pub use engine::{severity_for, Engine, Limits, LoadError, RawFinding, Rule, RuleError, RuleSet};

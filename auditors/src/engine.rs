@@ -1,0 +1,446 @@
+//! The sandboxed Rhai engine and the rule set it runs.
+//!
+//! One `rhai::Engine` for the process, with every limit set explicitly (Rhai's
+//! defaults are unlimited, and its call-depth default differs between debug and
+//! release builds), `eval` disabled, no module imports, no file or network access (Rhai
+//! has none unless registered, and we register none). Rules are compiled once to an
+//! `AST` and shared between threads. A rule that fails, loops, or outgrows a limit
+//! produces a [`RuleError`]; it never stops the audit and never passes silently.
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use rhai::{CallFnOptions, Dynamic, EvalAltResult, Scope, AST};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::functions;
+
+/// Resource limits for one rule evaluation.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_operations: u64,
+    pub max_string_size: usize,
+    pub max_array_size: usize,
+    pub max_map_size: usize,
+    pub max_call_levels: usize,
+    pub max_expr_depth: usize,
+    pub max_function_expr_depth: usize,
+    /// Wall-clock budget per evaluation, checked while the script runs.
+    pub max_time: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_operations: 2_000_000,
+            max_string_size: 1 << 20,
+            // Rhai re-measures containers as they grow, so large limits make hostile
+            // growth loops quadratic; real configs stay far below these.
+            max_array_size: 20_000,
+            max_map_size: 10_000,
+            max_call_levels: 32,
+            max_expr_depth: 64,
+            max_function_expr_depth: 64,
+            max_time: Duration::from_secs(2),
+        }
+    }
+}
+
+thread_local! {
+    static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// A compiled rule.
+pub struct Rule {
+    /// Path below the rules directory without `.rhai`, e.g. `ec2/sg_ssh_open`.
+    pub id: String,
+    pub path: PathBuf,
+    pub resource_types: Vec<String>,
+    pub description: String,
+    ast: AST,
+    modified: Option<SystemTime>,
+    source_len: u64,
+}
+
+/// A rule file that could not be loaded, with the line when the parser knows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LoadError {
+    pub path: String,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{}: {}", self.path, line, self.message),
+            None => write!(f, "{}: {}", self.path, self.message),
+        }
+    }
+}
+
+/// What a rule reported, validated.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RawFinding {
+    pub key: String,
+    pub title: String,
+    pub score: i64,
+    pub severity: String,
+    pub detail: String,
+    pub remediation: String,
+    /// `state` findings describe the configuration and are fixed when it no longer
+    /// triggers them; `change` findings describe a change and stay until triaged.
+    pub kind: String,
+}
+
+/// Why a rule evaluation produced no usable result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RuleError {
+    pub rule_id: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for RuleError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "rule {}: {}", self.rule_id, self.message)
+    }
+}
+
+pub struct Engine {
+    rhai: rhai::Engine,
+    limits: Limits,
+}
+
+/// Maps a score to a severity word.
+pub fn severity_for(score: i64) -> &'static str {
+    match score {
+        i64::MIN..=0 => "info",
+        1..=3 => "low",
+        4..=6 => "medium",
+        7..=8 => "high",
+        _ => "critical",
+    }
+}
+
+impl Engine {
+    pub fn new(limits: Limits) -> Engine {
+        let mut e = rhai::Engine::new();
+        e.set_max_operations(limits.max_operations);
+        e.set_max_string_size(limits.max_string_size);
+        e.set_max_array_size(limits.max_array_size);
+        e.set_max_map_size(limits.max_map_size);
+        e.set_max_call_levels(limits.max_call_levels);
+        e.set_max_expr_depths(limits.max_expr_depth, limits.max_function_expr_depth);
+        e.set_max_modules(0);
+        e.disable_symbol("eval");
+        // Rules are self-contained: the helpers are built in, nothing is imported.
+        e.disable_symbol("import");
+        e.set_module_resolver(rhai::module_resolvers::DummyModuleResolver::new());
+        e.on_print(|s| tracing::info!(target: "rule", "{s}"));
+        e.on_debug(|s, _, pos| tracing::debug!(target: "rule", "{pos:?} {s}"));
+        e.on_progress(|ops| {
+            if ops % 4096 != 0 {
+                return None;
+            }
+            let late = DEADLINE.with(|d| d.get().is_some_and(|t| Instant::now() > t));
+            late.then(|| Dynamic::from("wall-clock budget exceeded"))
+        });
+        functions::register(&mut e);
+        Engine { rhai: e, limits }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn rhai_for_tests(&self) -> &rhai::Engine {
+        &self.rhai
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Compiles one rule file. `id` is its path below the rules directory.
+    pub fn compile(&self, id: &str, path: &Path) -> Result<Rule, LoadError> {
+        let fail = |line: Option<usize>, message: String| LoadError {
+            path: path.display().to_string(),
+            line,
+            message,
+        };
+        let meta = std::fs::metadata(path).map_err(|e| fail(None, format!("cannot read: {e}")))?;
+        let source =
+            std::fs::read_to_string(path).map_err(|e| fail(None, format!("cannot read: {e}")))?;
+        let ast = self
+            .rhai
+            .compile(&source)
+            .map_err(|e| fail(e.position().line(), e.to_string()))?;
+        let has = |name: &str, arity: usize| {
+            ast.iter_functions()
+                .any(|f| f.name == name && f.params.len() == arity)
+        };
+        if !has("check", 2) {
+            return Err(fail(
+                None,
+                "no `fn check(item, ctx)`: every rule defines it and returns its findings".into(),
+            ));
+        }
+        if !has("meta", 0) {
+            return Err(fail(None, "no `fn meta()`: every rule returns #{ resource_types: [...], description: \"...\" }".into()));
+        }
+        let meta_value = self
+            .call(&ast, "meta", ())
+            .map_err(|e| fail(e.position().line(), format!("meta() failed: {e}")))?;
+        let meta_json: Value = rhai::serde::from_dynamic(&meta_value)
+            .map_err(|e| fail(None, format!("meta() must return a map: {e}")))?;
+        let resource_types: Vec<String> = meta_json
+            .get("resource_types")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if resource_types.is_empty() {
+            return Err(fail(
+                None,
+                "meta() has no resource_types (e.g. [\"AWS::EC2::SecurityGroup\"])".into(),
+            ));
+        }
+        let description = meta_json
+            .get("description")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        Ok(Rule {
+            id: id.to_owned(),
+            path: path.to_path_buf(),
+            resource_types,
+            description,
+            ast,
+            modified: meta.modified().ok(),
+            source_len: meta.len(),
+        })
+    }
+
+    fn call(
+        &self,
+        ast: &AST,
+        name: &str,
+        args: impl rhai::FuncArgs,
+    ) -> Result<Dynamic, Box<EvalAltResult>> {
+        DEADLINE.with(|d| d.set(Some(Instant::now() + self.limits.max_time)));
+        let mut scope = Scope::new();
+        let result = self.rhai.call_fn_with_options::<Dynamic>(
+            CallFnOptions::new().eval_ast(false).rewind_scope(true),
+            &mut scope,
+            ast,
+            name,
+            args,
+        );
+        DEADLINE.with(|d| d.set(None));
+        result
+    }
+
+    /// Runs `rule` on one item. `item` and `ctx` are built once per item and cloned
+    /// here: a rule cannot change what the next rule sees.
+    pub fn evaluate(
+        &self,
+        rule: &Rule,
+        item: &Dynamic,
+        ctx: &Dynamic,
+    ) -> Result<Vec<RawFinding>, RuleError> {
+        let fail = |message: String| RuleError {
+            rule_id: rule.id.clone(),
+            message,
+        };
+        let out = self
+            .call(&rule.ast, "check", (item.clone(), ctx.clone()))
+            .map_err(|e| fail(describe_eval_error(&e)))?;
+        let list: Vec<Dynamic> = if out.is_unit() {
+            Vec::new()
+        } else if out.is_array() {
+            out.into_array()
+                .map_err(|t| fail(format!("check() returned {t}")))?
+        } else if out.is_map() {
+            vec![out]
+        } else {
+            return Err(fail(format!(
+                "check() must return an array of findings (or one finding, or nothing), not {}",
+                out.type_name()
+            )));
+        };
+        list.iter()
+            .enumerate()
+            .map(|(i, f)| validate_finding(i, f).map_err(fail))
+            .collect()
+    }
+}
+
+fn describe_eval_error(e: &EvalAltResult) -> String {
+    let what = match e {
+        EvalAltResult::ErrorTooManyOperations(_) => {
+            "ran out of its operation budget (an endless loop?)".to_owned()
+        }
+        EvalAltResult::ErrorTerminated(_, _) => "ran out of its time budget".to_owned(),
+        EvalAltResult::ErrorStackOverflow(_) => "recursed too deep".to_owned(),
+        EvalAltResult::ErrorDataTooLarge(what, _) => format!("built a {what} larger than allowed"),
+        other => other.to_string(),
+    };
+    match e.position().line() {
+        Some(line) => format!("{what} (line {line})"),
+        None => what,
+    }
+}
+
+fn validate_finding(i: usize, f: &Dynamic) -> Result<RawFinding, String> {
+    let v: Value =
+        rhai::serde::from_dynamic(f).map_err(|e| format!("finding #{i} is not a map: {e}"))?;
+    let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
+    let title = text("title")
+        .filter(|t| !t.trim().is_empty())
+        .ok_or_else(|| format!("finding #{i} has no title"))?;
+    let score = v
+        .get("score")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| format!("finding #{i} ({title}) has no integer score"))?;
+    if !(0..=10).contains(&score) {
+        return Err(format!(
+            "finding #{i} ({title}) has score {score}; scores are 0 to 10"
+        ));
+    }
+    let kind = text("kind").unwrap_or_else(|| "state".into());
+    if kind != "state" && kind != "change" {
+        return Err(format!(
+            "finding #{i} ({title}) has kind {kind:?}; use \"state\" or \"change\""
+        ));
+    }
+    Ok(RawFinding {
+        key: text("key").unwrap_or_default(),
+        severity: text("severity").unwrap_or_else(|| severity_for(score).to_owned()),
+        detail: text("detail").unwrap_or_default(),
+        remediation: text("remediation").unwrap_or_default(),
+        title,
+        score,
+        kind,
+    })
+}
+
+/// Every compiled rule of a directory, dispatched by resource type.
+pub struct RuleSet {
+    pub dir: PathBuf,
+    rules: Vec<Rule>,
+    by_type: HashMap<String, Vec<usize>>,
+    pub load_errors: Vec<LoadError>,
+}
+
+fn rule_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let entries = std::fs::read_dir(&d)
+            .map_err(|e| format!("cannot read rules directory {}: {e}", d.display()))?;
+        for entry in entries.flatten() {
+            let p = entry.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|e| e == "rhai") {
+                let rel = p.strip_prefix(dir).unwrap_or(&p).with_extension("");
+                let id = rel.to_string_lossy().replace('\\', "/");
+                out.push((id, p));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+impl RuleSet {
+    /// Compiles every `.rhai` file under `dir`. Files that fail are reported in
+    /// `load_errors`; the rest load. An unreadable directory is an error.
+    pub fn load(engine: &Engine, dir: &Path) -> Result<RuleSet, String> {
+        let mut set = RuleSet {
+            dir: dir.to_path_buf(),
+            rules: Vec::new(),
+            by_type: HashMap::new(),
+            load_errors: Vec::new(),
+        };
+        for (id, path) in rule_files(dir)? {
+            match engine.compile(&id, &path) {
+                Ok(rule) => set.rules.push(rule),
+                Err(e) => set.load_errors.push(e),
+            }
+        }
+        set.index();
+        Ok(set)
+    }
+
+    fn index(&mut self) {
+        self.by_type.clear();
+        for (i, r) in self.rules.iter().enumerate() {
+            for t in &r.resource_types {
+                self.by_type.entry(t.clone()).or_default().push(i);
+            }
+        }
+    }
+
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Rule> {
+        self.rules.iter().find(|r| r.id == id)
+    }
+
+    pub fn for_type<'a>(&'a self, resource_type: &str) -> impl Iterator<Item = &'a Rule> + 'a {
+        self.by_type
+            .get(resource_type)
+            .into_iter()
+            .flatten()
+            .map(|&i| &self.rules[i])
+    }
+
+    /// Picks up changed, new and removed rule files. A file that no longer compiles
+    /// keeps its last good version running; the reason is in `load_errors`. Returns
+    /// the ids of rules that changed.
+    pub fn reload(&mut self, engine: &Engine) -> Result<Vec<String>, String> {
+        let files = rule_files(&self.dir)?;
+        let mut changed = Vec::new();
+        let mut errors = Vec::new();
+        let mut next: Vec<Rule> = Vec::with_capacity(files.len());
+        let mut old: HashMap<String, Rule> =
+            self.rules.drain(..).map(|r| (r.id.clone(), r)).collect();
+        for (id, path) in files {
+            let meta = std::fs::metadata(&path).ok();
+            let same = old.get(&id).is_some_and(|r| {
+                meta.as_ref()
+                    .is_some_and(|m| m.modified().ok() == r.modified && m.len() == r.source_len)
+            });
+            if same {
+                if let Some(r) = old.remove(&id) {
+                    next.push(r);
+                }
+                continue;
+            }
+            match engine.compile(&id, &path) {
+                Ok(rule) => {
+                    old.remove(&id);
+                    changed.push(id);
+                    next.push(rule);
+                }
+                Err(e) => {
+                    errors.push(e);
+                    if let Some(r) = old.remove(&id) {
+                        next.push(r); // keep the last good version
+                    }
+                }
+            }
+        }
+        changed.extend(old.into_keys()); // removed files
+        self.rules = next;
+        self.load_errors = errors;
+        self.index();
+        Ok(changed)
+    }
+}
