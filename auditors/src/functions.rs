@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::engine::severity_for;
 use crate::helpers::{arn, cidr, policy, ports};
+use crate::shapes;
 
 type Fallible<T> = Result<T, Box<EvalAltResult>>;
 
@@ -209,6 +210,31 @@ pub fn register(e: &mut rhai::Engine) {
     });
     e.register_fn("principal_account", |s: &str| -> Dynamic {
         arn::principal_account(s).map_or(Dynamic::UNIT, Dynamic::from)
+    });
+
+    // AWS shapes.
+    e.register_fn("iam_policy_documents", |item: Map| -> Fallible<Array> {
+        let t = item.get("type").map(|d| d.to_string()).unwrap_or_default();
+        let config: Value =
+            rhai::serde::from_dynamic(&item.get("config").cloned().unwrap_or(Dynamic::UNIT))?;
+        shapes::iam_policy_documents(&t, &config)
+            .iter()
+            .map(to_dynamic)
+            .collect()
+    });
+    e.register_fn(
+        "sg_permissions",
+        |config: Dynamic, direction: &str| -> Fallible<Array> {
+            let config: Value = rhai::serde::from_dynamic(&config)?;
+            shapes::sg_permissions(&config, direction)
+                .iter()
+                .map(to_dynamic)
+                .collect()
+        },
+    );
+    e.register_fn("s3_grants", |config: Dynamic| -> Fallible<Array> {
+        let config: Value = rhai::serde::from_dynamic(&config)?;
+        shapes::s3_grants(&config).iter().map(to_dynamic).collect()
     });
 
     // Scores and time.

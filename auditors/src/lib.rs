@@ -6,6 +6,7 @@ pub mod cases;
 pub mod engine;
 mod functions;
 pub mod helpers;
+pub mod shapes;
 
 pub use audit::{audit_item, audit_items, AccountInfo, AuditContext, AuditItem, RuleOutcome};
 pub use cases::{run_cases, CaseResult};
