@@ -8,6 +8,7 @@
 //! keeps diesel's type checking without generic-bound gymnastics.
 
 mod error;
+pub mod findings;
 mod ingest;
 mod open;
 mod read;
@@ -15,6 +16,10 @@ pub mod schema;
 pub mod testing;
 
 pub use error::StorageError;
+pub use findings::{
+    fingerprint, AuditSummary, FindingEventRow, FindingFilter, FindingRow, ItemAudit, NewFinding,
+    RuleErrorRow, RuleResult,
+};
 pub use ingest::{Ingestor, SweepSummary};
 pub use open::{redact_url, Backend};
 pub use read::{ItemFilter, ItemRow, RevisionRow, SweepErrorRow, SweepRow};

@@ -122,16 +122,36 @@ pub struct SweepErrorRow {
 }
 
 fn utc<S: serde::Serializer>(t: &NaiveDateTime, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(
-        &t.and_utc()
-            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-    )
+    utc_serde::serialize(t, s)
 }
 
 fn utc_opt<S: serde::Serializer>(t: &Option<NaiveDateTime>, s: S) -> Result<S::Ok, S::Error> {
-    match t {
-        Some(t) => utc(t, s),
-        None => s.serialize_none(),
+    utc_serde::option::serialize(t, s)
+}
+
+/// Stored UTC timestamps as RFC 3339 in JSON output (`#[serde(with = ...)]`).
+pub mod utc_serde {
+    use chrono::NaiveDateTime;
+
+    pub fn serialize<S: serde::Serializer>(t: &NaiveDateTime, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(
+            &t.and_utc()
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        )
+    }
+
+    pub mod option {
+        use chrono::NaiveDateTime;
+
+        pub fn serialize<S: serde::Serializer>(
+            t: &Option<NaiveDateTime>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            match t {
+                Some(t) => super::serialize(t, s),
+                None => s.serialize_none(),
+            }
+        }
     }
 }
 

@@ -72,4 +72,69 @@ diesel::table! {
 
 diesel::joinable!(revisions -> items (item_id));
 diesel::joinable!(sweep_errors -> sweeps (sweep_id));
-diesel::allow_tables_to_appear_in_same_query!(sweeps, items, revisions, sweep_errors);
+
+diesel::table! {
+    findings (id) {
+        id -> BigInt,
+        fingerprint -> Text,
+        item_id -> BigInt,
+        rule_id -> Text,
+        finding_key -> Text,
+        kind -> Text,
+        state -> Text,
+        score -> BigInt,
+        rule_score -> BigInt,
+        severity -> Text,
+        title -> Text,
+        detail -> Text,
+        remediation -> Text,
+        first_seen_at -> Timestamp,
+        last_seen_at -> Timestamp,
+        opened_at -> Timestamp,
+        fixed_at -> Nullable<Timestamp>,
+        first_revision_id -> Nullable<BigInt>,
+        last_revision_id -> Nullable<BigInt>,
+        reopen_count -> BigInt,
+        justified_by -> Nullable<Text>,
+        justification -> Nullable<Text>,
+        justified_at -> Nullable<Timestamp>,
+        justified_until -> Nullable<Timestamp>,
+        suppressed_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    finding_events (id) {
+        id -> BigInt,
+        finding_id -> BigInt,
+        at -> Timestamp,
+        event -> Text,
+        actor -> Nullable<Text>,
+        detail -> Text,
+        revision_id -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    rule_errors (id) {
+        id -> BigInt,
+        rule_id -> Text,
+        item_id -> Nullable<BigInt>,
+        revision_id -> Nullable<BigInt>,
+        message -> Text,
+        at -> Timestamp,
+    }
+}
+
+diesel::joinable!(findings -> items (item_id));
+diesel::joinable!(finding_events -> findings (finding_id));
+diesel::joinable!(rule_errors -> items (item_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    sweeps,
+    items,
+    revisions,
+    sweep_errors,
+    findings,
+    finding_events,
+    rule_errors
+);

@@ -8,6 +8,9 @@ use guardrail_model::{
 };
 use guardrail_storage::testing::PgTestDb;
 use guardrail_storage::{ItemFilter, Store, SweepSummary};
+
+#[macro_use]
+mod support;
 use serde_json::{json, Value};
 
 fn t(day: u32) -> DateTime<Utc> {
@@ -401,34 +404,6 @@ fn scenario_reopen_keeps_everything(store: &Store, url: &str) {
     );
     let again = Store::open(url).unwrap();
     assert_eq!(again.counts().unwrap(), (1, 1, 1));
-}
-
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[test]
-                fn $name() {
-                    let dir = tempfile::tempdir().unwrap();
-                    let url = format!("sqlite://{}/g.db", dir.path().display());
-                    let store = guardrail_storage::Store::open(&url).unwrap();
-                    super::$name(&store);
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[test]
-                fn $name() {
-                    let Some(db) = guardrail_storage::testing::PgTestDb::create_or_skip("gr_store") else {
-                        return;
-                    };
-                    let store = guardrail_storage::Store::open(&db.url).unwrap();
-                    super::$name(&store);
-                }
-            )*
-        }
-    };
 }
 
 on_both_backends!(
