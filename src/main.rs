@@ -3,7 +3,9 @@
 //! This binary wires the crates together: watchers feed storage, and the commands
 //! read storage back. It owns no domain logic of its own.
 
+mod audit;
 mod commands;
+mod config;
 mod output;
 
 use std::path::PathBuf;
@@ -23,7 +25,15 @@ struct Cli {
     #[arg(long, global = true, env = "GUARDRAIL_DATABASE_URL")]
     database: Option<String>,
 
-    /// Output format for results.
+    /// Configuration file (TOML): database, accounts, audit settings.
+    #[arg(long, global = true, env = "GUARDRAIL_CONFIG")]
+    config: Option<PathBuf>,
+
+    /// Rule directory used by every command that audits.
+    #[arg(long, global = true, env = "GUARDRAIL_RULES", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/rules"))]
+    rules: PathBuf,
+
+    /// Output format for results (csv and ocsf: findings only).
     #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
     format: Format,
 
@@ -53,6 +63,12 @@ enum Command {
     Sweeps(commands::sweeps::Args),
     /// Show what the database holds: items, revisions, size, the last sweep.
     Status,
+    /// Re-audit every item with the current rules and settings.
+    Audit,
+    /// List, show, justify and export findings.
+    Findings(commands::findings::Args),
+    /// Rule-author tools: test cases, lint, list, errors.
+    Rules(commands::rules::Args),
     /// Measure ingest throughput on synthetic AWS Config data.
     Bench(commands::bench::Args),
 }
@@ -82,9 +98,24 @@ fn init_logging(verbose: u8) {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
+    let config = match &cli.config {
+        Some(path) => match config::Config::load(path) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => config::Config::default(),
+    };
     let ctx = commands::Context {
-        database_url: cli.database.unwrap_or_else(default_database_url),
+        database_url: cli
+            .database
+            .or_else(|| config.database.url.clone())
+            .unwrap_or_else(default_database_url),
         format: cli.format,
+        rules_dir: cli.rules,
+        config,
     };
     let result = match cli.command {
         Command::Sweep(a) => commands::sweep::run(&ctx, a),
@@ -94,6 +125,9 @@ fn main() -> ExitCode {
         Command::Changes(a) => commands::changes::run(&ctx, a),
         Command::Show(a) => commands::show::run(&ctx, a),
         Command::Sweeps(a) => commands::sweeps::run(&ctx, a),
+        Command::Audit => commands::audit::run(&ctx),
+        Command::Findings(a) => commands::findings::run(&ctx, a),
+        Command::Rules(a) => commands::rules::run(&ctx, a),
         Command::Status => commands::status::run(&ctx),
         Command::Bench(a) => commands::bench::run(&ctx, a),
     };

@@ -8,6 +8,10 @@ use serde::Serialize;
 pub enum Format {
     Text,
     Json,
+    /// Findings only.
+    Csv,
+    /// Findings only: OCSF Compliance Finding objects.
+    Ocsf,
 }
 
 /// Prints `value` as pretty JSON on stdout.

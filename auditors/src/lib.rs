@@ -6,8 +6,10 @@ pub mod cases;
 pub mod engine;
 mod functions;
 pub mod helpers;
+pub mod settings;
 pub mod shapes;
 
 pub use audit::{audit_item, audit_items, AccountInfo, AuditContext, AuditItem, RuleOutcome};
 pub use cases::{run_cases, CaseResult};
 pub use engine::{severity_for, Engine, Limits, LoadError, RawFinding, Rule, RuleError, RuleSet};
+pub use settings::{AuditSettings, Judged, Override, Suppression};

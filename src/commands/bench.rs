@@ -97,8 +97,10 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
         let store = Store::open(&db.url)?;
         results.push(measure("postgres", &store, &root, &days)?);
     }
-    match ctx.format {
-        Format::Json => output::json(&json!({"items": a.items, "results": results}))?,
+    match ctx.format()? {
+        Format::Json | Format::Csv | Format::Ocsf => {
+            output::json(&json!({"items": a.items, "results": results}))?
+        }
         Format::Text => {
             let mut t = Table::new(&[
                 "BACKEND",

@@ -43,8 +43,8 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
         };
         out.push((rev, item, paths));
     }
-    match ctx.format {
-        Format::Json => {
+    match ctx.format()? {
+        Format::Json | Format::Csv | Format::Ocsf => {
             let list: Vec<serde_json::Value> = out
                 .iter()
                 .map(|(rev, item, paths)| serde_json::json!({"revision": rev, "item": item, "changed_paths": paths}))

@@ -60,8 +60,8 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
     };
     let (old, new) = (load(from_version)?, load(to_version)?);
     let entries = diff(&old, &new);
-    match ctx.format {
-        Format::Json => output::json(&serde_json::json!({
+    match ctx.format()? {
+        Format::Json | Format::Csv | Format::Ocsf => output::json(&serde_json::json!({
             "item": item, "from": from_version, "to": to_version, "changes": entries
         }))?,
         Format::Text => {

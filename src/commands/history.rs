@@ -15,8 +15,10 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
     let store = ctx.open_store()?;
     let item = store.resolve_item(&a.item)?;
     let revisions = store.history(item.id, a.limit)?;
-    match ctx.format {
-        Format::Json => output::json(&serde_json::json!({"item": item, "revisions": revisions}))?,
+    match ctx.format()? {
+        Format::Json | Format::Csv | Format::Ocsf => {
+            output::json(&serde_json::json!({"item": item, "revisions": revisions}))?
+        }
         Format::Text => {
             println!("{} [item {}]", item.label(), item.id);
             if let Some(arn) = &item.arn {

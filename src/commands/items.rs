@@ -37,8 +37,8 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
         limit: a.limit,
         offset: a.offset,
     })?;
-    match ctx.format {
-        Format::Json => {
+    match ctx.format()? {
+        Format::Json | Format::Csv | Format::Ocsf => {
             let rows: Vec<serde_json::Value> = items
                 .iter()
                 .map(|i| {

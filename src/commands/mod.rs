@@ -1,10 +1,13 @@
 //! One module per subcommand.
 
+pub mod audit;
 pub mod bench;
 pub mod changes;
 pub mod diff;
+pub mod findings;
 pub mod history;
 pub mod items;
+pub mod rules;
 pub mod show;
 pub mod status;
 pub mod sweep;
@@ -18,9 +21,25 @@ use crate::output::Format;
 pub struct Context {
     pub database_url: String,
     pub format: Format,
+    pub rules_dir: std::path::PathBuf,
+    pub config: crate::config::Config,
 }
 
 impl Context {
+    /// Text or JSON; CSV and OCSF are export formats of `findings`.
+    pub fn format(&self) -> anyhow::Result<Format> {
+        match self.format {
+            Format::Csv | Format::Ocsf => {
+                anyhow::bail!("--format csv and --format ocsf are for `guardrail findings`; use text or json here")
+            }
+            f => Ok(f),
+        }
+    }
+
+    pub fn auditor(&self) -> anyhow::Result<crate::audit::Auditor> {
+        crate::audit::Auditor::new(&self.rules_dir, &self.config)
+    }
+
     pub fn open_store(&self) -> anyhow::Result<Store> {
         Store::open(&self.database_url).with_context(|| {
             "opening the database (set --database or GUARDRAIL_DATABASE_URL)".to_owned()

@@ -33,7 +33,7 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
         }
     };
     // The stored document is JSON in both formats; text adds a header line on stderr.
-    if ctx.format == output::Format::Text {
+    if ctx.format()? == output::Format::Text {
         eprintln!(
             "{} [item {}] v{} ({}, observed {})",
             item.label(),

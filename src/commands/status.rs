@@ -8,8 +8,8 @@ pub fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
     let (items, active, revisions) = store.counts()?;
     let bytes = store.database_size()?;
     let last = store.sweeps(1)?.into_iter().next();
-    match ctx.format {
-        Format::Json => output::json(&serde_json::json!({
+    match ctx.format()? {
+        Format::Json | Format::Csv | Format::Ocsf => output::json(&serde_json::json!({
             "database": store.display_url(),
             "backend": store.backend().as_str(),
             "items": items,

@@ -17,6 +17,9 @@ pub struct Args {
     /// A directory (or one file) of AWS Config snapshot/history deliveries, plain or .json.gz.
     #[arg(long)]
     source: PathBuf,
+    /// Record changes only; do not audit the changed items.
+    #[arg(long)]
+    no_audit: bool,
 }
 
 /// Progress on a terminal: a bar over delivery files, with the item count.
@@ -62,7 +65,14 @@ pub fn sweep_into(
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
+    let format = ctx.format()?;
     let store = ctx.open_store()?;
+    // Load the rules first: a broken rules directory should stop us before ingesting.
+    let auditor = if args.no_audit {
+        None
+    } else {
+        Some(ctx.auditor()?)
+    };
     let mut watcher = ConfigDeliveries::new(LocalDirectory::new(&args.source));
     let started = Instant::now();
     let summary = if std::io::stderr().is_terminal() {
@@ -80,9 +90,22 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         sweep_into(&store, &mut watcher, &Quiet)?
     };
     let elapsed = started.elapsed();
-    match ctx.format {
-        Format::Json => output::json(&summary)?,
-        Format::Text => print_summary(&summary, elapsed.as_secs_f64()),
+    let audit = match &auditor {
+        Some(a) => Some(a.audit_sweep(&store, summary.sweep_id)?),
+        None => None,
+    };
+    match format {
+        Format::Text => {
+            print_summary(&summary, elapsed.as_secs_f64());
+            if let Some(a) = &audit {
+                super::audit::print_summary(a);
+            }
+        }
+        _ => {
+            let mut v = serde_json::to_value(&summary)?;
+            v["audit"] = serde_json::to_value(&audit)?;
+            output::json(&v)?
+        }
     }
     // A sweep that met bad input finished, but not cleanly: say so to scripts.
     Ok(if summary.errors > 0 {

@@ -19,8 +19,10 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
             .sweep(id)?
             .ok_or_else(|| anyhow::anyhow!("no sweep {id}; see `guardrail sweeps`"))?;
         let errors = store.sweep_errors(id)?;
-        match ctx.format {
-            Format::Json => output::json(&serde_json::json!({"sweep": sweep, "errors": errors}))?,
+        match ctx.format()? {
+            Format::Json | Format::Csv | Format::Ocsf => {
+                output::json(&serde_json::json!({"sweep": sweep, "errors": errors}))?
+            }
             Format::Text => {
                 println!(
                     "sweep {} {} ({}): {}",
@@ -50,8 +52,8 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let sweeps = store.sweeps(a.limit)?;
-    match ctx.format {
-        Format::Json => output::json(&sweeps)?,
+    match ctx.format()? {
+        Format::Json | Format::Csv | Format::Ocsf => output::json(&sweeps)?,
         Format::Text => {
             let mut t = Table::new(&[
                 "ID", "STARTED", "STATUS", "SEEN", "CREATED", "MODIFIED", "DELETED", "ERRORS",

@@ -612,3 +612,92 @@ impl Store {
         }))
     }
 }
+
+/// OCSF version of [`to_ocsf`]'s output.
+pub const OCSF_VERSION: &str = "1.1.0";
+
+fn millis(t: &NaiveDateTime) -> i64 {
+    t.and_utc().timestamp_millis()
+}
+
+/// A finding as an OCSF Compliance Finding (class 2003, OCSF 1.1.0). Guardrail's own
+/// fields (score, state, justification) ride in `unmapped`.
+pub fn to_ocsf(f: &FindingRow, item: &ItemRow) -> serde_json::Value {
+    let (severity_id, severity) = match f.severity.as_str() {
+        "info" => (1, "Informational"),
+        "low" => (2, "Low"),
+        "medium" => (3, "Medium"),
+        "high" => (4, "High"),
+        "critical" => (5, "Critical"),
+        _ => (0, "Unknown"),
+    };
+    let (status_id, status) = match f.state.as_str() {
+        "open" if f.reopen_count > 0 => (2, "In Progress"),
+        "open" => (1, "New"),
+        "justified" | "suppressed" => (3, "Suppressed"),
+        "fixed" => (4, "Resolved"),
+        _ => (99, "Other"),
+    };
+    let (activity_id, activity) = match (f.state.as_str(), f.first_seen_at == f.last_seen_at) {
+        ("fixed", _) => (3, "Close"),
+        (_, true) => (1, "Create"),
+        _ => (2, "Update"),
+    };
+    serde_json::json!({
+        "class_uid": 2003,
+        "class_name": "Compliance Finding",
+        "category_uid": 2,
+        "category_name": "Findings",
+        "activity_id": activity_id,
+        "activity_name": activity,
+        "type_uid": 2003 * 100 + activity_id,
+        "time": millis(&f.last_seen_at),
+        "severity_id": severity_id,
+        "severity": severity,
+        "status_id": status_id,
+        "status": status,
+        "message": f.title,
+        "metadata": {
+            "version": OCSF_VERSION,
+            "uid": f.fingerprint,
+            "product": {"name": "guardrail", "vendor_name": "guardrail", "version": env!("CARGO_PKG_VERSION")},
+        },
+        "finding_info": {
+            "uid": f.fingerprint,
+            "title": f.title,
+            "desc": f.detail,
+            "types": [f.rule_id],
+            "created_time": millis(&f.first_seen_at),
+            "first_seen_time": millis(&f.first_seen_at),
+            "last_seen_time": millis(&f.last_seen_at),
+            "analytic": {"uid": f.rule_id, "name": f.rule_id, "type_id": 1, "type": "Rule"},
+        },
+        "compliance": {
+            "control": f.rule_id,
+            "status_id": if f.state == "fixed" { 1 } else { 3 },
+            "status": if f.state == "fixed" { "Pass" } else { "Fail" },
+        },
+        "remediation": {"desc": f.remediation},
+        "cloud": {"provider": "AWS", "region": item.region, "account": {"uid": item.account, "type": "AWS Account", "type_id": 10}},
+        "resources": [{
+            "uid": item.arn.clone().unwrap_or_else(|| item.resource_id.clone()),
+            "name": item.name.clone().unwrap_or_else(|| item.resource_id.clone()),
+            "type": item.resource_type,
+            "region": item.region,
+            "cloud_partition": "aws",
+            "labels": [format!("resource_id:{}", item.resource_id)],
+        }],
+        "unmapped": {
+            "guardrail_id": f.id,
+            "score": f.score,
+            "rule_score": f.rule_score,
+            "state": f.state,
+            "key": f.finding_key,
+            "kind": f.kind,
+            "justification": f.justification.as_ref().map(|j| serde_json::json!({
+                "by": f.justified_by, "reason": j, "until": f.justified_until.map(|u| u.and_utc().to_rfc3339()),
+            })),
+            "suppressed_by": f.suppressed_by,
+        },
+    })
+}

@@ -17,8 +17,8 @@ pub mod testing;
 
 pub use error::StorageError;
 pub use findings::{
-    fingerprint, AuditSummary, FindingEventRow, FindingFilter, FindingRow, ItemAudit, NewFinding,
-    RuleErrorRow, RuleResult,
+    fingerprint, to_ocsf, AuditSummary, FindingEventRow, FindingFilter, FindingRow, ItemAudit,
+    NewFinding, RuleErrorRow, RuleResult, OCSF_VERSION,
 };
 pub use ingest::{Ingestor, SweepSummary};
 pub use open::{redact_url, Backend};

@@ -351,6 +351,73 @@ impl Store {
         }))
     }
 
+    /// A page of what a sweep created or modified (deletions excluded), by revision id.
+    pub fn sweep_changes_page(
+        &self,
+        sweep_id: i64,
+        after_revision: i64,
+        limit: i64,
+    ) -> Result<Vec<(RevisionRow, ItemRow)>, StorageError> {
+        Ok(with_conn!(self, conn => {
+            revisions::table
+                .inner_join(items::table)
+                .filter(revisions::sweep_id.eq(Some(sweep_id)))
+                .filter(revisions::id.gt(after_revision))
+                .filter(revisions::change.ne("deleted"))
+                .order(revisions::id)
+                .limit(limit.max(1))
+                .select((RevisionRow::as_select(), ItemRow::as_select()))
+                .load(conn)?
+        }))
+    }
+
+    /// A page of active items with their latest revision, by item id.
+    pub fn latest_page(
+        &self,
+        after_item: i64,
+        limit: i64,
+    ) -> Result<Vec<(ItemRow, RevisionRow)>, StorageError> {
+        Ok(with_conn!(self, conn => {
+            items::table
+                .inner_join(
+                    revisions::table.on(revisions::item_id
+                        .eq(items::id)
+                        .and(revisions::version.eq(items::version))),
+                )
+                .filter(items::active.eq(true))
+                .filter(items::id.gt(after_item))
+                .order(items::id)
+                .limit(limit.max(1))
+                .select((ItemRow::as_select(), RevisionRow::as_select()))
+                .load(conn)?
+        }))
+    }
+
+    /// The documents of the given (item id, version) pairs, in one query.
+    pub fn documents(
+        &self,
+        pairs: &[(i64, i64)],
+    ) -> Result<std::collections::HashMap<(i64, i64), String>, StorageError> {
+        if pairs.is_empty() {
+            return Ok(Default::default());
+        }
+        let ids: Vec<i64> = pairs.iter().map(|p| p.0).collect();
+        let versions: Vec<i64> = pairs.iter().map(|p| p.1).collect();
+        let rows: Vec<(i64, i64, String)> = with_conn!(self, conn => {
+            revisions::table
+                .filter(revisions::item_id.eq_any(&ids))
+                .filter(revisions::version.eq_any(&versions))
+                .select((revisions::item_id, revisions::version, revisions::document))
+                .load(conn)?
+        });
+        let wanted: std::collections::HashSet<&(i64, i64)> = pairs.iter().collect();
+        Ok(rows
+            .into_iter()
+            .filter(|(i, v, _)| wanted.contains(&(*i, *v)))
+            .map(|(i, v, d)| ((i, v), d))
+            .collect())
+    }
+
     pub fn sweeps(&self, limit: i64) -> Result<Vec<SweepRow>, StorageError> {
         Ok(with_conn!(self, conn => {
             sweeps::table

@@ -1,0 +1,34 @@
+use std::process::ExitCode;
+
+use guardrail_storage::AuditSummary;
+
+use super::Context;
+use crate::output::{self, Format};
+
+pub fn print_summary(s: &AuditSummary) {
+    println!(
+        "audit: {} items; {} opened, {} reopened, {} fixed, {} updated, {} suppressed, {} justifications lapsed, {} rule errors",
+        s.items, s.opened, s.reopened, s.fixed, s.updated, s.suppressed, s.justifications_lapsed, s.rule_errors
+    );
+    if s.rule_errors > 0 {
+        println!("  see `guardrail rules errors`");
+    }
+}
+
+pub fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
+    let format = ctx.format()?;
+    let store = ctx.open_store()?;
+    let auditor = ctx.auditor()?;
+    let summary = auditor.audit_all(&store)?;
+    match format {
+        Format::Text => print_summary(&summary),
+        _ => output::json(&summary)?,
+    }
+    Ok(
+        if summary.rule_errors > 0 || !auditor.rules.load_errors.is_empty() {
+            ExitCode::from(2)
+        } else {
+            ExitCode::SUCCESS
+        },
+    )
+}

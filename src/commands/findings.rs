@@ -1,0 +1,343 @@
+use std::process::ExitCode;
+
+use anyhow::anyhow;
+use chrono::{DateTime, NaiveDate, Utc};
+use guardrail_model::{diff, DiffOp};
+use guardrail_storage::{to_ocsf, FindingFilter, FindingRow, ItemRow, OCSF_VERSION};
+use serde_json::{json, Value};
+
+use super::{short_time, Context};
+use crate::output::{self, Format, Table};
+
+#[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Option<FindingsCommand>,
+    #[command(flatten)]
+    list: ListArgs,
+}
+
+#[derive(clap::Args)]
+struct ListArgs {
+    /// open, fixed, justified, suppressed, or all (repeatable).
+    #[arg(long, default_value = "open")]
+    state: Vec<String>,
+    #[arg(long)]
+    min_score: Option<i64>,
+    #[arg(long)]
+    account: Option<String>,
+    /// Resource type, e.g. AWS::S3::Bucket.
+    #[arg(long = "type")]
+    resource_type: Option<String>,
+    /// Rule id, e.g. ec2/sg_admin_ports_open.
+    #[arg(long)]
+    rule: Option<String>,
+    #[arg(long, default_value_t = 1000)]
+    limit: i64,
+    #[arg(long, default_value_t = 0)]
+    offset: i64,
+}
+
+#[derive(clap::Subcommand)]
+enum FindingsCommand {
+    /// The finding, its resource, the change that opened it, and its history.
+    Show { id: i64 },
+    /// Accept a finding: who, why, and until when.
+    Justify {
+        id: i64,
+        #[arg(long)]
+        reason: String,
+        /// Expiry (YYYY-MM-DD or RFC 3339); after it the finding reopens.
+        #[arg(long)]
+        until: Option<String>,
+        /// Who justifies it (default: $USER).
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Remove a justification.
+    Unjustify {
+        id: i64,
+        #[arg(long)]
+        by: Option<String>,
+    },
+}
+
+fn who(by: Option<String>) -> String {
+    by.or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "cli".into())
+}
+
+fn parse_until(s: &str) -> anyhow::Result<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .ok_or_else(|| anyhow!("--until {s:?}: use a date like 2027-03-01 or an RFC 3339 time"))
+}
+
+/// The JSON shape of a finding in listings and exports.
+pub fn finding_json(f: &FindingRow, i: &ItemRow) -> Value {
+    json!({
+        "id": f.id,
+        "fingerprint": f.fingerprint,
+        "rule_id": f.rule_id,
+        "key": f.finding_key,
+        "kind": f.kind,
+        "state": f.state,
+        "score": f.score,
+        "rule_score": f.rule_score,
+        "severity": f.severity,
+        "title": f.title,
+        "detail": f.detail,
+        "remediation": f.remediation,
+        "first_seen_at": f.first_seen_at.and_utc().to_rfc3339(),
+        "last_seen_at": f.last_seen_at.and_utc().to_rfc3339(),
+        "fixed_at": f.fixed_at.map(|t| t.and_utc().to_rfc3339()),
+        "reopen_count": f.reopen_count,
+        "justification": f.justification.as_ref().map(|j| json!({
+            "by": f.justified_by, "reason": j,
+            "at": f.justified_at.map(|t| t.and_utc().to_rfc3339()),
+            "until": f.justified_until.map(|t| t.and_utc().to_rfc3339()),
+        })),
+        "suppressed_by": f.suppressed_by,
+        "resource": {
+            "item_id": i.id, "type": i.resource_type, "id": i.resource_id, "arn": i.arn,
+            "name": i.name, "account": i.account, "region": i.region,
+        },
+    })
+}
+
+pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
+    let store = ctx.open_store()?;
+    match a.command {
+        None => list(ctx, &store, a.list),
+        Some(FindingsCommand::Show { id }) => show(ctx, &store, id),
+        Some(FindingsCommand::Justify {
+            id,
+            reason,
+            until,
+            by,
+        }) => {
+            let until = until.as_deref().map(parse_until).transpose()?;
+            let f = store.justify(id, &who(by), &reason, until, Utc::now())?;
+            print_one(ctx, &store, &f)
+        }
+        Some(FindingsCommand::Unjustify { id, by }) => {
+            let f = store.unjustify(id, &who(by), Utc::now())?;
+            print_one(ctx, &store, &f)
+        }
+    }
+}
+
+fn print_one(
+    ctx: &Context,
+    store: &guardrail_storage::Store,
+    f: &FindingRow,
+) -> anyhow::Result<ExitCode> {
+    let item = store
+        .item(f.item_id)?
+        .ok_or_else(|| anyhow!("finding {} has no item", f.id))?;
+    match ctx.format()? {
+        Format::Text => println!("finding {} is now {}: {}", f.id, f.state, f.title),
+        _ => output::json(&finding_json(f, &item))?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn list(ctx: &Context, store: &guardrail_storage::Store, a: ListArgs) -> anyhow::Result<ExitCode> {
+    store.lapse_expired_justifications(Utc::now())?;
+    let mut states = a.state;
+    if states.iter().any(|s| s == "all") {
+        states.clear();
+    }
+    for s in &states {
+        if !guardrail_storage::findings::STATES.contains(&s.as_str()) {
+            anyhow::bail!("--state {s:?}: use open, fixed, justified, suppressed or all");
+        }
+    }
+    let rows = store.findings(&FindingFilter {
+        states,
+        min_score: a.min_score,
+        account: a.account,
+        resource_type: a.resource_type,
+        rule_id: a.rule,
+        item_id: None,
+        limit: a.limit,
+        offset: a.offset,
+    })?;
+    match ctx.format {
+        Format::Json => output::json(
+            &rows
+                .iter()
+                .map(|(f, i)| finding_json(f, i))
+                .collect::<Vec<_>>(),
+        )?,
+        Format::Ocsf => {
+            eprintln!("OCSF {OCSF_VERSION} Compliance Finding (class 2003)");
+            output::json(&rows.iter().map(|(f, i)| to_ocsf(f, i)).collect::<Vec<_>>())?
+        }
+        Format::Csv => {
+            let mut w = csv::Writer::from_writer(std::io::stdout().lock());
+            w.write_record([
+                "id",
+                "state",
+                "score",
+                "severity",
+                "rule_id",
+                "title",
+                "account",
+                "region",
+                "resource_type",
+                "resource_id",
+                "resource_name",
+                "arn",
+                "first_seen_at",
+                "last_seen_at",
+                "justified_by",
+                "justification",
+                "justified_until",
+                "fingerprint",
+            ])?;
+            for (f, i) in &rows {
+                w.write_record([
+                    f.id.to_string(),
+                    f.state.clone(),
+                    f.score.to_string(),
+                    f.severity.clone(),
+                    f.rule_id.clone(),
+                    f.title.clone(),
+                    i.account.clone(),
+                    i.region.clone(),
+                    i.resource_type.clone(),
+                    i.resource_id.clone(),
+                    i.name.clone().unwrap_or_default(),
+                    i.arn.clone().unwrap_or_default(),
+                    f.first_seen_at.and_utc().to_rfc3339(),
+                    f.last_seen_at.and_utc().to_rfc3339(),
+                    f.justified_by.clone().unwrap_or_default(),
+                    f.justification.clone().unwrap_or_default(),
+                    f.justified_until
+                        .map(|t| t.and_utc().to_rfc3339())
+                        .unwrap_or_default(),
+                    f.fingerprint.clone(),
+                ])?;
+            }
+            w.flush()?;
+        }
+        Format::Text => {
+            let mut t = Table::new(&[
+                "ID", "SCORE", "SEVERITY", "STATE", "ACCOUNT", "RULE", "RESOURCE", "TITLE",
+            ]);
+            for (f, i) in &rows {
+                t.row(vec![
+                    f.id.to_string(),
+                    f.score.to_string(),
+                    f.severity.clone(),
+                    f.state.clone(),
+                    i.account.clone(),
+                    f.rule_id.clone(),
+                    format!(
+                        "{} {}",
+                        i.resource_type.trim_start_matches("AWS::"),
+                        i.name.as_deref().unwrap_or(&i.resource_id)
+                    ),
+                    f.title.clone(),
+                ]);
+            }
+            t.print()?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn show(ctx: &Context, store: &guardrail_storage::Store, id: i64) -> anyhow::Result<ExitCode> {
+    let f = store
+        .finding(id)?
+        .ok_or_else(|| anyhow!("no finding {id}; see `guardrail findings`"))?;
+    let item = store
+        .item(f.item_id)?
+        .ok_or_else(|| anyhow!("finding {id} has no item"))?;
+    let events = store.finding_events(id)?;
+    // The change that opened it: the revision first judged, against the one before.
+    let opening = match f.first_revision_id {
+        Some(rid) => store.revision(rid)?,
+        None => None,
+    };
+    let change = match &opening {
+        Some(rev) if rev.version > 1 => {
+            let before = store.revision_by_version(item.id, rev.version - 1)?;
+            let old = match before {
+                Some(b) => b.document_json()?,
+                None => Value::Null,
+            };
+            Some((rev.version, diff(&old, &rev.document_json()?)))
+        }
+        _ => None,
+    };
+    match ctx.format()? {
+        Format::Text => {
+            println!(
+                "finding {} [{}] score {} ({}) — {}",
+                f.id, f.state, f.score, f.severity, f.title
+            );
+            println!("rule      {} (key {:?})", f.rule_id, f.finding_key);
+            println!("resource  {} [item {}]", item.label(), item.id);
+            if let Some(arn) = &item.arn {
+                println!("          {arn}");
+            }
+            println!("detail    {}", f.detail);
+            println!("fix       {}", f.remediation);
+            if let (Some(by), Some(why)) = (&f.justified_by, &f.justification) {
+                let until = f
+                    .justified_until
+                    .map(|u| format!(" until {}", short_time(&u)))
+                    .unwrap_or_default();
+                println!("justified by {by}: {why}{until}");
+            }
+            match (&opening, &change) {
+                (_, Some((version, entries))) => {
+                    println!("opened by the change to v{version}:");
+                    for e in entries {
+                        let v = |x: &Option<Value>| {
+                            x.as_ref().map(|v| v.to_string()).unwrap_or_default()
+                        };
+                        match e.op {
+                            DiffOp::Added => println!("  + {}: {}", e.path, v(&e.new)),
+                            DiffOp::Removed => println!("  - {}: {}", e.path, v(&e.old)),
+                            DiffOp::Changed => {
+                                println!("  ~ {}: {} → {}", e.path, v(&e.old), v(&e.new))
+                            }
+                        }
+                    }
+                }
+                (Some(rev), None) => println!(
+                    "present since v{} ({} {})",
+                    rev.version,
+                    rev.change,
+                    short_time(&rev.observed_at)
+                ),
+                _ => {}
+            }
+            println!("history:");
+            for e in &events {
+                let actor = e
+                    .actor
+                    .as_deref()
+                    .map(|a| format!(" by {a}"))
+                    .unwrap_or_default();
+                println!("  {} {}{}: {}", short_time(&e.at), e.event, actor, e.detail);
+            }
+        }
+        _ => output::json(&json!({
+            "finding": finding_json(&f, &item),
+            "item": item,
+            "opened_by": opening.as_ref().map(|r| json!({"revision": r, "changes": change.as_ref().map(|c| &c.1)})),
+            "events": events,
+        }))?,
+    }
+    Ok(ExitCode::SUCCESS)
+}

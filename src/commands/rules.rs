@@ -1,0 +1,161 @@
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use guardrail_auditors::{run_cases, Engine, Limits, RuleSet};
+
+use super::{short_time, Context};
+use crate::output::{self, Format, Table};
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: RulesCommand,
+}
+
+#[derive(clap::Subcommand)]
+enum RulesCommand {
+    /// Run rules' test cases (all rules, or the given rule files or directories).
+    Test { paths: Vec<PathBuf> },
+    /// Compile every rule and report problems with file and line.
+    Lint,
+    /// List the rules with their resource types.
+    List,
+    /// Show recent rule errors recorded during audits.
+    Errors {
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+}
+
+pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
+    let format = ctx.format()?;
+    let engine = Engine::new(Limits::default());
+    match a.command {
+        RulesCommand::Test { paths } => {
+            let set = RuleSet::load(&engine, &ctx.rules_dir).map_err(|e| anyhow::anyhow!(e))?;
+            let wanted: Vec<PathBuf> = paths
+                .iter()
+                .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()))
+                .collect();
+            let selected = |path: &std::path::Path| {
+                wanted.is_empty() || {
+                    let p = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+                    wanted
+                        .iter()
+                        .any(|w| p.starts_with(w) || p.with_extension("cases.json") == *w)
+                }
+            };
+            let mut results = Vec::new();
+            for rule in set.rules().iter().filter(|r| selected(&r.path)) {
+                results.extend(run_cases(&engine, rule));
+            }
+            let load_failures: Vec<_> = set
+                .load_errors
+                .iter()
+                .filter(|e| selected(std::path::Path::new(&e.path)))
+                .collect();
+            let failed = results.iter().filter(|r| !r.passed).count() + load_failures.len();
+            match format {
+                Format::Text => {
+                    for e in &load_failures {
+                        println!("FAIL {e}");
+                    }
+                    for r in &results {
+                        if r.passed {
+                            println!("ok   {} / {}", r.rule_id, r.case);
+                        } else {
+                            println!("FAIL {} / {}: {}", r.rule_id, r.case, r.message);
+                        }
+                    }
+                    println!(
+                        "rules: {} passed, {} failed",
+                        results.len() + load_failures.len() - failed,
+                        failed
+                    );
+                }
+                _ => output::json(
+                    &serde_json::json!({"cases": results, "load_errors": load_failures}),
+                )?,
+            }
+            if results.is_empty() && load_failures.is_empty() {
+                anyhow::bail!(
+                    "no rules matched {paths:?} under {}",
+                    ctx.rules_dir.display()
+                );
+            }
+            Ok(if failed > 0 {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        RulesCommand::Lint => {
+            let set = RuleSet::load(&engine, &ctx.rules_dir).map_err(|e| anyhow::anyhow!(e))?;
+            match format {
+                Format::Text => {
+                    for e in &set.load_errors {
+                        println!("{e}");
+                    }
+                    println!(
+                        "{} rules compiled, {} with problems",
+                        set.rules().len(),
+                        set.load_errors.len()
+                    );
+                }
+                _ => output::json(
+                    &serde_json::json!({"compiled": set.rules().len(), "problems": set.load_errors}),
+                )?,
+            }
+            Ok(if set.load_errors.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        RulesCommand::List => {
+            let set = RuleSet::load(&engine, &ctx.rules_dir).map_err(|e| anyhow::anyhow!(e))?;
+            match format {
+                Format::Text => {
+                    let mut t = Table::new(&["RULE", "RESOURCE TYPES", "DESCRIPTION"]);
+                    for r in set.rules() {
+                        t.row(vec![
+                            r.id.clone(),
+                            r.resource_types.join(", "),
+                            r.description.clone(),
+                        ]);
+                    }
+                    t.print()?;
+                }
+                _ => {
+                    let list: Vec<_> = set
+                        .rules()
+                        .iter()
+                        .map(|r| serde_json::json!({"id": r.id, "resource_types": r.resource_types, "description": r.description, "path": r.path}))
+                        .collect();
+                    output::json(&list)?;
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        RulesCommand::Errors { limit } => {
+            let store = ctx.open_store()?;
+            let errors = store.rule_errors(limit)?;
+            match format {
+                Format::Text => {
+                    let mut t = Table::new(&["AT", "RULE", "ITEM", "ERROR"]);
+                    for e in &errors {
+                        t.row(vec![
+                            short_time(&e.at),
+                            e.rule_id.clone(),
+                            e.item_id.map(|i| i.to_string()).unwrap_or_default(),
+                            e.message.clone(),
+                        ]);
+                    }
+                    t.print()?;
+                }
+                _ => output::json(&errors)?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

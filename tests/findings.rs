@@ -1,0 +1,379 @@
+//! Findings end to end: the bundled examples through the real binary and the real rule
+//! pack, justifications, overrides, expiry, exports, and hostile rules during a sweep.
+
+mod common;
+
+use common::{examples, Db};
+use serde_json::Value;
+
+fn findings(db: &Db, args: &[&str]) -> Vec<Value> {
+    let mut a = vec!["findings", "--format", "json"];
+    a.extend_from_slice(args);
+    let r = db.run(&a);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.json().as_array().cloned().unwrap_or_default()
+}
+
+fn has(list: &[Value], rule: &str, name: &str) -> bool {
+    list.iter()
+        .any(|f| f["rule_id"] == rule && f["resource"]["name"] == name)
+}
+
+fn two_days_of_findings(db: &Db) {
+    db.sweep(&examples("day1"));
+    let open = findings(db, &[]);
+    // Every planted misconfiguration (examples/aws-config/README.md) is open.
+    for (rule, name) in [
+        ("iam/policy_full_admin", "FullAdmin"),
+        ("iam/policy_full_admin", "ci-deployer"),
+        ("iam/policy_full_admin", "Admins"),
+        ("iam/policy_service_wildcard", "Developers"),
+        ("iam/policy_iam_wildcard", "bob"),
+        ("iam/role_trust_cross_account", "vendor-audit"),
+        ("iam/role_trust_anyone", "break-glass"),
+        ("s3/bucket_policy_public", "prod-111111111111-public-assets"),
+        ("s3/bucket_policy_public", "dev-222222222222-public-assets"),
+        (
+            "s3/bucket_public_access_block",
+            "prod-111111111111-public-assets",
+        ),
+        ("s3/bucket_encryption", "prod-111111111111-customer-data"),
+        ("s3/bucket_versioning", "prod-111111111111-customer-data"),
+        ("s3/bucket_logging", "prod-111111111111-customer-data"),
+        ("s3/bucket_acl_public", "dev-222222222222-shared"),
+        ("ec2/sg_default_has_rules", "default"),
+        ("ec2/sg_admin_ports_open", "bastion"),
+        ("ec2/sg_internet_ingress", "web"),
+        ("ec2/instance_imdsv1", "admin-jump"),
+        ("ec2/instance_imdsv1", "bastion-1"),
+    ] {
+        assert!(has(&open, rule, name), "no open {rule} finding on {name}");
+    }
+    // The deliberate non-problems stay quiet.
+    assert!(!open.iter().any(|f| f["resource"]["name"]
+        .as_str()
+        .is_some_and(|n| n.contains("internal-artifacts"))
+        && f["rule_id"] == "s3/bucket_policy_public"));
+    assert!(!open
+        .iter()
+        .any(|f| f["resource"]["name"] == "outbound-only" || f["resource"]["name"] == "database"));
+    for f in &open {
+        for k in ["id", "rule_id", "state", "score", "severity", "title"] {
+            assert!(!f[k].is_null(), "{k} missing in {f}");
+        }
+        for k in ["type", "id", "arn", "name", "account", "region"] {
+            assert!(
+                f["resource"].get(k).is_some(),
+                "resource.{k} missing in {f}"
+            );
+        }
+    }
+
+    let (_, day2) = db.sweep(&examples("day2"));
+    assert_eq!(day2["audit"]["opened"], 8, "{day2}");
+    assert_eq!(day2["audit"]["fixed"], 10, "{day2}");
+    let fixed = findings(db, &["--state", "fixed"]);
+    for (rule, name) in [
+        ("iam/role_trust_cross_account", "vendor-audit"),
+        ("s3/bucket_encryption", "prod-111111111111-customer-data"),
+        ("s3/bucket_versioning", "prod-111111111111-customer-data"),
+        ("s3/bucket_logging", "prod-111111111111-customer-data"),
+        ("ec2/sg_admin_ports_open", "bastion"),
+        ("iam/policy_iam_wildcard", "bob"),
+    ] {
+        assert!(has(&fixed, rule, name), "{rule} on {name} should be fixed");
+    }
+    let open = findings(db, &[]);
+    for (rule, name) in [
+        ("iam/policy_full_admin", "dave"),
+        ("ec2/sg_internet_ingress", "analytics-db"),
+        ("s3/bucket_policy_public", "dev-222222222222-eu-scratch"),
+        ("ec2/sg_admin_ports_open", "admin-access"),
+        ("ec2/sg_change_opens_to_internet", "admin-access"),
+    ] {
+        assert!(has(&open, rule, name), "day 2 should open {rule} on {name}");
+    }
+    // The opening change is shown with the finding.
+    let rdp = open
+        .iter()
+        .find(|f| {
+            f["rule_id"] == "ec2/sg_admin_ports_open" && f["resource"]["name"] == "admin-access"
+        })
+        .unwrap();
+    let shown = db
+        .run(&[
+            "findings",
+            "show",
+            &rdp["id"].to_string(),
+            "--format",
+            "json",
+        ])
+        .json();
+    assert_eq!(shown["opened_by"]["changes"][0]["new"]["fromPort"], 3389);
+    let text = db.run(&["findings", "show", &rdp["id"].to_string()]).stdout;
+    assert!(
+        text.contains("opened by the change to v2") && text.contains("3389"),
+        "{text}"
+    );
+    // A third sweep changes nothing.
+    let before = findings(db, &["--state", "all"]).len();
+    let (_, again) = db.sweep(&examples("day2"));
+    assert_eq!(again["audit"]["items"], 0);
+    assert_eq!(findings(db, &["--state", "all"]).len(), before);
+}
+
+#[test]
+fn sqlite_findings_over_two_days() {
+    two_days_of_findings(&common::sqlite());
+}
+
+#[test]
+fn postgres_findings_over_two_days() {
+    if let Some(db) = common::postgres() {
+        two_days_of_findings(&db);
+    }
+}
+
+#[test]
+fn justification_survives_audit_and_override_and_lapses() {
+    let db = common::sqlite();
+    db.sweep(&examples("day1"));
+    let open = findings(&db, &["--rule", "ec2/sg_admin_ports_open"]);
+    let id_num = open[0]["id"].clone();
+    let id = id_num.to_string();
+    let r = db.run(&[
+        "findings",
+        "justify",
+        &id,
+        "--reason",
+        "bastion behind a VPN soon",
+        "--until",
+        "2099-01-01",
+        "--by",
+        "alice",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.json()["state"], "justified");
+    // Re-audit, and re-audit with a score override: still justified, who/why kept.
+    assert_eq!(db.run(&["audit"]).code, 0);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("g.toml");
+    std::fs::write(
+        &cfg,
+        "[[audit.overrides]]\nrule = \"ec2/sg_admin_ports_open\"\naccount = \"222*\"\nscore = 4\n",
+    )
+    .unwrap();
+    let r = db.run(&[
+        "--config",
+        &cfg.display().to_string(),
+        "audit",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let f = findings(&db, &["--state", "justified"]);
+    let f = f
+        .iter()
+        .find(|f| f["id"] == id_num)
+        .expect("still justified");
+    assert_eq!(f["score"], 4);
+    assert_eq!(f["justification"]["by"], "alice");
+    assert_eq!(f["justification"]["reason"], "bastion behind a VPN soon");
+    // An expired justification reopens the finding.
+    let r = db.run(&[
+        "findings",
+        "justify",
+        &id,
+        "--reason",
+        "short",
+        "--until",
+        "2000-01-01",
+    ]);
+    assert_ne!(r.code, 0, "expiry in the past is refused");
+    db.run(&["findings", "unjustify", &id]);
+    // Justify until a moment from now, then let it lapse.
+    let soon = (chrono::Utc::now() + chrono::Duration::seconds(2)).to_rfc3339();
+    assert_eq!(
+        db.run(&["findings", "justify", &id, "--reason", "brief", "--until", &soon])
+            .code,
+        0
+    );
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let open = findings(&db, &["--rule", "ec2/sg_admin_ports_open"]);
+    assert!(
+        open.iter()
+            .any(|f| f["id"] == id_num && f["justification"].is_null()),
+        "lapsed back to open"
+    );
+    let shown = db.run(&["findings", "show", &id]).stdout;
+    assert!(shown.contains("justification expired"), "{shown}");
+}
+
+#[test]
+fn exports_and_suppressions() {
+    let db = common::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("g.toml");
+    std::fs::write(
+        &cfg,
+        "[accounts.\"999999999999\"]\nname = \"vendor\"\nclassification = \"third_party\"\n\
+         [[audit.suppressions]]\nrule = \"ec2/sg_internet_ingress\"\nresource = \"web\"\nreason = \"public web tier\"\n\
+         [[audit.overrides]]\nrule = \"s3/bucket_logging\"\ndisabled = true\n",
+    )
+    .unwrap();
+    let c = cfg.display().to_string();
+    let r = db.run(&[
+        "--config",
+        &c,
+        "sweep",
+        "--source",
+        &examples("day1").display().to_string(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        findings(&db, &["--rule", "s3/bucket_logging", "--state", "all"]).is_empty(),
+        "disabled check"
+    );
+    let suppressed = findings(&db, &["--state", "suppressed"]);
+    assert_eq!(
+        suppressed.len(),
+        16,
+        "80/443 over IPv4 and IPv6 on the web group of each account and region"
+    );
+    let vendor = findings(&db, &["--rule", "iam/role_trust_cross_account"]);
+    assert_eq!(
+        vendor[0]["score"], 8,
+        "a classified third party scores 8, not 10"
+    );
+    let csv = db.run(&["findings", "--format", "csv", "--min-score", "10"]);
+    let mut lines = csv.stdout.lines();
+    assert!(lines
+        .next()
+        .unwrap()
+        .starts_with("id,state,score,severity,rule_id,title,account"));
+    assert!(lines.count() >= 10);
+    let ocsf = db
+        .run(&["findings", "--format", "ocsf", "--min-score", "10"])
+        .json();
+    let first = &ocsf[0];
+    assert_eq!(first["class_uid"], 2003);
+    assert_eq!(first["metadata"]["version"], "1.1.0");
+    assert_eq!(first["severity_id"], 5);
+    assert!(first["resources"][0]["uid"]
+        .as_str()
+        .unwrap()
+        .starts_with("arn:aws:"));
+    let bad = db.run(&["items", "--format", "csv"]);
+    assert!(bad.code != 0 && bad.stderr.contains("for `guardrail findings`"));
+    let bad = db.run(&["--config", "/nonexistent.toml", "findings"]);
+    assert!(
+        bad.stderr
+            .contains("cannot read config file /nonexistent.toml"),
+        "{}",
+        bad.stderr
+    );
+}
+
+#[test]
+fn hostile_rules_do_not_stop_a_sweep() {
+    let db = common::sqlite();
+    let rules = tempfile::tempdir().unwrap();
+    common::copy_tree(&common::repo().join("rules"), rules.path());
+    let meta =
+        r#"fn meta() { #{ resource_types: ["AWS::EC2::SecurityGroup"], description: "hostile" } }"#;
+    for (name, body) in [
+        ("loop", "loop { }"),
+        ("strings", r#"let s = "xx"; loop { s += s; }"#),
+        ("arrays", "let a = [1]; loop { a += a; }"),
+        ("throws", r#"throw "boom""#),
+    ] {
+        std::fs::write(
+            rules.path().join(format!("ec2/zz_{name}.rhai")),
+            format!("{meta}\nfn check(item, ctx) {{ {body} }}\n"),
+        )
+        .unwrap();
+    }
+    std::fs::write(
+        rules.path().join("ec2/zz_broken.rhai"),
+        "fn check(item, ctx) { this is not rhai }",
+    )
+    .unwrap();
+    let r = rules.path().display().to_string();
+    let started = std::time::Instant::now();
+    let out = db.run(&[
+        "--rules",
+        &r,
+        "sweep",
+        "--source",
+        &examples("day1").display().to_string(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let s = out.json();
+    assert_eq!(s["created"], 77, "the sweep completed");
+    let sgs = 18u64; // 4 per account and region, plus admin-access and bastion
+    assert_eq!(
+        s["audit"]["rule_errors"].as_u64().unwrap(),
+        4 * sgs,
+        "every hostile rule failed on every group"
+    );
+    assert!(started.elapsed().as_secs() < 600);
+    // Other rules still ran.
+    assert!(!findings(&db, &["--rule", "ec2/sg_admin_ports_open"]).is_empty());
+    let errors = db
+        .run(&["rules", "errors", "--limit", "500", "--format", "json"])
+        .json();
+    let msgs: Vec<String> = errors
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| format!("{} {}", e["rule_id"], e["message"]))
+        .collect();
+    assert!(
+        msgs.iter()
+            .any(|m| m.contains("zz_loop") && m.contains("operation budget")),
+        "{:?}",
+        &msgs[..3]
+    );
+    assert!(msgs
+        .iter()
+        .any(|m| m.contains("zz_broken") && m.contains("does not load")));
+    // rules lint and rules test report them too.
+    let lint = db.run(&["--rules", &r, "rules", "lint"]);
+    assert_ne!(lint.code, 0);
+    assert!(lint.stdout.contains("zz_broken.rhai:1"), "{}", lint.stdout);
+}
+
+#[test]
+fn rules_test_runs_the_pack() {
+    let db = common::sqlite();
+    let r = db.run(&["rules", "test"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r
+        .stdout
+        .contains("ok   ec2/sg_admin_ports_open / ssh from anywhere"));
+    let last = r.stdout.lines().last().unwrap();
+    assert!(
+        last.starts_with("rules: ") && last.ends_with(" passed, 0 failed"),
+        "{last}"
+    );
+    let one = db.run(&[
+        "rules",
+        "test",
+        &common::repo()
+            .join("rules/s3/bucket_logging.rhai")
+            .display()
+            .to_string(),
+    ]);
+    assert_eq!(
+        one.stdout.lines().filter(|l| l.starts_with("ok")).count(),
+        2,
+        "{}",
+        one.stdout
+    );
+}
