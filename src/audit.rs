@@ -66,9 +66,15 @@ impl Auditor {
         let mut total = AuditSummary::default();
         let mut after = 0;
         loop {
-            let page = store.sweep_changes_page(sweep_id, after, PAGE)?;
+            let mut page = store.sweep_changes_page(sweep_id, after, PAGE)?;
             let Some(last) = page.last() else { break };
             after = last.0.id;
+            // A sweep over several deliveries can change an item more than once; judge
+            // its latest revision (pages are in revision order, so keep the last).
+            let mut seen = std::collections::HashSet::new();
+            page.reverse();
+            page.retain(|(_, item)| seen.insert(item.id));
+            page.reverse();
             let prev_keys: Vec<(i64, i64)> = page
                 .iter()
                 .filter(|(r, _)| r.change == "modified")

@@ -257,12 +257,24 @@ fn next_state(
 
 impl Store {
     /// Applies a batch of item audits in one transaction.
+    /// If an item appears more than once, only its last audit counts.
     pub fn record_audits(
         &self,
         audits: &[ItemAudit],
         now: DateTime<Utc>,
     ) -> Result<AuditSummary, StorageError> {
         let now = now.naive_utc();
+        let last_of: HashMap<i64, usize> = audits
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.item_id, i))
+            .collect();
+        let audits: Vec<&ItemAudit> = audits
+            .iter()
+            .enumerate()
+            .filter(|(i, a)| last_of.get(&a.item_id) == Some(i))
+            .map(|(_, a)| a)
+            .collect();
         let ids: Vec<i64> = audits.iter().map(|a| a.item_id).collect();
         write_tx!(self, conn => {
             let existing: Vec<FindingRow> = findings::table
@@ -275,7 +287,7 @@ impl Store {
             }
             let mut s = AuditSummary { items: audits.len() as u64, ..AuditSummary::default() };
             let mut events: Vec<InsertEvent> = Vec::new();
-            for audit in audits {
+            for audit in audits.iter().copied() {
                 for (rule_id, result) in &audit.results {
                     let found = match result {
                         RuleResult::Error(message) => {

@@ -389,3 +389,22 @@ on_both_backends!(
     scenario_suppression_and_rule_errors,
     scenario_change_findings_stay_and_deleted_items_fix,
 );
+
+#[test]
+fn repeated_items_in_one_batch_count_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&format!("sqlite://{}/g.db", dir.path().display())).unwrap();
+    let i = item(&store, "sg-1");
+    let a = |score| ItemAudit {
+        item_id: i,
+        key: key("sg-1"),
+        revision_id: None,
+        results: vec![(
+            "r".into(),
+            RuleResult::Findings(vec![finding("k", score, "t")]),
+        )],
+    };
+    let s = store.record_audits(&[a(3), a(7)], t(1)).unwrap();
+    assert_eq!((s.items, s.opened), (1, 1));
+    assert_eq!(only(&store).score, 7);
+}
