@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::engine::{Engine, RawFinding, RuleError, RuleSet};
+use crate::shapes;
 
 /// One item to audit: its identity, current config, and the previous revision's.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -76,6 +77,43 @@ fn dynamic(v: &Value) -> Dynamic {
     rhai::serde::to_dynamic(v).unwrap_or(Dynamic::UNIT)
 }
 
+/// Views of the config that several rules need, computed once per item instead of
+/// once per rule: `facts.ingress` / `facts.egress` (security group rows, see
+/// `sg_permissions`), `facts.policies` (IAM policy documents, see
+/// `iam_policy_documents`), `facts.grants` (S3 ACL grants, see `s3_grants`).
+fn facts(item: &AuditItem) -> Value {
+    let mut f = serde_json::Map::new();
+    match item.resource_type.as_str() {
+        "AWS::EC2::SecurityGroup" => {
+            f.insert(
+                "ingress".into(),
+                Value::Array(shapes::sg_permissions(&item.config, "ingress")),
+            );
+            f.insert(
+                "egress".into(),
+                Value::Array(shapes::sg_permissions(&item.config, "egress")),
+            );
+        }
+        "AWS::IAM::User" | "AWS::IAM::Group" | "AWS::IAM::Role" | "AWS::IAM::Policy" => {
+            f.insert(
+                "policies".into(),
+                Value::Array(shapes::iam_policy_documents(
+                    &item.resource_type,
+                    &item.config,
+                )),
+            );
+        }
+        "AWS::S3::Bucket" => {
+            f.insert(
+                "grants".into(),
+                Value::Array(shapes::s3_grants(&item.config)),
+            );
+        }
+        _ => {}
+    }
+    Value::Object(f)
+}
+
 /// The `item` argument of `check(item, ctx)`.
 pub fn item_dynamic(item: &AuditItem) -> Dynamic {
     let diff: Vec<Value> = match &item.previous {
@@ -97,6 +135,7 @@ pub fn item_dynamic(item: &AuditItem) -> Dynamic {
         "previous": item.previous,
         "diff": diff,
         "change": item.change,
+        "facts": facts(item),
     }))
 }
 
@@ -167,8 +206,10 @@ pub fn audit_item(
     if rules_for.peek().is_none() {
         return Vec::new();
     }
-    let item_d = item_dynamic(item);
-    let ctx_d = ctx_dynamic(ctx, item);
+    // Shared and read-only: each rule gets a cheap handle instead of a deep copy, and
+    // none can change what the next one sees.
+    let item_d = item_dynamic(item).into_read_only().into_shared();
+    let ctx_d = ctx_dynamic(ctx, item).into_read_only().into_shared();
     rules_for
         .map(|rule| RuleOutcome {
             rule_id: rule.id.clone(),

@@ -157,6 +157,24 @@ impl Engine {
         &self.rhai
     }
 
+    /// Measures the two ways of turning an item document into a `Dynamic`: through
+    /// serde_json and `rhai::serde::to_dynamic`, or Rhai's own `parse_json` on the text.
+    /// Returns (serde, parse_json) nanoseconds per document.
+    pub fn conversion_costs(&self, documents: &[String]) -> (f64, f64) {
+        let n = documents.len().max(1) as f64;
+        let t = Instant::now();
+        for d in documents {
+            let v: Value = serde_json::from_str(d).unwrap_or(Value::Null);
+            std::hint::black_box(rhai::serde::to_dynamic(&v).ok());
+        }
+        let serde = t.elapsed().as_nanos() as f64 / n;
+        let t = Instant::now();
+        for d in documents {
+            std::hint::black_box(self.rhai.parse_json(d, true).ok());
+        }
+        (serde, t.elapsed().as_nanos() as f64 / n)
+    }
+
     pub fn limits(&self) -> &Limits {
         &self.limits
     }

@@ -44,6 +44,9 @@ pub struct Args {
     /// Keep the generated deliveries here instead of a temporary directory.
     #[arg(long)]
     keep: Option<PathBuf>,
+    /// Skip the audit measurement (the full rule pack over the first delivery).
+    #[arg(long)]
+    no_audit: bool,
 }
 
 #[derive(Serialize)]
@@ -64,6 +67,20 @@ struct BackendResult {
     backend: &'static str,
     phases: Vec<Phase>,
     database_mib: f64,
+}
+
+#[derive(Serialize)]
+struct AuditResult {
+    items: u64,
+    rules: usize,
+    threads: usize,
+    seconds: f64,
+    items_per_second: f64,
+    findings_opened: u64,
+    rule_errors: u64,
+    /// Converting one stored document to a Rhai value, nanoseconds.
+    dynamic_via_serde_ns: f64,
+    dynamic_via_parse_json_ns: f64,
 }
 
 const ACCOUNT: &str = "123456789012";
@@ -87,10 +104,14 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
         started.elapsed().as_secs_f64()
     );
     let mut results = Vec::new();
+    let mut audit = None;
     if matches!(a.backend, BackendChoice::Sqlite | BackendChoice::Both) {
         let db = temp.path().join("bench.db");
         let store = Store::open(&format!("sqlite://{}", db.display()))?;
         results.push(measure("sqlite", &store, &root, &days)?);
+        if !a.no_audit {
+            audit = Some(measure_audit(ctx, &store)?);
+        }
     }
     if matches!(a.backend, BackendChoice::Postgres | BackendChoice::Both) {
         let db = PgTestDb::create("gr_bench").map_err(|e| anyhow::anyhow!(e))?;
@@ -126,6 +147,17 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
             }
             println!("{} items per delivery", a.items);
             t.print()?;
+            if let Some(r) = &audit {
+                println!(
+                    "audit: {} items, {} rules, {} threads: {:.0} items/s ({:.2}s), {} findings opened, {} rule errors",
+                    r.items, r.rules, r.threads, r.items_per_second, r.seconds, r.findings_opened, r.rule_errors
+                );
+                println!(
+                    "  document -> Rhai value: {:.1} µs via serde, {:.1} µs via parse_json",
+                    r.dynamic_via_serde_ns / 1000.0,
+                    r.dynamic_via_parse_json_ns / 1000.0
+                );
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -168,6 +200,32 @@ fn measure(
         backend,
         phases,
         database_mib: store.database_size()? as f64 / 1_048_576.0,
+    })
+}
+
+/// The full rule pack over every stored item (`guardrail audit`), both cores.
+fn measure_audit(ctx: &Context, store: &Store) -> anyhow::Result<AuditResult> {
+    let auditor = ctx.auditor()?;
+    let sample: Vec<String> = store
+        .latest_page(0, 2000)?
+        .into_iter()
+        .map(|(_, r)| r.document)
+        .collect();
+    let (serde_ns, parse_ns) = auditor.engine.conversion_costs(&sample);
+    let t = Instant::now();
+    let s = auditor.audit_all(store)?;
+    let seconds = t.elapsed().as_secs_f64();
+    eprintln!("audit: {seconds:.1}s");
+    Ok(AuditResult {
+        items: s.items,
+        rules: auditor.rules.rules().len(),
+        threads: 2,
+        seconds,
+        items_per_second: s.items as f64 / seconds.max(1e-9),
+        findings_opened: s.opened,
+        rule_errors: s.rule_errors,
+        dynamic_via_serde_ns: serde_ns,
+        dynamic_via_parse_json_ns: parse_ns,
     })
 }
 
