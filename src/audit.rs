@@ -52,6 +52,13 @@ impl Auditor {
         })
     }
 
+    /// Picks up changed rule files; see `RuleSet::reload`. Returns the changed ids.
+    pub fn reload(&mut self) -> anyhow::Result<Vec<String>> {
+        self.rules
+            .reload(&self.engine)
+            .map_err(|e| anyhow::anyhow!(e))
+    }
+
     /// Rules that failed to load are recorded as rule errors: visible, never silent.
     fn record_load_errors(&self, store: &Store) -> anyhow::Result<()> {
         for e in &self.rules.load_errors {

@@ -63,6 +63,8 @@ enum Command {
     Sweeps(commands::sweeps::Args),
     /// Show what the database holds: items, revisions, size, the last sweep.
     Status,
+    /// Run continuously: sweep a source on an interval, pick up rule changes without restart.
+    Watch(commands::watch::Args),
     /// Re-audit every item with the current rules and settings.
     Audit,
     /// List, show, justify and export findings.
@@ -125,6 +127,7 @@ fn main() -> ExitCode {
         Command::Changes(a) => commands::changes::run(&ctx, a),
         Command::Show(a) => commands::show::run(&ctx, a),
         Command::Sweeps(a) => commands::sweeps::run(&ctx, a),
+        Command::Watch(a) => commands::watch::run(&ctx, a),
         Command::Audit => commands::audit::run(&ctx),
         Command::Findings(a) => commands::findings::run(&ctx, a),
         Command::Rules(a) => commands::rules::run(&ctx, a),

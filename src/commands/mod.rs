@@ -12,6 +12,7 @@ pub mod show;
 pub mod status;
 pub mod sweep;
 pub mod sweeps;
+pub mod watch;
 
 use anyhow::Context as _;
 use guardrail_storage::Store;
