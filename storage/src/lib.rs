@@ -11,6 +11,7 @@ mod error;
 pub mod findings;
 mod ingest;
 mod open;
+pub mod outbox;
 mod read;
 pub mod schema;
 pub mod testing;
@@ -22,6 +23,7 @@ pub use findings::{
 };
 pub use ingest::{Ingestor, SweepSummary};
 pub use open::{redact_url, Backend};
+pub use outbox::{NewOutbox, OutboxRow, RoutableEvent};
 pub use read::{ItemFilter, ItemRow, RevisionRow, SweepErrorRow, SweepRow};
 
 use diesel::r2d2::{ConnectionManager, Pool};

@@ -126,6 +126,33 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    outbox (id) {
+        id -> BigInt,
+        route -> Text,
+        channel -> Text,
+        dedup_key -> Text,
+        event -> Text,
+        finding_id -> Nullable<BigInt>,
+        payload -> Text,
+        created_at -> Timestamp,
+        attempts -> BigInt,
+        next_attempt_at -> Timestamp,
+        leased_until -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+        delivered_at -> Nullable<Timestamp>,
+        gave_up_at -> Nullable<Timestamp>,
+        digest_window -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    notify_cursors (name) {
+        name -> Text,
+        last_event_id -> BigInt,
+    }
+}
+
 diesel::joinable!(findings -> items (item_id));
 diesel::joinable!(finding_events -> findings (finding_id));
 diesel::joinable!(rule_errors -> items (item_id));
@@ -136,5 +163,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     sweep_errors,
     findings,
     finding_events,
-    rule_errors
+    rule_errors,
+    outbox,
+    notify_cursors
 );
