@@ -31,6 +31,7 @@ pub struct Auditor {
     pub engine: Engine,
     pub rules: RuleSet,
     settings: AuditSettings,
+    notify: guardrail_notify::NotifySettings,
     base: AuditContext,
 }
 
@@ -44,6 +45,7 @@ impl Auditor {
             engine,
             rules,
             settings: config.audit.clone(),
+            notify: config.notify.clone(),
             base: AuditContext {
                 now: Utc::now(),
                 accounts: config.account_infos(),
@@ -108,7 +110,17 @@ impl Auditor {
             total.add(&self.audit_batch(store, batch)?);
         }
         total.fixed += store.fix_findings_of_deleted_items(Utc::now())?;
+        self.queue_notifications(store)?;
         Ok(total)
+    }
+
+    /// Queues notifications for the finding events just recorded. Only writes outbox
+    /// rows: sending is the dispatcher's job and never slows a sweep down.
+    fn queue_notifications(&self, store: &Store) -> anyhow::Result<()> {
+        if !self.notify.routes.is_empty() {
+            guardrail_notify::route_events(store, &self.notify, Utc::now())?;
+        }
+        Ok(())
     }
 
     /// Re-audits every active item (after a rule or settings change).
@@ -135,6 +147,7 @@ impl Auditor {
             total.add(&self.audit_batch(store, batch)?);
         }
         total.fixed += store.fix_findings_of_deleted_items(Utc::now())?;
+        self.queue_notifications(store)?;
         Ok(total)
     }
 

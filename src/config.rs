@@ -18,6 +18,8 @@ pub struct Config {
     pub accounts: BTreeMap<String, AccountConfig>,
     #[serde(default)]
     pub audit: AuditSettings,
+    #[serde(default)]
+    pub notify: guardrail_notify::NotifySettings,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -61,7 +63,8 @@ impl Config {
                 );
             }
         }
-        self.audit.validate().map_err(|e| anyhow::anyhow!(e))
+        self.audit.validate().map_err(|e| anyhow::anyhow!(e))?;
+        self.notify.validate().map_err(|e| anyhow::anyhow!(e))
     }
 
     pub fn account_infos(&self) -> BTreeMap<String, AccountInfo> {

@@ -65,6 +65,10 @@ enum Command {
     Status,
     /// Run continuously: sweep a source on an interval, pick up rule changes without restart.
     Watch(commands::watch::Args),
+    /// Deliver queued notifications, or send a sample through a route.
+    Notify(commands::notify::Args),
+    /// Show queued, failed, delivered and given-up notifications.
+    Outbox(commands::notify::OutboxArgs),
     /// Re-audit every item with the current rules and settings.
     Audit,
     /// List, show, justify and export findings.
@@ -98,6 +102,8 @@ fn init_logging(verbose: u8) {
 }
 
 fn main() -> ExitCode {
+    // Before anything can open a TLS connection (DESIGN §6).
+    guardrail_notify::install_crypto_provider();
     let cli = Cli::parse();
     init_logging(cli.verbose);
     let config = match &cli.config {
@@ -128,6 +134,8 @@ fn main() -> ExitCode {
         Command::Show(a) => commands::show::run(&ctx, a),
         Command::Sweeps(a) => commands::sweeps::run(&ctx, a),
         Command::Watch(a) => commands::watch::run(&ctx, a),
+        Command::Notify(a) => commands::notify::run(&ctx, a),
+        Command::Outbox(a) => commands::notify::outbox(&ctx, a),
         Command::Audit => commands::audit::run(&ctx),
         Command::Findings(a) => commands::findings::run(&ctx, a),
         Command::Rules(a) => commands::rules::run(&ctx, a),

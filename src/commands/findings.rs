@@ -3,7 +3,7 @@ use std::process::ExitCode;
 use anyhow::anyhow;
 use chrono::{DateTime, NaiveDate, Utc};
 use guardrail_model::{diff, DiffOp};
-use guardrail_storage::{to_ocsf, FindingFilter, FindingRow, ItemRow, OCSF_VERSION};
+use guardrail_storage::{finding_json, to_ocsf, FindingFilter, FindingRow, OCSF_VERSION};
 use serde_json::{json, Value};
 
 use super::{short_time, Context};
@@ -77,38 +77,6 @@ fn parse_until(s: &str) -> anyhow::Result<DateTime<Utc>> {
         .and_then(|d| d.and_hms_opt(0, 0, 0))
         .map(|t| t.and_utc())
         .ok_or_else(|| anyhow!("--until {s:?}: use a date like 2027-03-01 or an RFC 3339 time"))
-}
-
-/// The JSON shape of a finding in listings and exports.
-pub fn finding_json(f: &FindingRow, i: &ItemRow) -> Value {
-    json!({
-        "id": f.id,
-        "fingerprint": f.fingerprint,
-        "rule_id": f.rule_id,
-        "key": f.finding_key,
-        "kind": f.kind,
-        "state": f.state,
-        "score": f.score,
-        "rule_score": f.rule_score,
-        "severity": f.severity,
-        "title": f.title,
-        "detail": f.detail,
-        "remediation": f.remediation,
-        "first_seen_at": f.first_seen_at.and_utc().to_rfc3339(),
-        "last_seen_at": f.last_seen_at.and_utc().to_rfc3339(),
-        "fixed_at": f.fixed_at.map(|t| t.and_utc().to_rfc3339()),
-        "reopen_count": f.reopen_count,
-        "justification": f.justification.as_ref().map(|j| json!({
-            "by": f.justified_by, "reason": j,
-            "at": f.justified_at.map(|t| t.and_utc().to_rfc3339()),
-            "until": f.justified_until.map(|t| t.and_utc().to_rfc3339()),
-        })),
-        "suppressed_by": f.suppressed_by,
-        "resource": {
-            "item_id": i.id, "type": i.resource_type, "id": i.resource_id, "arn": i.arn,
-            "name": i.name, "account": i.account, "region": i.region,
-        },
-    })
 }
 
 pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {

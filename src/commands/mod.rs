@@ -7,6 +7,7 @@ pub mod diff;
 pub mod findings;
 pub mod history;
 pub mod items;
+pub mod notify;
 pub mod rules;
 pub mod show;
 pub mod status;

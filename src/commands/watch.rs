@@ -51,6 +51,11 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
             .map(|s| format!(", sweeping {} every {:?}", s.display(), interval))
             .unwrap_or_default()
     );
+    let notify = &ctx.config.notify;
+    let http = guardrail_notify::Http::new(Duration::from_secs(notify.timeout_seconds));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let mut next_sweep = Instant::now();
     let mut reported = auditor.rules.load_errors.clone();
     loop {
@@ -94,6 +99,21 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
                 s.fixed,
                 s.rule_errors
             );
+        }
+        if !notify.routes.is_empty() {
+            // Delivery happens here, between sweeps, never inside one.
+            guardrail_notify::route_events(&store, notify, Utc::now())?;
+            let d = rt.block_on(guardrail_notify::dispatch_once(&store, notify, &http))?;
+            if d.delivered + d.failed + d.gave_up > 0 {
+                println!(
+                    "{} notifications: {} delivered in {} messages, {} failed, {} gave up",
+                    Utc::now().format("%H:%M:%S"),
+                    d.delivered,
+                    d.messages,
+                    d.failed,
+                    d.gave_up
+                );
+            }
         }
         std::thread::sleep(poll);
     }

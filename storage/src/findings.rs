@@ -713,3 +713,35 @@ pub fn to_ocsf(f: &FindingRow, item: &ItemRow) -> serde_json::Value {
         },
     })
 }
+
+/// The JSON shape of a finding in listings and exports.
+pub fn finding_json(f: &FindingRow, i: &ItemRow) -> serde_json::Value {
+    serde_json::json!({
+        "id": f.id,
+        "fingerprint": f.fingerprint,
+        "rule_id": f.rule_id,
+        "key": f.finding_key,
+        "kind": f.kind,
+        "state": f.state,
+        "score": f.score,
+        "rule_score": f.rule_score,
+        "severity": f.severity,
+        "title": f.title,
+        "detail": f.detail,
+        "remediation": f.remediation,
+        "first_seen_at": f.first_seen_at.and_utc().to_rfc3339(),
+        "last_seen_at": f.last_seen_at.and_utc().to_rfc3339(),
+        "fixed_at": f.fixed_at.map(|t| t.and_utc().to_rfc3339()),
+        "reopen_count": f.reopen_count,
+        "justification": f.justification.as_ref().map(|j| serde_json::json!({
+            "by": f.justified_by, "reason": j,
+            "at": f.justified_at.map(|t| t.and_utc().to_rfc3339()),
+            "until": f.justified_until.map(|t| t.and_utc().to_rfc3339()),
+        })),
+        "suppressed_by": f.suppressed_by,
+        "resource": {
+            "item_id": i.id, "type": i.resource_type, "id": i.resource_id, "arn": i.arn,
+            "name": i.name, "account": i.account, "region": i.region,
+        },
+    })
+}

@@ -18,8 +18,8 @@ pub mod testing;
 
 pub use error::StorageError;
 pub use findings::{
-    fingerprint, to_ocsf, AuditSummary, FindingEventRow, FindingFilter, FindingRow, ItemAudit,
-    NewFinding, RuleErrorRow, RuleResult, OCSF_VERSION,
+    finding_json, fingerprint, to_ocsf, AuditSummary, FindingEventRow, FindingFilter, FindingRow,
+    ItemAudit, NewFinding, RuleErrorRow, RuleResult, OCSF_VERSION,
 };
 pub use ingest::{Ingestor, SweepSummary};
 pub use open::{redact_url, Backend};

@@ -1,6 +1,8 @@
 //! Helpers for end-to-end tests: run the real binary against a real database.
 #![allow(dead_code)]
 
+pub mod receiver;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -60,10 +62,15 @@ pub fn examples(day: &str) -> PathBuf {
 
 impl Db {
     pub fn run(&self, args: &[&str]) -> Run {
+        self.run_env(args, &[])
+    }
+
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let out = Command::new(env!("CARGO_BIN_EXE_guardrail"))
             .arg("--database")
             .arg(&self.url)
             .args(args)
+            .envs(env.iter().copied())
             .env_remove("GUARDRAIL_DATABASE_URL")
             .env_remove("RUST_LOG")
             .output()

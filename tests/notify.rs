@@ -1,0 +1,432 @@
+//! Notifications end to end: the bundled examples swept by the real binary, routed
+//! through the durable outbox to local Slack, PagerDuty and webhook receivers.
+
+mod common;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use common::receiver::{Mode, Receiver};
+use common::{examples, Db};
+use serde_json::Value;
+
+const SLACK_OK: &str = r#"{"ok":true,"channel":"C0SECURITY","ts":"1700000000.000100","message":{"ts":"1700000000.000100","text":"x"}}"#;
+
+struct Setup {
+    config: tempfile::TempDir,
+    path: String,
+}
+
+fn config(body: &str) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("pd.key"), "pd-routing-key-123\n").unwrap();
+    let body = body.replace("{dir}", &dir.path().display().to_string());
+    let path = dir.path().join("g.toml");
+    std::fs::write(&path, body).unwrap();
+    Setup {
+        path: path.display().to_string(),
+        config: dir,
+    }
+}
+
+fn findings(db: &Db, args: &[&str]) -> Vec<Value> {
+    let mut a = vec!["findings", "--format", "json"];
+    a.extend_from_slice(args);
+    db.run(&a).json().as_array().cloned().unwrap_or_default()
+}
+
+const ENV: &[(&str, &str)] = &[
+    ("SLACK_TOKEN_T", "xoxb-test-token"),
+    ("HOOK_SECRET_T", "webhook-secret"),
+];
+
+fn sweep(db: &Db, cfg: &Setup, day: &str) {
+    let r = db.run_env(
+        &[
+            "--config",
+            &cfg.path,
+            "sweep",
+            "--source",
+            &examples(day).display().to_string(),
+        ],
+        ENV,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
+
+fn dispatch(db: &Db, cfg: &Setup) -> Value {
+    let r = db.run_env(
+        &[
+            "--config", &cfg.path, "notify", "dispatch", "--format", "json",
+        ],
+        ENV,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.json()
+}
+
+#[test]
+fn examples_notify_every_channel_once() {
+    let slack = Receiver::start(Receiver::ok_json(SLACK_OK));
+    let pd = Receiver::start(Mode::Up {
+        status: 202,
+        content_type: "application/json",
+        body: r#"{"status":"success"}"#.into(),
+    });
+    let hook = Receiver::start(Receiver::ok_json("{}"));
+    let digest = Receiver::start(Mode::Up {
+        status: 200,
+        content_type: "text/plain",
+        body: "ok".into(),
+    });
+    let cfg = config(&format!(
+        r##"
+[notify]
+ui_base_url = "http://guardrail.test:8080"
+
+[[notify.routes]]
+name = "security-slack"
+channel = "slack"
+min_score = 9
+events = ["opened", "reopened"]
+slack_channel = "#security"
+owner_tag = "owner"
+owner_channels = {{ platform = "#platform-alerts" }}
+slack_token = {{ env = "SLACK_TOKEN_T" }}
+slack_api_url = "{slack}/api"
+
+[[notify.routes]]
+name = "pager"
+channel = "pagerduty"
+min_score = 9
+routing_key = {{ file = "{{dir}}/pd.key" }}
+events_url = "{pd}/v2/enqueue"
+
+[[notify.routes]]
+name = "siem"
+channel = "webhook"
+url = "{hook}/guardrail"
+secret = {{ env = "HOOK_SECRET_T" }}
+
+[[notify.routes]]
+name = "daily"
+channel = "slack"
+digest_seconds = 2
+events = ["opened"]
+slack_webhook_url = {{ file = "{{dir}}/hook.url" }}
+"##,
+        slack = slack.url,
+        pd = pd.url,
+        hook = hook.url
+    ));
+    std::fs::write(
+        cfg.config.path().join("hook.url"),
+        format!("{}/services/T0/B0/XYZ", digest.url),
+    )
+    .unwrap();
+    let db = common::sqlite();
+
+    sweep(&db, &cfg, "day1");
+    assert!(
+        slack.received().is_empty(),
+        "a sweep only queues; it never sends"
+    );
+    let d = dispatch(&db, &cfg);
+    assert_eq!(d["dispatch"]["failed"], 0, "{d}");
+    let top = findings(&db, &["--min-score", "9"]);
+    let all_open = findings(&db, &["--state", "open"]);
+
+    // Slack Web API: one Block Kit message per opened finding scored 9 or more.
+    let msgs = slack.received();
+    assert_eq!(msgs.len(), top.len());
+    for m in &msgs {
+        assert_eq!(m.path, "/api/chat.postMessage");
+        assert_eq!(
+            m.headers.get("authorization").map(String::as_str),
+            Some("Bearer xoxb-test-token")
+        );
+        let req: slack_morphism::prelude::SlackApiChatPostMessageRequest =
+            serde_json::from_slice(&m.body)
+                .expect("valid chat.postMessage as slack-morphism reads it");
+        let blocks = req.content.blocks.clone().unwrap_or_default();
+        let v = m.json();
+        let kinds: Vec<&str> = v["blocks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["type"].as_str().unwrap())
+            .collect();
+        assert_eq!(kinds.first(), Some(&"header"), "{kinds:?}");
+        assert!(kinds.contains(&"actions") && blocks.len() == kinds.len());
+        let body = String::from_utf8_lossy(&m.body);
+        assert!(
+            body.contains("http://guardrail.test:8080/findings/"),
+            "UI link in {body}"
+        );
+    }
+    // Owner routing: the platform team's resources go to its channel.
+    let channels: HashSet<String> = msgs
+        .iter()
+        .map(|m| m.json()["channel"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        channels.contains("#security") && channels.contains("#platform-alerts"),
+        "{channels:?}"
+    );
+
+    // PagerDuty: a trigger per finding, deduplicated by its fingerprint.
+    let pd_events = pd.received();
+    assert_eq!(pd_events.len(), top.len());
+    let fingerprints: HashSet<String> = top
+        .iter()
+        .map(|f| f["fingerprint"].as_str().unwrap().to_owned())
+        .collect();
+    for e in &pd_events {
+        let v = e.json();
+        assert_eq!(v["routing_key"], "pd-routing-key-123");
+        assert_eq!(v["event_action"], "trigger");
+        assert!(fingerprints.contains(v["dedup_key"].as_str().unwrap()));
+        assert_eq!(v["payload"]["severity"], "critical");
+    }
+
+    // Webhook: every opened finding, signed.
+    let hooks = hook.received();
+    assert_eq!(hooks.len(), all_open.len());
+    for h in &hooks {
+        let ts: i64 = h.headers["x-guardrail-timestamp"].parse().unwrap();
+        assert_eq!(
+            h.headers["x-guardrail-signature"],
+            guardrail_notify::signature("webhook-secret", ts, &h.body)
+        );
+        let v = h.json();
+        assert_eq!(v["ocsf"]["class_uid"], 2003);
+        assert_eq!(v["event"], "opened");
+    }
+
+    // The digest route waits for its window to close, then sends one message for all
+    // the events in it (the sweep may straddle two 2-second windows: then two).
+    std::thread::sleep(Duration::from_millis(2200));
+    dispatch(&db, &cfg);
+    let digests = digest.received();
+    assert!(
+        (1..=2).contains(&digests.len()),
+        "{} digest messages",
+        digests.len()
+    );
+    let mut covered = 0;
+    for d in &digests {
+        assert_eq!(d.path, "/services/T0/B0/XYZ");
+        let text = d.json()["text"].as_str().unwrap().to_owned();
+        let n: usize = text
+            .trim_start_matches("[guardrail] ")
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        covered += n;
+    }
+    assert_eq!(
+        covered,
+        all_open.len(),
+        "the digests cover every opened finding once"
+    );
+
+    // Day 2: PagerDuty resolves what was fixed; the new problems trigger.
+    sweep(&db, &cfg, "day2");
+    dispatch(&db, &cfg);
+    let fixed_top: Vec<Value> = findings(&db, &["--state", "fixed", "--min-score", "9"]);
+    let pd_events = pd.received();
+    let resolves: Vec<Value> = pd_events
+        .iter()
+        .map(|e| e.json())
+        .filter(|v| v["event_action"] == "resolve")
+        .collect();
+    assert_eq!(
+        resolves.len(),
+        fixed_top.len(),
+        "one resolve per fixed finding"
+    );
+    for f in &fixed_top {
+        assert!(resolves.iter().any(|r| r["dedup_key"] == f["fingerprint"]));
+    }
+    let (slack_before, pd_before, hook_before) = (
+        slack.received().len(),
+        pd.received().len(),
+        hook.received().len(),
+    );
+
+    // Day 2 again: nothing changed, nobody is notified.
+    sweep(&db, &cfg, "day2");
+    std::thread::sleep(Duration::from_millis(2200));
+    dispatch(&db, &cfg);
+    assert_eq!(
+        (
+            slack.received().len(),
+            pd.received().len(),
+            hook.received().len()
+        ),
+        (slack_before, pd_before, hook_before)
+    );
+    let outbox = db
+        .run(&["outbox", "--status", "failed", "--format", "json"])
+        .json();
+    assert!(outbox.as_array().unwrap().is_empty(), "{outbox}");
+}
+
+#[test]
+fn a_receiver_that_is_down_loses_nothing_and_gets_no_duplicates() {
+    let hook = Receiver::start(Mode::Down);
+    let cfg = config(&format!(
+        "[notify]\nretry_initial_seconds = 1\nretry_max_seconds = 2\n[[notify.routes]]\nname = \"siem\"\nchannel = \"webhook\"\nurl = \"{}/in\"\nsecret = {{ env = \"HOOK_SECRET_T\" }}\n",
+        hook.url
+    ));
+    let db = common::sqlite();
+    sweep(&db, &cfg, "day1");
+    let d = dispatch(&db, &cfg);
+    assert_eq!(d["dispatch"]["delivered"], 0);
+    let failed = db
+        .run(&["outbox", "--status", "failed", "--format", "json"])
+        .json();
+    let failed = failed.as_array().unwrap();
+    assert!(!failed.is_empty());
+    assert!(
+        failed[0]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("will retry"),
+        "{}",
+        failed[0]
+    );
+    // A second pass inside the backoff sends nothing.
+    assert_eq!(dispatch(&db, &cfg)["dispatch"]["delivered"], 0);
+    hook.set(Receiver::ok_json("{}"));
+    std::thread::sleep(Duration::from_millis(1200));
+    let d = dispatch(&db, &cfg);
+    let total = findings(&db, &["--state", "open"]).len();
+    assert_eq!(
+        d["dispatch"]["delivered"].as_u64().unwrap() as usize,
+        total,
+        "{d}"
+    );
+    let ids: Vec<String> = hook
+        .received()
+        .iter()
+        .map(|r| r.headers["x-guardrail-delivery"].clone())
+        .collect();
+    let unique: HashSet<&String> = ids.iter().collect();
+    assert_eq!(ids.len(), unique.len(), "no duplicates");
+    assert_eq!(unique.len(), total);
+    // Permanent refusals are given up at once and kept visible.
+    let cfg2 = config(&format!(
+        "[[notify.routes]]\nname = \"siem\"\nchannel = \"webhook\"\nurl = \"{}/in\"\nsecret = {{ env = \"HOOK_SECRET_T\" }}\n",
+        hook.url
+    ));
+    hook.set(Mode::Up {
+        status: 400,
+        content_type: "text/plain",
+        body: "bad".into(),
+    });
+    let r = db.run_env(&["--config", &cfg2.path, "notify", "test", "siem"], ENV);
+    assert_ne!(r.code, 0);
+    assert!(
+        r.stdout.contains("refused the request with HTTP 400"),
+        "{}",
+        r.stdout
+    );
+    let gave_up = db
+        .run(&["outbox", "--status", "gave_up", "--format", "json"])
+        .json();
+    assert_eq!(gave_up.as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn a_killed_dispatcher_loses_nothing() {
+    let hook = Receiver::start(Mode::Slow(Duration::from_millis(1500)));
+    let cfg = config(&format!(
+        "[notify]\nlease_seconds = 2\nretry_initial_seconds = 1\n[[notify.routes]]\nname = \"siem\"\nchannel = \"webhook\"\nmin_score = 10\nurl = \"{}/in\"\nsecret = {{ env = \"HOOK_SECRET_T\" }}\n",
+        hook.url
+    ));
+    let db = common::sqlite();
+    sweep(&db, &cfg, "day1");
+    let wanted = findings(&db, &["--min-score", "10"]).len();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_guardrail"))
+        .args([
+            "--database",
+            &db.url,
+            "--config",
+            &cfg.path,
+            "notify",
+            "dispatch",
+            "--watch",
+            "--interval",
+            "0.2",
+        ])
+        .envs(ENV.iter().copied())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it while a delivery is in flight.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while hook.received().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    hook.set(Receiver::ok_json("{}"));
+    // A new dispatcher picks up everything, including the rows the dead one leased.
+    std::thread::sleep(Duration::from_millis(2100));
+    for _ in 0..10 {
+        dispatch(&db, &cfg);
+        let pending = db.run(&["outbox", "--format", "json"]).json();
+        if pending
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["status"] == "delivered")
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1100));
+    }
+    let rows = db.run(&["outbox", "--format", "json"]).json();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), wanted);
+    assert!(rows.iter().all(|r| r["status"] == "delivered"), "{rows:?}");
+    let got: HashSet<String> = hook
+        .received()
+        .iter()
+        .map(|r| r.headers["x-guardrail-delivery"].clone())
+        .collect();
+    assert_eq!(
+        got.len(),
+        wanted,
+        "every notification delivered at least once"
+    );
+}
+
+#[test]
+fn bad_notify_configuration_is_a_clear_error() {
+    let db = common::sqlite();
+    let cfg = config("[[notify.routes]]\nname = \"pd\"\nchannel = \"pagerduty\"\n");
+    let r = db.run(&["--config", &cfg.path, "notify", "dispatch"]);
+    assert!(
+        r.stderr
+            .contains("notify.routes \"pd\": a pagerduty route needs routing_key"),
+        "{}",
+        r.stderr
+    );
+    let cfg = config("[[notify.routes]]\nname = \"w\"\nchannel = \"webhook\"\nurl = \"http://127.0.0.1:1/x\"\nsecret = { env = \"GUARDRAIL_UNSET_SECRET_VAR\" }\n");
+    let r = db.run(&["--config", &cfg.path, "notify", "test", "w"]);
+    assert!(
+        r.stdout.contains("GUARDRAIL_UNSET_SECRET_VAR is not set"),
+        "{}{}",
+        r.stdout,
+        r.stderr
+    );
+    assert!(!r.stdout.contains("webhook-secret"));
+    let r = db.run(&["notify", "dispatch"]);
+    assert!(r.stderr.contains("no notification routes"), "{}", r.stderr);
+}
