@@ -430,3 +430,39 @@ fn bad_notify_configuration_is_a_clear_error() {
     let r = db.run(&["notify", "dispatch"]);
     assert!(r.stderr.contains("no notification routes"), "{}", r.stderr);
 }
+
+#[test]
+fn changed_items_reach_routes_that_ask_for_them() {
+    let hook = Receiver::start(Receiver::ok_json("{}"));
+    let cfg = config(&format!(
+        "[[notify.routes]]\nname = \"sg-changes\"\nchannel = \"webhook\"\nevents = [\"changed\"]\nresource_types = [\"AWS::EC2::SecurityGroup\"]\nurl = \"{}/in\"\nsecret = {{ env = \"HOOK_SECRET_T\" }}\n",
+        hook.url
+    ));
+    let db = common::sqlite();
+    sweep(&db, &cfg, "day1");
+    dispatch(&db, &cfg);
+    assert!(
+        hook.received().is_empty(),
+        "subscribing starts from now: day 1's creations are history"
+    );
+    sweep(&db, &cfg, "day2");
+    dispatch(&db, &cfg);
+    let got: Vec<Value> = hook.received().iter().map(|r| r.json()).collect();
+    let mut names: Vec<String> = got
+        .iter()
+        .map(|v| v["guardrail"]["item"]["name"].as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["admin-access", "analytics-db", "bastion"]);
+    assert!(got.iter().all(|v| v["event"] == "changed"));
+    let admin = got
+        .iter()
+        .find(|v| v["guardrail"]["item"]["name"] == "admin-access")
+        .unwrap();
+    assert_eq!(
+        admin["guardrail"]["what_changed"][0]["new"]["fromPort"],
+        3389
+    );
+    // Findings are not sent to a changes-only route.
+    assert!(got.iter().all(|v| v.get("ocsf").is_none()));
+}

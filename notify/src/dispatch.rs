@@ -15,6 +15,7 @@ use crate::send::{self, Http, SendError};
 use crate::NotifySettings;
 
 const CURSOR: &str = "notify";
+const CHANGES_CURSOR: &str = "notify-changes";
 const PAGE: i64 = 500;
 const DEFAULT_EVENTS_URL: &str = "https://events.pagerduty.com/v2/enqueue";
 
@@ -141,7 +142,84 @@ pub fn route_events(
             break;
         }
     }
+    if settings
+        .routes
+        .iter()
+        .any(|r| r.events.iter().any(|e| e == "changed"))
+    {
+        route_changes(store, settings, now, &mut summary)?;
+    }
     Ok(summary)
+}
+
+/// The `changed` event: every new revision of an item a route watches.
+fn route_changes(
+    store: &Store,
+    settings: &NotifySettings,
+    now: DateTime<Utc>,
+    summary: &mut RouteSummary,
+) -> Result<(), StorageError> {
+    loop {
+        let (_, page) = store.revisions_after_cursor(CHANGES_CURSOR, PAGE)?;
+        let Some(last) = page.last().map(|(r, _)| r.id) else {
+            break;
+        };
+        let mut rows = Vec::new();
+        for (rev, item) in &page {
+            summary.events += 1;
+            let routes: Vec<&Route> = settings
+                .routes
+                .iter()
+                .filter(|r| r.matches_change(item))
+                .collect();
+            if routes.is_empty() {
+                continue;
+            }
+            let changes = if rev.change == "modified" {
+                match store.revision_by_version(item.id, rev.version - 1)? {
+                    Some(prev) => diff(&prev.document_json()?, &rev.document_json()?),
+                    None => Vec::new(),
+                }
+            } else {
+                Vec::new()
+            };
+            let item_url = settings
+                .ui_base_url
+                .as_deref()
+                .map(|b| format!("{}/items/{}", b.trim_end_matches('/'), item.id));
+            for route in routes {
+                let dedup_key = format!("{}:revision:{}", route.name, rev.id);
+                let payload = match route.channel {
+                    Channel::Slack => json!({
+                        "channel": route.slack_channel_for(item),
+                        "message": render::slack_change(&rev.change, rev.version, item, &changes, item_url.as_deref()),
+                    }),
+                    _ => json!({
+                        "delivery_id": dedup_key,
+                        "event": "changed",
+                        "route": route.name,
+                        "guardrail": {"item": item, "revision": rev, "what_changed": changes, "links": {"item": item_url}},
+                    }),
+                };
+                rows.push(NewOutbox {
+                    route: route.name.clone(),
+                    channel: route.channel.as_str().into(),
+                    dedup_key,
+                    event: "changed".into(),
+                    finding_id: None,
+                    payload: payload.to_string(),
+                    created_at: now.naive_utc(),
+                    next_attempt_at: now.naive_utc(),
+                    digest_window: None,
+                });
+            }
+        }
+        summary.queued += store.enqueue(CHANGES_CURSOR, last, &rows)? as u64;
+        if (page.len() as i64) < PAGE {
+            break;
+        }
+    }
+    Ok(())
 }
 
 fn backoff(settings: &NotifySettings, attempts: i64) -> Duration {

@@ -278,3 +278,59 @@ pub fn webhook_body(
         },
     })
 }
+
+/// A Slack message for a changed item (the `changed` event).
+pub fn slack_change(
+    change: &str,
+    version: i64,
+    item: &ItemRow,
+    diff: &[DiffEntry],
+    item_url: Option<&str>,
+) -> SlackMessageContent {
+    let name = item.name.as_deref().unwrap_or(&item.resource_id);
+    let mut blocks: Vec<SlackBlock> = vec![
+        SlackHeaderBlock::new(pt!(
+            "{}",
+            truncate(
+                &format!(
+                    ":pencil2: {} {} {change} (v{version})",
+                    item.resource_type, name
+                ),
+                SLACK_HEADER_MAX
+            )
+        ))
+        .into(),
+        SlackSectionBlock::new()
+            .with_fields(vec![
+                md!("*Account / region*\n{} / {}", item.account, item.region),
+                md!("*Resource*\n`{}`", item.resource_id),
+            ])
+            .into(),
+    ];
+    let lines = diff_lines(diff);
+    if !lines.is_empty() {
+        blocks.push(
+            SlackSectionBlock::new()
+                .with_text(md!(
+                    "*What changed*\n```{}```",
+                    truncate(&lines.join("\n"), SLACK_TEXT_MAX - 40)
+                ))
+                .into(),
+        );
+    }
+    if let Some(url) = item_url.and_then(|u| url::Url::parse(u).ok()) {
+        blocks.push(
+            SlackActionsBlock::new(vec![SlackBlockButtonElement::new(pt!("Resource history"))
+                .with_action_id("open-item".into())
+                .with_url(url)
+                .into()])
+            .into(),
+        );
+    }
+    SlackMessageContent::new()
+        .with_text(format!(
+            "[guardrail] {} {name} {change} ({}/{})",
+            item.resource_type, item.account, item.region
+        ))
+        .with_blocks(blocks)
+}

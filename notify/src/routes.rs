@@ -48,11 +48,15 @@ impl Channel {
     }
 }
 
-/// The events a route can ask for.
-pub const EVENTS: &[&str] = &["opened", "reopened", "fixed", "justified"];
+/// The events a route can ask for. `changed` is any new revision of a matching item
+/// (created, modified, deleted), with its diff; it is not a default.
+pub const EVENTS: &[&str] = &["opened", "reopened", "fixed", "justified", "changed"];
 
 fn default_events() -> Vec<String> {
-    EVENTS.iter().map(|e| (*e).to_owned()).collect()
+    ["opened", "reopened", "fixed", "justified"]
+        .iter()
+        .map(|e| (*e).to_owned())
+        .collect()
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -181,6 +185,7 @@ impl Route {
             ),
             Channel::Pagerduty => {
                 need(self.routing_key.is_some(), "a pagerduty route needs routing_key = { env = \"...\" }")?;
+                need(!self.events.iter().any(|e| e == "changed"), "pagerduty routes page on findings; \"changed\" items go to slack or webhook routes")?;
                 need(self.digest_seconds.is_none(), "pagerduty routes deliver immediately (trigger/resolve); remove digest_seconds")
             }
             Channel::Webhook => {
@@ -227,6 +232,18 @@ impl Route {
         } else {
             true
         }
+    }
+
+    /// Whether this route wants the new revision of `item` (the `changed` event).
+    /// Finding filters (score, severity, rule) do not apply to a change.
+    pub fn matches_change(&self, item: &ItemRow) -> bool {
+        self.events.iter().any(|e| e == "changed")
+            && any_glob(&self.accounts, &item.account)
+            && (self.resource_types.is_empty() || self.resource_types.contains(&item.resource_type))
+            && (self.owners.is_empty()
+                || self
+                    .owner(item)
+                    .is_some_and(|o| self.owners.iter().any(|p| glob(p, &o))))
     }
 
     /// The Slack channel for an item: its owner's channel, else the route's.

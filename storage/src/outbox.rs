@@ -98,6 +98,41 @@ impl Store {
         }))
     }
 
+    /// Item revisions after the cursor `name`, oldest first. A cursor seen for the
+    /// first time starts at the newest revision: subscribing to changes never replays
+    /// history.
+    pub fn revisions_after_cursor(
+        &self,
+        name: &str,
+        limit: i64,
+    ) -> Result<(i64, Vec<(crate::RevisionRow, ItemRow)>), StorageError> {
+        use crate::schema::revisions;
+        let existing: Option<i64> = with_conn!(self, conn => {
+            notify_cursors::table.find(name).select(notify_cursors::last_event_id).first(conn).optional()?
+        });
+        let cursor = match existing {
+            Some(c) => c,
+            None => {
+                let newest: Option<i64> = with_conn!(self, conn => {
+                    revisions::table.select(diesel::dsl::max(revisions::id)).first(conn)?
+                });
+                let start = newest.unwrap_or(0);
+                self.enqueue(name, start, &[])?;
+                return Ok((start, Vec::new()));
+            }
+        };
+        Ok(with_conn!(self, conn => {
+            let rows = revisions::table
+                .inner_join(items::table)
+                .filter(revisions::id.gt(cursor))
+                .order(revisions::id)
+                .limit(limit.max(1))
+                .select((crate::RevisionRow::as_select(), ItemRow::as_select()))
+                .load(conn)?;
+            (cursor, rows)
+        }))
+    }
+
     /// Queues `rows` (already-queued dedup keys are skipped) and moves the cursor to
     /// `last_event_id`, in one transaction. Returns how many rows were new.
     pub fn enqueue(
