@@ -167,3 +167,20 @@ fn text_output_is_plain_when_piped() {
         "header and ten buckets"
     );
 }
+
+/// Short commands against PostgreSQL exit while r2d2 workers may still be connecting
+/// over TLS; OpenSSL's exit-time cleanup used to free memory under them (a segfault in
+/// ~7% of runs). Storage now initialises OpenSSL without that exit handler.
+#[test]
+fn postgres_short_commands_never_crash_at_exit() {
+    let Some(db) = common::postgres() else { return };
+    db.sweep(&examples("day1"));
+    for i in 0..80 {
+        let r = db.run(&["diff", "admin-access", "--format", "json"]);
+        assert_eq!(
+            r.code, 0,
+            "run {i} ended with {} (a signal is -1): {}",
+            r.code, r.stderr
+        );
+    }
+}

@@ -165,6 +165,12 @@ fn open_sqlite(
 }
 
 fn open_pg(url: &str, shown: &str) -> Result<Pool<ConnectionManager<PgConnection>>, StorageError> {
+    // libpq speaks TLS through OpenSSL, which by default frees its tables in an exit
+    // handler. r2d2 connects from worker threads, so a short command can exit while a
+    // worker is mid-handshake, and OpenSSL's cleanup then frees memory under it
+    // (segfault, seen in ~7% of `guardrail diff` runs against PostgreSQL). Initialise
+    // OpenSSL without the exit handler before the first connection; the OS reclaims it.
+    openssl_sys::init();
     // Fail fast with the server's own message (r2d2 would retry for the whole
     // timeout and then report only "timed out").
     use diesel::Connection;
