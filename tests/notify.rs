@@ -466,3 +466,43 @@ fn changed_items_reach_routes_that_ask_for_them() {
     // Findings are not sent to a changes-only route.
     assert!(got.iter().all(|v| v.get("ocsf").is_none()));
 }
+
+#[test]
+fn undeliverable_notifications_are_given_up_after_their_age_and_kept() {
+    let hook = Receiver::start(Mode::Up {
+        status: 503,
+        content_type: "text/plain",
+        body: "busy".into(),
+    });
+    let cfg = config(&format!(
+        "[notify]\nretry_initial_seconds = 1\ngive_up_after_seconds = 1\n[[notify.routes]]\nname = \"siem\"\nchannel = \"webhook\"\nmin_score = 10\nurl = \"{}/in\"\nsecret = {{ env = \"HOOK_SECRET_T\" }}\n",
+        hook.url
+    ));
+    let db = common::sqlite();
+    sweep(&db, &cfg, "day1");
+    let d = dispatch(&db, &cfg);
+    assert!(d["dispatch"]["failed"].as_u64().unwrap() > 0, "{d}");
+    std::thread::sleep(Duration::from_millis(1200));
+    let d = dispatch(&db, &cfg);
+    assert_eq!(d["dispatch"]["failed"], 0, "{d}");
+    let gave_up = db
+        .run(&["outbox", "--status", "gave_up", "--format", "json"])
+        .json();
+    let gave_up = gave_up.as_array().unwrap();
+    assert_eq!(gave_up.len(), findings(&db, &["--min-score", "10"]).len());
+    assert!(
+        gave_up[0]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("gave up after 1s undelivered"),
+        "{}",
+        gave_up[0]
+    );
+    assert_eq!(gave_up[0]["attempts"], 2);
+    // Kept, visible, and never retried.
+    let text = db.run(&["outbox", "--status", "gave_up"]).stdout;
+    assert!(
+        text.contains("gave_up") && text.contains("HTTP 503"),
+        "{text}"
+    );
+}
