@@ -9,6 +9,7 @@
 
 pub mod canonical;
 pub mod diff;
+pub mod glob;
 pub mod item;
 pub mod policy;
 

@@ -75,6 +75,30 @@ fn headline(event: &str, f: &FindingRow) -> String {
     )
 }
 
+/// The "What changed" section for a diff, if there is one.
+fn what_changed(diff: &[DiffEntry]) -> Option<SlackBlock> {
+    let lines = diff_lines(diff);
+    (!lines.is_empty()).then(|| {
+        SlackSectionBlock::new()
+            .with_text(md!(
+                "*What changed*\n```{}```",
+                truncate(&lines.join("\n"), SLACK_TEXT_MAX - 40)
+            ))
+            .into()
+    })
+}
+
+/// A button linking into the UI, when the URL is valid.
+fn link_button(label: &str, action: &str, url: Option<&str>) -> Option<SlackActionBlockElement> {
+    let url = url.and_then(|u| url::Url::parse(u).ok())?;
+    Some(
+        SlackBlockButtonElement::new(pt!("{}", label))
+            .with_action_id(action.into())
+            .with_url(url)
+            .into(),
+    )
+}
+
 /// A Slack message built with slack-morphism's Block Kit types.
 pub fn slack_message(
     event: &str,
@@ -106,17 +130,7 @@ pub fn slack_message(
                 .into(),
         );
     }
-    let lines = diff_lines(diff);
-    if !lines.is_empty() {
-        blocks.push(
-            SlackSectionBlock::new()
-                .with_text(md!(
-                    "*What changed*\n```{}```",
-                    truncate(&lines.join("\n"), SLACK_TEXT_MAX - 40)
-                ))
-                .into(),
-        );
-    }
+    blocks.extend(what_changed(diff));
     if !f.remediation.is_empty() && event != "fixed" {
         blocks.push(
             SlackSectionBlock::new()
@@ -127,27 +141,13 @@ pub fn slack_message(
                 .into(),
         );
     }
-    let mut buttons: Vec<SlackActionBlockElement> = Vec::new();
-    if let Some(url) = links
-        .finding
-        .as_deref()
-        .and_then(|u| url::Url::parse(u).ok())
-    {
-        buttons.push(
-            SlackBlockButtonElement::new(pt!("Open finding"))
-                .with_action_id("open-finding".into())
-                .with_url(url)
-                .into(),
-        );
-    }
-    if let Some(url) = links.item.as_deref().and_then(|u| url::Url::parse(u).ok()) {
-        buttons.push(
-            SlackBlockButtonElement::new(pt!("Resource history"))
-                .with_action_id("open-item".into())
-                .with_url(url)
-                .into(),
-        );
-    }
+    let buttons: Vec<SlackActionBlockElement> = [
+        link_button("Open finding", "open-finding", links.finding.as_deref()),
+        link_button("Resource history", "open-item", links.item.as_deref()),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     if !buttons.is_empty() {
         blocks.push(SlackActionsBlock::new(buttons).into());
     }
@@ -307,25 +307,9 @@ pub fn slack_change(
             ])
             .into(),
     ];
-    let lines = diff_lines(diff);
-    if !lines.is_empty() {
-        blocks.push(
-            SlackSectionBlock::new()
-                .with_text(md!(
-                    "*What changed*\n```{}```",
-                    truncate(&lines.join("\n"), SLACK_TEXT_MAX - 40)
-                ))
-                .into(),
-        );
-    }
-    if let Some(url) = item_url.and_then(|u| url::Url::parse(u).ok()) {
-        blocks.push(
-            SlackActionsBlock::new(vec![SlackBlockButtonElement::new(pt!("Resource history"))
-                .with_action_id("open-item".into())
-                .with_url(url)
-                .into()])
-            .into(),
-        );
+    blocks.extend(what_changed(diff));
+    if let Some(button) = link_button("Resource history", "open-item", item_url) {
+        blocks.push(SlackActionsBlock::new(vec![button]).into());
     }
     SlackMessageContent::new()
         .with_text(format!(

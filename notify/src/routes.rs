@@ -114,30 +114,7 @@ pub struct Route {
 }
 
 fn glob(pattern: &str, value: &str) -> bool {
-    // IAM-style globs: the same matcher the auditors use would pull in Rhai; this is
-    // the small iterative version.
-    let (p, v): (Vec<char>, Vec<char>) = (pattern.chars().collect(), value.chars().collect());
-    let (mut pi, mut vi, mut star, mut mark) = (0, 0, None, 0);
-    while vi < v.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == v[vi]) {
-            pi += 1;
-            vi += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = vi;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            vi = mark;
-        } else {
-            return false;
-        }
-    }
-    while pi < p.len() && p[pi] == '*' {
-        pi += 1;
-    }
-    pi == p.len()
+    guardrail_model::glob::wildcard_match(pattern, value, false)
 }
 
 fn any_glob(patterns: &[String], value: &str) -> bool {

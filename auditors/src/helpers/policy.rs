@@ -166,40 +166,7 @@ impl Condition {
     }
 }
 
-/// IAM wildcard matching: `*` any run, `?` one character. Case-insensitive when
-/// `fold_case` (actions are; resources are not).
-pub fn wildcard_match(pattern: &str, value: &str, fold_case: bool) -> bool {
-    let (p, v): (Vec<char>, Vec<char>) = if fold_case {
-        (
-            pattern.to_lowercase().chars().collect(),
-            value.to_lowercase().chars().collect(),
-        )
-    } else {
-        (pattern.chars().collect(), value.chars().collect())
-    };
-    let (mut pi, mut vi) = (0usize, 0usize);
-    let (mut star, mut mark) = (None::<usize>, 0usize);
-    while vi < v.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == v[vi]) {
-            pi += 1;
-            vi += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = vi;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            vi = mark;
-        } else {
-            return false;
-        }
-    }
-    while pi < p.len() && p[pi] == '*' {
-        pi += 1;
-    }
-    pi == p.len()
-}
+pub use guardrail_model::glob::wildcard_match;
 
 impl Statement {
     fn matches_action(&self, action: &str) -> bool {
