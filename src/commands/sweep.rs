@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use guardrail_storage::{Store, SweepSummary};
+use guardrail_watchers::aws::{AwsSweep, AwsTarget};
 use guardrail_watchers::aws_config::{ConfigDeliveries, LocalDirectory};
 use guardrail_watchers::{Progress, Quiet, Watcher};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -15,8 +16,20 @@ use crate::output::{self, Format};
 #[derive(clap::Args)]
 pub struct Args {
     /// A directory (or one file) of AWS Config snapshot/history deliveries, plain or .json.gz.
+    #[arg(long, required_unless_present = "aws", conflicts_with = "aws")]
+    source: Option<PathBuf>,
+    /// Sweep what the current AWS credentials can see, through the AWS APIs (read-only).
     #[arg(long)]
-    source: PathBuf,
+    aws: bool,
+    /// Regions for --aws.
+    #[arg(long, value_delimiter = ',', default_value = "us-east-1")]
+    regions: Vec<String>,
+    /// Endpoint for --aws (an emulator such as moto); also AWS_ENDPOINT_URL.
+    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    endpoint_url: Option<String>,
+    /// AWS profile for --aws.
+    #[arg(long)]
+    profile: Option<String>,
     /// Record changes only; do not audit the changed items.
     #[arg(long)]
     no_audit: bool,
@@ -73,7 +86,15 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     } else {
         Some(ctx.auditor()?)
     };
-    let mut watcher = ConfigDeliveries::new(LocalDirectory::new(&args.source));
+    let mut watcher: Box<dyn Watcher> = match &args.source {
+        Some(source) => Box::new(ConfigDeliveries::new(LocalDirectory::new(source))),
+        None => Box::new(AwsSweep::all(AwsTarget {
+            regions: args.regions.clone(),
+            endpoint_url: args.endpoint_url.clone(),
+            profile: args.profile.clone(),
+            max_attempts: 5,
+        })),
+    };
     let started = Instant::now();
     let summary = if std::io::stderr().is_terminal() {
         let bar = ProgressBar::new(0).with_style(
@@ -85,9 +106,9 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         );
         bar.set_prefix("0");
         bar.enable_steady_tick(std::time::Duration::from_millis(120));
-        sweep_into(&store, &mut watcher, &Bar(bar, AtomicU64::new(0)))?
+        sweep_into(&store, watcher.as_mut(), &Bar(bar, AtomicU64::new(0)))?
     } else {
-        sweep_into(&store, &mut watcher, &Quiet)?
+        sweep_into(&store, watcher.as_mut(), &Quiet)?
     };
     let elapsed = started.elapsed();
     let audit = match &auditor {

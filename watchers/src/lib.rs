@@ -5,6 +5,7 @@
 //! cloud, and it says how complete each listing was: deletions are inferred from
 //! complete listings only, by storage, never here.
 
+pub mod aws;
 pub mod aws_config;
 pub mod normalize;
 
