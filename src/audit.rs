@@ -75,7 +75,7 @@ impl Auditor {
         let mut total = AuditSummary::default();
         let mut after = 0;
         loop {
-            let mut page = store.sweep_changes_page(sweep_id, after, PAGE)?;
+            let mut page = store.sweep_changes(sweep_id, after, PAGE, false)?;
             let Some(last) = page.last() else { break };
             after = last.0.id;
             // A sweep over several deliveries can change an item more than once; judge

@@ -73,6 +73,16 @@ fn aws_env(m: &Moto) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// Fake credentials and no profile or instance-metadata lookups, for runs against a
+/// closed port.
+const OFFLINE: &[(&str, &str)] = &[
+    ("AWS_ACCESS_KEY_ID", "testing"),
+    ("AWS_SECRET_ACCESS_KEY", "testing"),
+    ("AWS_EC2_METADATA_DISABLED", "true"),
+    ("AWS_CONFIG_FILE", "/dev/null"),
+    ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
+];
+
 fn boto(m: &Moto, script: &str) {
     let prelude = "import boto3, json\niam = boto3.client('iam')\nec2 = boto3.client('ec2')\n";
     let out = Command::new(&m.python)
@@ -215,13 +225,7 @@ fn an_unreachable_endpoint_deletes_nothing() {
             "--endpoint-url",
             &format!("http://127.0.0.1:{port}"),
         ],
-        &[
-            ("AWS_ACCESS_KEY_ID", "testing"),
-            ("AWS_SECRET_ACCESS_KEY", "testing"),
-            ("AWS_EC2_METADATA_DISABLED", "true"),
-            ("AWS_CONFIG_FILE", "/dev/null"),
-            ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
-        ],
+        OFFLINE,
     );
     assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
     let s = r.json();
@@ -254,13 +258,6 @@ fn both_tls_stacks_fail_cleanly_instead_of_panicking() {
         .local_addr()
         .unwrap()
         .port();
-    let env = [
-        ("AWS_ACCESS_KEY_ID", "testing"),
-        ("AWS_SECRET_ACCESS_KEY", "testing"),
-        ("AWS_EC2_METADATA_DISABLED", "true"),
-        ("AWS_CONFIG_FILE", "/dev/null"),
-        ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
-    ];
     let r = db.run_env(
         &[
             "sweep",
@@ -270,7 +267,7 @@ fn both_tls_stacks_fail_cleanly_instead_of_panicking() {
             "--endpoint-url",
             &format!("https://127.0.0.1:{port}"),
         ],
-        &env,
+        OFFLINE,
     );
     assert_eq!(r.code, 2, "AWS SDK over TLS: {}{}", r.stdout, r.stderr);
     assert!(!r.stderr.contains("panicked"), "{}", r.stderr);

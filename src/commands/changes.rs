@@ -22,9 +22,9 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
     let store = ctx.open_store()?;
     let rows = match (a.since, a.sweep) {
         (Some(since), _) => store.changes_since(since, a.limit)?,
-        (None, Some(id)) => store.changes_in_sweep(id, a.limit)?,
+        (None, Some(id)) => store.sweep_changes(id, 0, a.limit, true)?,
         (None, None) => match store.sweeps(1)?.first() {
-            Some(last) => store.changes_in_sweep(last.id, a.limit)?,
+            Some(last) => store.sweep_changes(last.id, 0, a.limit, true)?,
             None => Vec::new(),
         },
     };

@@ -334,40 +334,26 @@ impl Store {
         }))
     }
 
-    /// Revisions a sweep wrote, in the order written, with their items.
-    pub fn changes_in_sweep(
-        &self,
-        sweep_id: i64,
-        limit: i64,
-    ) -> Result<Vec<(RevisionRow, ItemRow)>, StorageError> {
-        Ok(with_conn!(self, conn => {
-            revisions::table
-                .inner_join(items::table)
-                .filter(revisions::sweep_id.eq(Some(sweep_id)))
-                .order(revisions::id)
-                .limit(limit.max(1))
-                .select((RevisionRow::as_select(), ItemRow::as_select()))
-                .load(conn)?
-        }))
-    }
-
-    /// A page of what a sweep created or modified (deletions excluded), by revision id.
-    pub fn sweep_changes_page(
+    /// A page of the revisions a sweep wrote, in the order written, with their items;
+    /// deletions only when `include_deleted`.
+    pub fn sweep_changes(
         &self,
         sweep_id: i64,
         after_revision: i64,
         limit: i64,
+        include_deleted: bool,
     ) -> Result<Vec<(RevisionRow, ItemRow)>, StorageError> {
         Ok(with_conn!(self, conn => {
-            revisions::table
+            let mut q = revisions::table
                 .inner_join(items::table)
                 .filter(revisions::sweep_id.eq(Some(sweep_id)))
                 .filter(revisions::id.gt(after_revision))
-                .filter(revisions::change.ne("deleted"))
-                .order(revisions::id)
-                .limit(limit.max(1))
                 .select((RevisionRow::as_select(), ItemRow::as_select()))
-                .load(conn)?
+                .into_boxed();
+            if !include_deleted {
+                q = q.filter(revisions::change.ne("deleted"));
+            }
+            q.order(revisions::id).limit(limit.max(1)).load(conn)?
         }))
     }
 
