@@ -33,11 +33,7 @@ fn moto() -> Moto {
     );
     let server = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     let python = server.replace("moto_server", "python");
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let child = Command::new(&server)
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .env("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
@@ -82,6 +78,30 @@ const OFFLINE: &[(&str, &str)] = &[
     ("AWS_CONFIG_FILE", "/dev/null"),
     ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
 ];
+
+/// A loopback port nothing listens on (bound, then released).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `sweep --aws` against `endpoint` with offline credentials.
+fn sweep_offline(db: &common::Db, endpoint: &str) -> common::Run {
+    db.run_env(
+        &[
+            "sweep",
+            "--aws",
+            "--format",
+            "json",
+            "--endpoint-url",
+            endpoint,
+        ],
+        OFFLINE,
+    )
+}
 
 fn boto(m: &Moto, script: &str) {
     let prelude = "import boto3, json\niam = boto3.client('iam')\nec2 = boto3.client('ec2')\n";
@@ -211,22 +231,8 @@ fn an_unreachable_endpoint_deletes_nothing() {
         .len();
     // The endpoint goes away: the sweep fails to identify the account or to list, and
     // records that, but marks nothing deleted.
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let r = db.run_env(
-        &[
-            "sweep",
-            "--aws",
-            "--format",
-            "json",
-            "--endpoint-url",
-            &format!("http://127.0.0.1:{port}"),
-        ],
-        OFFLINE,
-    );
+    let port = free_port();
+    let r = sweep_offline(&db, &format!("http://127.0.0.1:{port}"));
     assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
     let s = r.json();
     assert_eq!(s["deleted"], 0);
@@ -253,22 +259,8 @@ fn an_unreachable_endpoint_deletes_nothing() {
 #[test]
 fn both_tls_stacks_fail_cleanly_instead_of_panicking() {
     let db = common::sqlite();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let r = db.run_env(
-        &[
-            "sweep",
-            "--aws",
-            "--format",
-            "json",
-            "--endpoint-url",
-            &format!("https://127.0.0.1:{port}"),
-        ],
-        OFFLINE,
-    );
+    let port = free_port();
+    let r = sweep_offline(&db, &format!("https://127.0.0.1:{port}"));
     assert_eq!(r.code, 2, "AWS SDK over TLS: {}{}", r.stdout, r.stderr);
     assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
     let dir = tempfile::tempdir().unwrap();
