@@ -20,6 +20,60 @@ pub struct Config {
     pub audit: AuditSettings,
     #[serde(default)]
     pub notify: guardrail_notify::NotifySettings,
+    /// How to reach AWS for `sweep` without `--source`/`--aws`.
+    #[serde(default)]
+    pub aws: AwsConfig,
+}
+
+/// `[aws]`: the base credentials and defaults for the accounts swept through the APIs.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsConfig {
+    /// Regions of accounts that name none; `["all"]` = every enabled region.
+    #[serde(default = "default_regions")]
+    pub regions: Vec<String>,
+    /// Profile of the base credentials (default: the standard credential chain).
+    pub profile: Option<String>,
+    /// An emulator or VPC endpoint; AWS_ENDPOINT_URL works too.
+    pub endpoint_url: Option<String>,
+    #[serde(default = "default_attempts")]
+    pub max_attempts: u32,
+    /// Calls in flight at once per (account, region, service).
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    /// Services to sweep: iam, s3, ec2, config (default: all but config).
+    #[serde(default)]
+    pub only: Vec<String>,
+    /// Resource types read through the AWS Config API when `config` is swept.
+    #[serde(default)]
+    pub config_types: Vec<String>,
+    /// Read `config_types` through this aggregator (the whole organisation at once).
+    pub config_aggregator: Option<String>,
+}
+
+fn default_regions() -> Vec<String> {
+    vec!["us-east-1".into()]
+}
+fn default_attempts() -> u32 {
+    5
+}
+fn default_concurrency() -> usize {
+    4
+}
+
+impl Default for AwsConfig {
+    fn default() -> Self {
+        AwsConfig {
+            regions: default_regions(),
+            profile: None,
+            endpoint_url: None,
+            max_attempts: default_attempts(),
+            concurrency: default_concurrency(),
+            only: Vec::new(),
+            config_types: Vec::new(),
+            config_aggregator: None,
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -34,6 +88,22 @@ pub struct AccountConfig {
     #[serde(default)]
     pub name: String,
     pub classification: String,
+    /// Role to assume in this account for sweeps (from the `[aws]` base credentials).
+    pub role_arn: Option<String>,
+    pub external_id: Option<String>,
+    pub session_name: Option<String>,
+    /// Regions for this account (default: `[aws] regions`); `["all"]` = enabled ones.
+    #[serde(default)]
+    pub regions: Vec<String>,
+    /// Sweep this account; defaults to true when `role_arn` is set. Set it to sweep
+    /// the base credentials' own account without a role.
+    pub sweep: Option<bool>,
+}
+
+impl AccountConfig {
+    pub fn swept(&self) -> bool {
+        self.sweep.unwrap_or(self.role_arn.is_some())
+    }
 }
 
 const CLASSIFICATIONS: &[&str] = &["ours", "friendly", "third_party"];
@@ -63,8 +133,49 @@ impl Config {
                 );
             }
         }
+        for (id, a) in &self.accounts {
+            if let Some(arn) = &a.role_arn {
+                let parts: Vec<&str> = arn.split(':').collect();
+                if parts.len() != 6
+                    || parts[0] != "arn"
+                    || parts[2] != "iam"
+                    || !parts[5].starts_with("role/")
+                {
+                    bail!("accounts.\"{id}\".role_arn = {arn:?}: write a role ARN like \"arn:aws:iam::{id}:role/guardrail-audit\"");
+                }
+                if parts[4] != id {
+                    bail!("accounts.\"{id}\".role_arn = {arn:?} is a role in account {}; use a role in {id}", parts[4]);
+                }
+            }
+            if a.external_id.is_some() && a.role_arn.is_none() {
+                bail!("accounts.\"{id}\".external_id needs role_arn: the external id is sent when assuming that role");
+            }
+        }
+        for s in &self.aws.only {
+            if !["iam", "s3", "ec2", "config"].contains(&s.as_str()) {
+                bail!("aws.only: unknown service {s:?}; use iam, s3, ec2 or config");
+            }
+        }
+        if self.aws.max_attempts == 0 || self.aws.concurrency == 0 {
+            bail!("aws.max_attempts and aws.concurrency must be at least 1");
+        }
         self.audit.validate().map_err(|e| anyhow::anyhow!(e))?;
         self.notify.validate().map_err(|e| anyhow::anyhow!(e))
+    }
+
+    /// The accounts `sweep` reaches through the APIs, with their credentials.
+    pub fn aws_accounts(&self) -> Vec<guardrail_watchers::aws::AwsAccount> {
+        self.accounts
+            .iter()
+            .filter(|(_, a)| a.swept())
+            .map(|(id, a)| guardrail_watchers::aws::AwsAccount {
+                id: Some(id.clone()),
+                role_arn: a.role_arn.clone(),
+                external_id: a.external_id.clone(),
+                session_name: a.session_name.clone(),
+                regions: a.regions.clone(),
+            })
+            .collect()
     }
 
     pub fn account_infos(&self) -> BTreeMap<String, AccountInfo> {
@@ -116,7 +227,35 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.accounts["111111111111"].name, "prod");
+        assert!(c.aws_accounts().is_empty());
         assert_eq!(c.audit.overrides.len(), 1);
+    }
+
+    #[test]
+    fn swept_accounts_with_roles() {
+        let c = parse(
+            r#"
+            [aws]
+            regions = ["us-east-1", "eu-west-1"]
+            [accounts."111111111111"]
+            classification = "ours"
+            role_arn = "arn:aws:iam::111111111111:role/guardrail-audit"
+            external_id = "guardrail-7f3a"
+            regions = ["all"]
+            [accounts."222222222222"]
+            classification = "friendly"
+            "#,
+        )
+        .unwrap();
+        let a = c.aws_accounts();
+        assert_eq!(
+            a.len(),
+            1,
+            "only accounts with a role (or sweep = true) are swept"
+        );
+        assert_eq!(a[0].external_id.as_deref(), Some("guardrail-7f3a"));
+        assert_eq!(a[0].regions, vec!["all"]);
+        assert_eq!(c.aws.regions.len(), 2);
     }
 
     #[test]
@@ -134,6 +273,14 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("12 digits"), "{e}");
+        let e = parse("[accounts.\"111111111111\"]\nclassification = \"ours\"\nrole_arn = \"arn:aws:iam::222222222222:role/a\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("role in account 222222222222"), "{e}");
+        let e = parse("[aws]\nonly = [\"lambda\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("aws.only") && e.contains("iam, s3, ec2"), "{e}");
         let e = parse("[[audit.overrides]]\nrule = \"x\"\nscore = 42\n")
             .unwrap_err()
             .to_string();

@@ -47,8 +47,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Ingest AWS Config snapshot/history files and record what changed.
+    /// Snapshot configuration (AWS APIs, or AWS Config deliveries from a directory or
+    /// S3) and record what changed.
     Sweep(commands::sweep::Args),
+    /// Check access to the configured AWS accounts (read-only probes).
+    Accounts {
+        #[command(subcommand)]
+        command: commands::accounts::Command,
+    },
     /// List stored items.
     Items(commands::items::Args),
     /// Show an item's revisions, newest first.
@@ -127,6 +133,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Sweep(a) => commands::sweep::run(&ctx, a),
+        Command::Accounts { command } => commands::accounts::run(&ctx, command),
         Command::Items(a) => commands::items::run(&ctx, a),
         Command::History(a) => commands::history::run(&ctx, a),
         Command::Diff(a) => commands::diff::run(&ctx, a),

@@ -34,9 +34,12 @@ fn moto() -> Moto {
     let server = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     let python = server.replace("moto_server", "python");
     let port = free_port();
-    let child = Command::new(&server)
+    // moto with the one S3 fix the Rust SDK needs (scripts/moto_server.py).
+    let child = Command::new(&python)
+        .arg(common::repo().join("scripts/moto_server.py"))
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .env("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+        .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -104,7 +107,7 @@ fn sweep_offline(db: &common::Db, endpoint: &str) -> common::Run {
 }
 
 fn boto(m: &Moto, script: &str) {
-    let prelude = "import boto3, json\niam = boto3.client('iam')\nec2 = boto3.client('ec2')\n";
+    let prelude = "import boto3, json\niam = boto3.client('iam')\nec2 = boto3.client('ec2')\ns3 = boto3.client('s3')\n";
     let out = Command::new(&m.python)
         .arg("-c")
         .arg(format!("{prelude}{script}"))
@@ -119,21 +122,98 @@ fn boto(m: &Moto, script: &str) {
 }
 
 fn sweep(db: &common::Db, m: &Moto) -> Value {
-    let env = aws_env(m);
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let r = db.run_env(
-        &[
-            "sweep",
-            "--aws",
-            "--regions",
-            "us-east-1",
-            "--format",
-            "json",
-        ],
-        &env,
-    );
+    let r = sweep_via(db, m, &m.url, &[]);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     r.json()
+}
+
+/// `sweep --aws` through `endpoint` (moto itself or a proxy in front of it).
+fn sweep_via(db: &common::Db, m: &Moto, endpoint: &str, extra: &[&str]) -> common::Run {
+    let mut env = aws_env(m);
+    env.retain(|(k, _)| *k != "AWS_ENDPOINT_URL");
+    env.push(("AWS_ENDPOINT_URL", endpoint.to_owned()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut args = vec![
+        "sweep",
+        "--aws",
+        "--regions",
+        "us-east-1",
+        "--format",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    db.run_env(&args, &env)
+}
+
+/// The fault-injecting, operation-logging proxy (scripts/faultproxy.py) in front of moto.
+struct Proxy {
+    child: Child,
+    url: String,
+    log: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn proxy(m: &Moto, fault_every: u32) -> Proxy {
+    let dir = tempfile::tempdir().unwrap();
+    let port_file = dir.path().join("port");
+    let log = dir.path().join("ops.jsonl");
+    let child = Command::new(&m.python)
+        .arg(common::repo().join("scripts/faultproxy.py"))
+        .args(["--listen-port", "0", "--upstream", &m.url])
+        .arg("--port-file")
+        .arg(&port_file)
+        .args(["--fault-every", &fault_every.to_string()])
+        .args([
+            "--faults",
+            "throttle,500,reset,delay",
+            "--delay-seconds",
+            "1",
+        ])
+        .arg("--log")
+        .arg(&log)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start faultproxy");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let port = loop {
+        if let Ok(p) = std::fs::read_to_string(&port_file) {
+            break p.trim().to_owned();
+        }
+        assert!(Instant::now() < deadline, "faultproxy did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    Proxy {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+        log,
+        _dir: dir,
+    }
+}
+
+impl Proxy {
+    /// Every logged request: (service, operation, fault).
+    fn operations(&self) -> Vec<(String, String, Option<String>)> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| {
+                let v: Value = serde_json::from_str(l).unwrap();
+                (
+                    v["service"].as_str().unwrap_or_default().to_owned(),
+                    v["operation"].as_str().unwrap_or_default().to_owned(),
+                    v["fault"].as_str().map(str::to_owned),
+                )
+            })
+            .collect()
+    }
 }
 
 fn open(db: &common::Db, rule: &str) -> Vec<String> {
@@ -146,61 +226,132 @@ fn open(db: &common::Db, rule: &str) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn moto_account_is_swept_judged_and_its_changes_recorded() {
-    let m = moto();
-    boto(
-        &m,
-        r#"
+/// An account with something of every watched kind, including the planted
+/// misconfigurations the rules must find.
+const SEED: &str = r#"
 iam.create_role(RoleName='open-role', AssumeRolePolicyDocument=json.dumps({'Version':'2012-10-17','Statement':[{'Effect':'Allow','Principal':{'AWS':'*'},'Action':'sts:AssumeRole'}]}))
+iam.attach_role_policy(RoleName='open-role', PolicyArn='arn:aws:iam::aws:policy/ReadOnlyAccess')
 iam.create_user(UserName='admin-user')
 iam.put_user_policy(UserName='admin-user', PolicyName='everything', PolicyDocument=json.dumps({'Version':'2012-10-17','Statement':[{'Effect':'Allow','Action':'*','Resource':'*'}]}))
 iam.create_user(UserName='reader')
+iam.create_user(UserName='alice')
+iam.create_login_profile(UserName='alice', Password='Correct-Horse-1')
+iam.create_access_key(UserName='alice')
+iam.create_access_key(UserName='alice')
 vpc = ec2.create_vpc(CidrBlock='10.9.0.0/16')['Vpc']['VpcId']
+subnet = ec2.create_subnet(VpcId=vpc, CidrBlock='10.9.1.0/24')['Subnet']['SubnetId']
+igw = ec2.create_internet_gateway()['InternetGateway']['InternetGatewayId']
+ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
 sg = ec2.create_security_group(GroupName='ssh-open', Description='x', VpcId=vpc)['GroupId']
 ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=[{'IpProtocol':'tcp','FromPort':22,'ToPort':22,'IpRanges':[{'CidrIp':'0.0.0.0/0'}]}])
-"#,
-    );
+ec2.run_instances(ImageId='ami-12c6146b', MinCount=1, MaxCount=1, SubnetId=subnet, SecurityGroupIds=[sg], MetadataOptions={'HttpTokens':'optional','HttpEndpoint':'enabled'}, TagSpecifications=[{'ResourceType':'instance','Tags':[{'Key':'Name','Value':'imds-v1'}]}])
+s3.create_bucket(Bucket='public-bucket')
+s3.put_bucket_policy(Bucket='public-bucket', Policy=json.dumps({'Version':'2012-10-17','Statement':[{'Effect':'Allow','Principal':'*','Action':'s3:GetObject','Resource':'arn:aws:s3:::public-bucket/*'}]}))
+s3.create_bucket(Bucket='eu-bucket', CreateBucketConfiguration={'LocationConstraint':'eu-west-1'})
+s3.put_bucket_versioning(Bucket='eu-bucket', VersioningConfiguration={'Status':'Enabled'})
+s3.put_bucket_encryption(Bucket='eu-bucket', ServerSideEncryptionConfiguration={'Rules':[{'ApplyServerSideEncryptionByDefault':{'SSEAlgorithm':'AES256'}}]})
+s3.put_bucket_tagging(Bucket='eu-bucket', Tagging={'TagSet':[{'Key':'owner','Value':'data'}]})
+"#;
+
+fn counts(s: &Value) -> (Option<u64>, Option<u64>, Option<u64>) {
+    (
+        s["created"].as_u64(),
+        s["modified"].as_u64(),
+        s["deleted"].as_u64(),
+    )
+}
+
+#[test]
+fn moto_account_is_swept_judged_and_its_changes_recorded() {
+    let m = moto();
+    boto(&m, SEED);
     let db = common::sqlite();
     let s = sweep(&db, &m);
     assert_eq!(s["errors"], 0, "{s}");
-    assert!(s["created"].as_u64().unwrap() >= 5, "{s}");
+    let items = db.run(&["items", "--format", "json"]).json();
+    let types: std::collections::BTreeSet<&str> = items
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["resource_type"].as_str().unwrap())
+        .collect();
+    for t in [
+        "AWS::IAM::User",
+        "AWS::IAM::Role",
+        "AWS::IAM::Policy",
+        "AWS::S3::Bucket",
+        "AWS::S3::AccountPublicAccessBlock",
+        "AWS::EC2::SecurityGroup",
+        "AWS::EC2::Instance",
+        "AWS::EC2::VPC",
+        "AWS::EC2::Subnet",
+        "AWS::EC2::NetworkAcl",
+        "AWS::EC2::RouteTable",
+        "AWS::EC2::InternetGateway",
+    ] {
+        assert!(types.contains(t), "no {t} among {types:?}");
+    }
+    // Buckets carry their own region; the AWS managed policy appears because it is attached.
+    let eu = db.run(&["show", "eu-bucket", "--format", "json"]).json();
+    assert_eq!(eu["item"]["region"], "eu-west-1", "{eu}");
+    let supp = &eu["document"]["config"]["supplementaryConfiguration"];
+    assert_eq!(
+        supp["BucketVersioningConfiguration"]["status"], "Enabled",
+        "{supp}"
+    );
+    assert_eq!(
+        supp["ServerSideEncryptionConfiguration"]["rules"][0]["applyServerSideEncryptionByDefault"]
+            ["sseAlgorithm"],
+        "AES256"
+    );
+    assert_eq!(eu["document"]["tags"]["owner"], "data");
+    let ro = db.run(&["show", "ReadOnlyAccess", "--format", "json"]);
+    assert_eq!(ro.code, 0, "{}{}", ro.stdout, ro.stderr);
+
     // The same rules fire on API items as on AWS Config items.
     assert!(open(&db, "iam/role_trust_anyone").contains(&"open-role".to_owned()));
     assert!(open(&db, "iam/policy_full_admin").contains(&"admin-user".to_owned()));
+    assert!(open(&db, "iam/user_console_without_mfa").contains(&"alice".to_owned()));
+    assert!(open(&db, "iam/user_access_keys").contains(&"alice".to_owned()));
     assert!(open(&db, "ec2/sg_admin_ports_open").contains(&"ssh-open".to_owned()));
+    assert!(open(&db, "ec2/instance_imdsv1").contains(&"imds-v1".to_owned()));
+    assert!(open(&db, "s3/bucket_policy_public").contains(&"public-bucket".to_owned()));
+    assert!(!open(&db, "s3/bucket_policy_public").contains(&"eu-bucket".to_owned()));
+    assert!(!open(&db, "s3/bucket_versioning").contains(&"eu-bucket".to_owned()));
 
     // Nothing changed: nothing recorded.
     let s = sweep(&db, &m);
-    assert_eq!(
-        (
-            s["created"].as_u64(),
-            s["modified"].as_u64(),
-            s["deleted"].as_u64()
-        ),
-        (Some(0), Some(0), Some(0)),
-        "{s}"
-    );
+    assert_eq!(counts(&s), (Some(0), Some(0), Some(0)), "{s}");
 
+    // Add an ingress rule, make a bucket public, attach a policy, delete a user.
     boto(
         &m,
         r#"
 sg = [g for g in ec2.describe_security_groups()['SecurityGroups'] if g['GroupName'] == 'ssh-open'][0]['GroupId']
 ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=[{'IpProtocol':'tcp','FromPort':3389,'ToPort':3389,'IpRanges':[{'CidrIp':'0.0.0.0/0'}]}])
+s3.put_bucket_policy(Bucket='eu-bucket', Policy=json.dumps({'Version':'2012-10-17','Statement':[{'Effect':'Allow','Principal':'*','Action':'s3:GetObject','Resource':'arn:aws:s3:::eu-bucket/*'}]}))
+iam.attach_user_policy(UserName='reader', PolicyArn='arn:aws:iam::aws:policy/ReadOnlyAccess')
 iam.delete_user_policy(UserName='admin-user', PolicyName='everything')
 iam.delete_user(UserName='admin-user')
 "#,
     );
     let s = sweep(&db, &m);
     assert_eq!(
-        (
-            s["created"].as_u64(),
-            s["modified"].as_u64(),
-            s["deleted"].as_u64()
-        ),
-        (Some(0), Some(1), Some(1)),
-        "exactly the two changes: {s}"
+        counts(&s),
+        (Some(0), Some(3), Some(1)),
+        "exactly the four changes: {s}"
     );
+    let changed: Vec<String> = db
+        .run(&["changes", "--format", "json"])
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["item"]["name"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    for n in ["ssh-open", "eu-bucket", "reader", "admin-user"] {
+        assert!(changed.contains(&n.to_owned()), "{n} not among {changed:?}");
+    }
     let diff = db.run(&["diff", "ssh-open", "--format", "json"]).json();
     let changes = diff["changes"].as_array().unwrap();
     assert!(
@@ -211,9 +362,287 @@ iam.delete_user(UserName='admin-user')
         !open(&db, "iam/policy_full_admin").contains(&"admin-user".to_owned()),
         "deleted user's finding is fixed"
     );
+    assert!(open(&db, "s3/bucket_policy_public").contains(&"eu-bucket".to_owned()));
     assert!(
         open(&db, "ec2/sg_admin_ports_open").len() >= 2,
         "RDP now open too"
+    );
+}
+
+/// Maps an operation in the proxy's log to the IAM action that allows it.
+fn action(service: &str, op: &str) -> String {
+    let s3 = |a: &str| format!("s3:{a}");
+    match (service, op) {
+        ("s3", "ListBuckets") => s3("ListAllMyBuckets"),
+        ("s3", "GetPublicAccessBlock") => s3("GetBucketPublicAccessBlock"),
+        ("s3", "GetBucketEncryption") => s3("GetEncryptionConfiguration"),
+        ("s3", "ListObjectsV2") => s3("ListBucket"),
+        ("s3control", "GetPublicAccessBlock") => s3("GetAccountPublicAccessBlock"),
+        (svc, op) => format!("{svc}:{op}"),
+    }
+}
+
+#[test]
+fn a_full_sweep_only_reads_and_needs_nothing_beyond_the_shipped_policy() {
+    let m = moto();
+    boto(&m, SEED);
+    let p = proxy(&m, 0);
+    let db = common::sqlite();
+    let r = sweep_via(&db, &m, &p.url, &[]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let ops = p.operations();
+    assert!(ops.len() > 20, "{ops:?}");
+    let read = |op: &str| {
+        ["List", "Get", "Describe", "Select", "BatchGet", "Head"]
+            .iter()
+            .any(|p| op.starts_with(p))
+    };
+    for (service, op, _) in &ops {
+        assert!(
+            read(op) || (service == "sts" && (op == "GetCallerIdentity" || op == "AssumeRole")),
+            "{service}:{op} is not a read operation"
+        );
+    }
+    let policy: Value = serde_json::from_str(
+        &std::fs::read_to_string(common::repo().join("examples/iam-policy.json")).unwrap(),
+    )
+    .unwrap();
+    let allowed: Vec<String> = policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["Action"].as_array().unwrap().iter())
+        .map(|a| a.as_str().unwrap().to_owned())
+        .collect();
+    for (service, op, _) in &ops {
+        if service == "sts" {
+            continue; // GetCallerIdentity needs no permission
+        }
+        let a = action(service, op);
+        assert!(
+            allowed.contains(&a),
+            "the sweep called {service}:{op}, which needs {a}, missing from examples/iam-policy.json"
+        );
+    }
+}
+
+#[test]
+fn every_third_request_faulted_converges_without_false_deletions() {
+    let m = moto();
+    boto(&m, SEED);
+    let clean = common::sqlite();
+    let baseline = sweep(&clean, &m);
+    assert_eq!(baseline["errors"], 0, "{baseline}");
+    let p = proxy(&m, 3);
+    // Throttling, 500s, resets and delays on every third request: retries absorb them;
+    // whatever they cannot absorb is an error, never a deletion.
+    let r = sweep_via(&clean, &m, &p.url, &[]);
+    let s = r.json();
+    assert_eq!(counts(&s), (Some(0), Some(0), Some(0)), "{s}");
+    let faults = p.operations().iter().filter(|o| o.2.is_some()).count();
+    assert!(faults >= 10, "only {faults} faults were injected");
+
+    // A fresh database swept through the faults reaches the same state.
+    let faulty = common::sqlite();
+    let r = sweep_via(&faulty, &m, &p.url, &[]);
+    assert!(r.code == 0 || r.code == 2, "{}{}", r.stdout, r.stderr);
+    let state = |db: &common::Db| -> std::collections::BTreeSet<(String, String, String)> {
+        db.run(&["items", "--format", "json"])
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                let show = db
+                    .run(&["show", &i["id"].to_string(), "--format", "json"])
+                    .json();
+                (
+                    i["resource_type"].as_str().unwrap().to_owned(),
+                    i["resource_id"].as_str().unwrap().to_owned(),
+                    show["revision"]["hash"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                )
+            })
+            .collect()
+    };
+    if r.json()["errors"] == 0 {
+        assert_eq!(state(&faulty), state(&clean));
+    } else {
+        // A listing gave up after retries: the next sweep completes it.
+        let r = sweep_via(&faulty, &m, &p.url, &[]);
+        assert_eq!(r.json()["deleted"], 0);
+        assert_eq!(state(&faulty), state(&clean));
+    }
+}
+
+#[test]
+fn hundreds_of_roles_are_paged_through() {
+    let m = moto();
+    boto(
+        &m,
+        r#"
+doc = json.dumps({'Version':'2012-10-17','Statement':[{'Effect':'Allow','Principal':{'Service':'ec2.amazonaws.com'},'Action':'sts:AssumeRole'}]})
+for i in range(250):
+    iam.create_role(RoleName=f'role-{i:03}', AssumeRolePolicyDocument=doc, MaxSessionDuration=3600 + i)
+"#,
+    );
+    let p = proxy(&m, 0);
+    let db = common::sqlite();
+    let r = sweep_via(&db, &m, &p.url, &["--only", "iam"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let roles = db
+        .run(&["items", "--type", "AWS::IAM::Role", "--format", "json"])
+        .json();
+    assert_eq!(roles.as_array().unwrap().len(), 250);
+    let pages = p.operations().iter().filter(|o| o.1 == "ListRoles").count();
+    assert!(pages >= 3, "ListRoles pages: {pages}");
+    // The last page's settings made it in too.
+    let last = db.run(&["show", "role-249", "--format", "json"]).json();
+    assert_eq!(
+        last["document"]["config"]["configuration"]["maxSessionDuration"],
+        3849
+    );
+}
+
+#[test]
+fn configured_accounts_are_entered_by_assumed_role() {
+    let m = moto();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("g.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[aws]\nregions = [\"us-east-1\"]\nendpoint_url = \"{}\"\n\n[accounts.\"222222222222\"]\nname = \"prod\"\nclassification = \"ours\"\nrole_arn = \"arn:aws:iam::222222222222:role/guardrail-audit\"\nexternal_id = \"x-7f3a\"\n",
+            m.url
+        ),
+    )
+    .unwrap();
+    let cfg = cfg.display().to_string();
+    let mut env = aws_env(&m);
+    env.retain(|(k, _)| *k != "AWS_ENDPOINT_URL");
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let db = common::sqlite();
+    let r = db.run_env(&["--config", &cfg, "accounts", "check"], &env);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout
+            .contains("222222222222 via arn:aws:iam::222222222222:role/guardrail-audit: ok"),
+        "{}",
+        r.stdout
+    );
+    let r = db.run_env(
+        &[
+            "--config", &cfg, "sweep", "--only", "iam,ec2", "--format", "json",
+        ],
+        &env,
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let items = db.run(&["items", "--format", "json"]).json();
+    let accounts: std::collections::BTreeSet<&str> = items
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["account"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        accounts.into_iter().collect::<Vec<_>>(),
+        vec!["222222222222"]
+    );
+    // An endpoint that is down: the check says so and fails.
+    let down = format!("http://127.0.0.1:{}", free_port());
+    let r = db.run_env(
+        &[
+            "--config",
+            &cfg,
+            "accounts",
+            "check",
+            "--endpoint-url",
+            &down,
+        ],
+        &env,
+    );
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("FAILED") && r.stdout.contains("trust policy"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn config_deliveries_are_read_from_the_delivery_bucket() {
+    let m = moto();
+    let day1 = common::examples("day1");
+    boto(
+        &m,
+        &format!(
+            r#"
+import os
+s3.create_bucket(Bucket='config-deliveries')
+root = {root:?}
+for d, _, files in os.walk(root):
+    for f in files:
+        p = os.path.join(d, f)
+        s3.upload_file(p, 'config-deliveries', 'org/' + os.path.relpath(p, root))
+"#,
+            root = day1.display().to_string()
+        ),
+    );
+    let from_s3 = common::sqlite();
+    let env = aws_env(&m);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = from_s3.run_env(
+        &[
+            "sweep",
+            "--source",
+            "s3://config-deliveries/org/",
+            "--format",
+            "json",
+        ],
+        &env,
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let local = common::sqlite();
+    let l = local.run(&[
+        "sweep",
+        "--source",
+        &day1.display().to_string(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(r.json()["created"], l.json()["created"]);
+    assert_eq!(
+        from_s3
+            .run(&["findings", "--format", "json"])
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        local
+            .run(&["findings", "--format", "json"])
+            .json()
+            .as_array()
+            .unwrap()
+            .len()
+    );
+    let r = from_s3.run_env(
+        &[
+            "sweep",
+            "--source",
+            "s3://no-such-bucket/x",
+            "--format",
+            "json",
+        ],
+        &env,
+    );
+    assert_ne!(r.code, 0);
+    assert!(
+        (r.stdout.clone() + &r.stderr).contains("s3://no-such-bucket/x"),
+        "{}{}",
+        r.stdout,
+        r.stderr
     );
 }
 

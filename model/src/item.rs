@@ -230,6 +230,13 @@ pub enum Coverage {
     /// scope seen in the listing, plus every scope already stored for that account and
     /// region, so the last resource of a type disappearing is noticed too.
     Recorded { account: String, region: String },
+    /// One resource type of an account in every region (S3's ListBuckets answers for
+    /// all regions at once): every region seen in the listing plus every region in
+    /// which that type is already stored.
+    EveryRegion {
+        account: String,
+        resource_type: String,
+    },
 }
 
 /// A problem with the input, reported without stopping the listing. It names the

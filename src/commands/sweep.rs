@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use guardrail_storage::{Store, SweepSummary};
-use guardrail_watchers::aws::{AwsSweep, AwsTarget};
+use guardrail_watchers::aws::{AwsSweep, AwsTarget, S3Deliveries};
 use guardrail_watchers::aws_config::{ConfigDeliveries, LocalDirectory};
 use guardrail_watchers::{Progress, Quiet, Watcher};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -15,19 +15,26 @@ use crate::output::{self, Format};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// A directory (or one file) of AWS Config snapshot/history deliveries, plain or .json.gz.
-    #[arg(long, required_unless_present = "aws", conflicts_with = "aws")]
-    source: Option<PathBuf>,
-    /// Sweep what the current AWS credentials can see, through the AWS APIs (read-only).
+    /// AWS Config snapshot/history deliveries, plain or .json.gz: a directory, one file,
+    /// or the delivery bucket as s3://bucket/prefix.
+    #[arg(long, conflicts_with = "aws")]
+    source: Option<String>,
+    /// Sweep what the current AWS credentials can see, through the AWS APIs (read-only),
+    /// ignoring the accounts of the config file. Without --source or --aws, the
+    /// accounts configured in --config are swept.
     #[arg(long)]
     aws: bool,
-    /// Regions for --aws.
-    #[arg(long, value_delimiter = ',', default_value = "us-east-1")]
+    /// Regions (default: the config's [aws] regions, else us-east-1); `all` = every
+    /// enabled region.
+    #[arg(long, value_delimiter = ',')]
     regions: Vec<String>,
-    /// Endpoint for --aws (an emulator such as moto); also AWS_ENDPOINT_URL.
+    /// Only these services' watchers: iam, s3, ec2, config.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// AWS endpoint (an emulator such as moto); also AWS_ENDPOINT_URL.
     #[arg(long, env = "AWS_ENDPOINT_URL")]
     endpoint_url: Option<String>,
-    /// AWS profile for --aws.
+    /// AWS profile of the base credentials.
     #[arg(long)]
     profile: Option<String>,
     /// Record changes only; do not audit the changed items.
@@ -77,6 +84,70 @@ pub fn sweep_into(
     Ok(summary)
 }
 
+/// The AWS target from the config's `[aws]` table with the command line on top.
+pub fn aws_target(
+    ctx: &Context,
+    regions: &[String],
+    only: &[String],
+    endpoint_url: Option<&str>,
+    profile: Option<&str>,
+    configured_accounts: bool,
+) -> AwsTarget {
+    let c = &ctx.config.aws;
+    AwsTarget {
+        accounts: if configured_accounts {
+            ctx.config.aws_accounts()
+        } else {
+            Vec::new()
+        },
+        regions: if regions.is_empty() {
+            c.regions.clone()
+        } else {
+            regions.to_vec()
+        },
+        endpoint_url: endpoint_url.map(str::to_owned).or(c.endpoint_url.clone()),
+        profile: profile.map(str::to_owned).or(c.profile.clone()),
+        max_attempts: c.max_attempts,
+        concurrency: c.concurrency,
+        only: if only.is_empty() {
+            c.only.clone()
+        } else {
+            only.to_vec()
+        },
+        config_types: c.config_types.clone(),
+        config_aggregator: c.config_aggregator.clone(),
+    }
+}
+
+fn watcher_for(ctx: &Context, args: &Args) -> anyhow::Result<Box<dyn Watcher>> {
+    let target = |accounts| {
+        aws_target(
+            ctx,
+            &args.regions,
+            &args.only,
+            args.endpoint_url.as_deref(),
+            args.profile.as_deref(),
+            accounts,
+        )
+    };
+    Ok(match &args.source {
+        Some(url) if url.starts_with("s3://") => Box::new(ConfigDeliveries::new(
+            S3Deliveries::new(url, &target(false)).map_err(anyhow::Error::msg)?,
+        )),
+        Some(path) => Box::new(ConfigDeliveries::new(LocalDirectory::new(PathBuf::from(
+            path,
+        )))),
+        None if args.aws => Box::new(AwsSweep::new(target(false)).map_err(anyhow::Error::msg)?),
+        None if !ctx.config.aws_accounts().is_empty() => {
+            Box::new(AwsSweep::new(target(true)).map_err(anyhow::Error::msg)?)
+        }
+        None => anyhow::bail!(
+            "nothing to sweep: give --source DIR|s3://bucket/prefix, --aws (the current credentials), \
+             or --config FILE with accounts to sweep ([accounts.\"<id>\"] role_arn = ...)"
+        ),
+    })
+}
+
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let format = ctx.format()?;
     let store = ctx.open_store()?;
@@ -86,15 +157,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     } else {
         Some(ctx.auditor()?)
     };
-    let mut watcher: Box<dyn Watcher> = match &args.source {
-        Some(source) => Box::new(ConfigDeliveries::new(LocalDirectory::new(source))),
-        None => Box::new(AwsSweep::all(AwsTarget {
-            regions: args.regions.clone(),
-            endpoint_url: args.endpoint_url.clone(),
-            profile: args.profile.clone(),
-            max_attempts: 5,
-        })),
-    };
+    let mut watcher = watcher_for(ctx, &args)?;
     let started = Instant::now();
     let summary = if std::io::stderr().is_terminal() {
         let bar = ProgressBar::new(0).with_style(

@@ -305,6 +305,30 @@ impl Ingestor {
             .collect())
     }
 
+    fn stored_regions(
+        &self,
+        account: &str,
+        resource_type: &str,
+    ) -> Result<Vec<Scope>, StorageError> {
+        let regions: Vec<String> = with_conn!(self.store, conn => {
+            items::table
+                .filter(items::account.eq(account))
+                .filter(items::resource_type.eq(resource_type))
+                .filter(items::active.eq(true))
+                .select(items::region)
+                .distinct()
+                .load(conn)?
+        });
+        Ok(regions
+            .into_iter()
+            .map(|region| Scope {
+                account: account.to_owned(),
+                region,
+                resource_type: resource_type.to_owned(),
+            })
+            .collect())
+    }
+
     fn flush(&mut self) -> Result<(), StorageError> {
         if self.pending.is_empty() {
             return Ok(());
@@ -734,6 +758,19 @@ impl Collector for Ingestor {
             Coverage::Recorded { account, region } => {
                 let mut all: HashSet<Scope> = open.scopes_seen.clone();
                 all.extend(self.stored_scopes(&account, &region)?);
+                all.into_iter().collect()
+            }
+            Coverage::EveryRegion {
+                account,
+                resource_type,
+            } => {
+                let mut all: HashSet<Scope> = open
+                    .scopes_seen
+                    .iter()
+                    .filter(|s| s.account == account && s.resource_type == resource_type)
+                    .cloned()
+                    .collect();
+                all.extend(self.stored_regions(&account, &resource_type)?);
                 all.into_iter().collect()
             }
         };

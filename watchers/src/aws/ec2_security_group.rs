@@ -1,14 +1,9 @@
 //! EC2 security groups of one region, in AWS Config's item shape.
 
-use std::collections::BTreeMap;
-
 use aws_sdk_ec2::types::IpPermission;
-use chrono::Utc;
-use guardrail_model::{ItemKey, Observation};
 use serde_json::{json, Value};
 
-use super::{describe, AwsLister, Context};
-use crate::normalize::normalize;
+use super::{describe, tag_pairs, AwsLister, Context, ItemDoc, Listed, Reach};
 
 pub struct SecurityGroups;
 
@@ -31,19 +26,32 @@ fn permissions(list: &[IpPermission]) -> Value {
 }
 
 impl AwsLister for SecurityGroups {
-    fn resource_types(&self) -> Vec<&'static str> {
-        vec!["AWS::EC2::SecurityGroup"]
+    fn service(&self) -> &'static str {
+        "ec2"
     }
 
-    fn global(&self) -> bool {
-        false
+    fn resource_types(&self) -> Vec<String> {
+        vec!["AWS::EC2::SecurityGroup".into()]
     }
 
-    async fn list(&self, ctx: &Context) -> Result<Vec<Observation>, String> {
+    fn reach(&self) -> Reach {
+        Reach::Regional
+    }
+
+    async fn list(&self, ctx: &Context) -> Result<Listed, String> {
         let client = aws_sdk_ec2::Client::new(&ctx.config);
-        let mut pages = client.describe_security_groups().into_paginator().send();
-        let mut out = Vec::new();
-        while let Some(page) = pages.next().await {
+        let mut pages = client
+            .describe_security_groups()
+            .max_results(1000)
+            .into_paginator()
+            .send();
+        let mut listed = Listed::default();
+        loop {
+            let page = {
+                let _p = ctx.permit().await;
+                pages.next().await
+            };
+            let Some(page) = page else { break };
             let page = page.map_err(|e| {
                 format!(
                     "ec2:DescribeSecurityGroups in {} failed: {}",
@@ -52,48 +60,41 @@ impl AwsLister for SecurityGroups {
                 )
             })?;
             for g in page.security_groups() {
-                let id = g.group_id().unwrap_or_default().to_owned();
-                let tags: BTreeMap<String, String> = g
-                    .tags()
-                    .iter()
-                    .filter_map(|t| {
-                        Some((
-                            t.key()?.to_owned(),
-                            t.value().unwrap_or_default().to_owned(),
-                        ))
-                    })
-                    .collect();
-                let mut doc = json!({
-                    "configuration": {
-                        "groupId": id, "groupName": g.group_name(), "description": g.description(),
-                        "ownerId": g.owner_id(), "vpcId": g.vpc_id(),
-                        "ipPermissions": permissions(g.ip_permissions()),
-                        "ipPermissionsEgress": permissions(g.ip_permissions_egress()),
-                        "tags": g.tags().iter().map(|t| json!({"key": t.key(), "value": t.value()})).collect::<Vec<_>>(),
-                    },
-                    "supplementaryConfiguration": {},
-                });
-                let ephemeral =
-                    normalize("AWS::EC2::SecurityGroup", &mut doc).map_err(|e| e.to_string())?;
-                out.push(Observation {
-                    key: ItemKey {
-                        account: ctx.account.clone(),
-                        region: ctx.region.clone(),
-                        resource_type: "AWS::EC2::SecurityGroup".into(),
-                        resource_id: id.clone(),
-                    },
-                    arn: Some(format!(
-                        "arn:aws:ec2:{}:{}:security-group/{id}",
-                        ctx.region, ctx.account
-                    )),
-                    name: g.group_name().map(str::to_owned),
-                    tags,
-                    config: doc,
-                    ephemeral: Value::Object(ephemeral),
-                    observed_at: Utc::now(),
-                });
+                let id = g.group_id().unwrap_or_default();
+                let (tag_list, tags) = ec2_tags(g.tags());
+                listed.items.push(
+                    ItemDoc {
+                        resource_type: "AWS::EC2::SecurityGroup",
+                        account: &ctx.account,
+                        region: &ctx.region,
+                        id,
+                        name: g.group_name(),
+                        arn: format!(
+                            "arn:aws:ec2:{}:{}:security-group/{id}",
+                            ctx.region, ctx.account
+                        ),
+                        configuration: json!({
+                            "groupId": id, "groupName": g.group_name(), "description": g.description(),
+                            "ownerId": g.owner_id(), "vpcId": g.vpc_id(),
+                            "ipPermissions": permissions(g.ip_permissions()),
+                            "ipPermissionsEgress": permissions(g.ip_permissions_egress()),
+                            "tags": tag_list,
+                        }),
+                        supplementary: json!({}),
+                        relationships: Vec::new(),
+                        tags,
+                    }
+                    .observe()?,
+                );
             }
         }
-        Ok(out)
+        Ok(listed)
     }
+}
+
+/// EC2 tags in AWS Config's `[{key, value}]` form, and as a map.
+pub fn ec2_tags(
+    list: &[aws_sdk_ec2::types::Tag],
+) -> (Value, std::collections::BTreeMap<String, String>) {
+    tag_pairs(list.iter().map(|t| (t.key(), t.value())))
 }

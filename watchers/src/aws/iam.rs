@@ -1,23 +1,22 @@
-//! IAM users, roles, groups and customer managed policies, from
-//! GetAccountAuthorizationDetails (one paginated call for all four), in AWS Config's
-//! item shape.
+//! IAM users, roles, groups and managed policies, in AWS Config's item shape.
+//!
+//! GetAccountAuthorizationDetails returns all four with their inline and attached
+//! policies in a few pages, instead of five calls per principal. What it leaves out is
+//! fetched per item with bounded concurrency: users' access keys (with last use), MFA
+//! devices and login profile; roles' session duration and description (ListRoles); and
+//! the AWS managed policies that something actually attaches.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use aws_sdk_iam::types::{AttachedPolicy, EntityType, PolicyDetail, Tag};
-use chrono::Utc;
-use guardrail_model::{ItemKey, Observation};
+use aws_sdk_iam::error::ProvideErrorMetadata;
+use aws_sdk_iam::types::{AttachedPolicy, EntityType, PolicyDetail, Tag, UserDetail};
+use aws_sdk_iam::Client;
+use futures::stream::{self, StreamExt};
 use serde_json::{json, Value};
 
-use super::{describe, AwsLister, Context};
-use crate::normalize::normalize;
+use super::{describe, tag_pairs, time, AwsLister, Context, ItemDoc, Listed, Problem, Reach};
 
 pub struct Iam;
-
-fn time(t: Option<&aws_smithy_types::DateTime>) -> Value {
-    t.and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok())
-        .map_or(Value::Null, Value::String)
-}
 
 fn inline(list: &[PolicyDetail]) -> Value {
     list.iter()
@@ -32,62 +31,223 @@ fn attached(list: &[AttachedPolicy]) -> Value {
 }
 
 fn tags(list: &[Tag]) -> (Value, BTreeMap<String, String>) {
-    let map: BTreeMap<String, String> = list
-        .iter()
-        .map(|t| (t.key().to_owned(), t.value().to_owned()))
-        .collect();
-    (
-        list.iter()
-            .map(|t| json!({"key": t.key(), "value": t.value()}))
-            .collect(),
-        map,
-    )
+    tag_pairs(list.iter().map(|t| (Some(t.key()), Some(t.value()))))
 }
 
-fn observation(
+fn is_aws_managed(arn: &str) -> bool {
+    // arn:<partition>:iam::aws:policy/...
+    arn.split(':').nth(4) == Some("aws")
+}
+
+/// What a user's detail calls add: access keys with last use, MFA devices, login profile.
+async fn user_extras(client: &Client, ctx: &Context, user: &str) -> Result<Value, String> {
+    let fail = |op: &str, e: String| format!("iam:{op} for user {user} failed: {e}");
+    let keys = {
+        let _p = ctx.permit().await;
+        client
+            .list_access_keys()
+            .user_name(user)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Vec<_>>()
+            .await
+    };
+    let mut access_keys = Vec::new();
+    for k in keys {
+        let k = k.map_err(|e| fail("ListAccessKeys", describe(&e)))?;
+        let id = k.access_key_id().unwrap_or_default();
+        let used = {
+            let _p = ctx.permit().await;
+            client
+                .get_access_key_last_used()
+                .access_key_id(id)
+                .send()
+                .await
+        }
+        .map_err(|e| fail("GetAccessKeyLastUsed", describe(&e)))?;
+        let last = used.access_key_last_used();
+        access_keys.push(json!({
+            "accessKeyId": id,
+            "status": k.status().map(|s| s.as_str()),
+            "createDate": time(k.create_date()),
+            "lastUsedDate": time(last.and_then(|l| l.last_used_date())),
+            "lastUsedService": last.map(|l| l.service_name()),
+            "lastUsedRegion": last.map(|l| l.region()),
+        }));
+    }
+    let mfa = {
+        let _p = ctx.permit().await;
+        client
+            .list_mfa_devices()
+            .user_name(user)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Vec<_>>()
+            .await
+    };
+    let mut devices = Vec::new();
+    for d in mfa {
+        let d = d.map_err(|e| fail("ListMFADevices", describe(&e)))?;
+        devices.push(
+            json!({"serialNumber": d.serial_number(), "enableDate": time(Some(d.enable_date()))}),
+        );
+    }
+    let profile = {
+        let _p = ctx.permit().await;
+        client.get_login_profile().user_name(user).send().await
+    };
+    let login = match profile {
+        Ok(p) => p.login_profile().map_or(Value::Null, |l| {
+            json!({"createDate": time(Some(l.create_date())), "passwordResetRequired": l.password_reset_required()})
+        }),
+        // No console password is an answer, not an error.
+        Err(e) if e.code() == Some("NoSuchEntity") => Value::Null,
+        Err(e) => return Err(fail("GetLoginProfile", describe(&e))),
+    };
+    Ok(json!({"accessKeys": access_keys, "mfaDevices": devices, "loginProfile": login}))
+}
+
+fn user_doc(
     ctx: &Context,
-    resource_type: &str,
-    id: &str,
-    name: &str,
+    u: &UserDetail,
+    extras: Value,
+) -> Result<guardrail_model::Observation, String> {
+    let (tag_list, tag_map) = tags(u.tags());
+    let mut conf = json!({
+        "path": u.path(), "userName": u.user_name(), "userId": u.user_id(), "arn": u.arn(),
+        "createDate": time(u.create_date()),
+        "userPolicyList": inline(u.user_policy_list()),
+        "groupList": u.group_list(),
+        "attachedManagedPolicies": attached(u.attached_managed_policies()),
+        "permissionsBoundary": u.permissions_boundary().map(|b| json!({"permissionsBoundaryArn": b.permissions_boundary_arn()})),
+        "tags": tag_list,
+    });
+    if let (Value::Object(c), Value::Object(x)) = (&mut conf, extras) {
+        c.extend(x);
+    }
+    ItemDoc {
+        resource_type: "AWS::IAM::User",
+        account: &ctx.account,
+        region: "global",
+        id: u.user_id().unwrap_or_default(),
+        name: u.user_name(),
+        arn: u.arn().unwrap_or_default().to_owned(),
+        configuration: conf,
+        supplementary: json!({}),
+        relationships: Vec::new(),
+        tags: tag_map,
+    }
+    .observe()
+}
+
+/// Session duration and description by role name, which the details call omits.
+async fn role_settings(client: &Client, ctx: &Context) -> Result<HashMap<String, Value>, String> {
+    // AWS's default page of 100 roles; an account with thousands pages through them.
+    let mut pages = client.list_roles().max_items(100).into_paginator().send();
+    let mut out = HashMap::new();
+    loop {
+        let page = {
+            let _p = ctx.permit().await;
+            pages.next().await
+        };
+        let Some(page) = page else { break };
+        let page = page.map_err(|e| format!("iam:ListRoles failed: {}", describe(&e)))?;
+        for r in page.roles() {
+            out.insert(
+                r.role_name().to_owned(),
+                json!({"maxSessionDuration": r.max_session_duration(), "description": r.description()}),
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// An AWS managed policy with its default version's document.
+async fn aws_managed_policy(
+    client: &Client,
+    ctx: &Context,
     arn: &str,
-    configuration: Value,
-    tags: BTreeMap<String, String>,
-) -> Result<Observation, String> {
-    let mut doc = json!({"configuration": configuration, "supplementaryConfiguration": {}});
-    let ephemeral =
-        normalize(resource_type, &mut doc).map_err(|e| format!("{resource_type} {name}: {e}"))?;
-    Ok(Observation {
-        key: ItemKey {
-            account: ctx.account.clone(),
-            region: "global".into(),
-            resource_type: resource_type.into(),
-            resource_id: id.into(),
-        },
-        arn: Some(arn.into()),
-        name: Some(name.into()),
-        tags,
-        config: doc,
-        ephemeral: Value::Object(ephemeral),
-        observed_at: Utc::now(),
-    })
+) -> Result<guardrail_model::Observation, String> {
+    let policy = {
+        let _p = ctx.permit().await;
+        client.get_policy().policy_arn(arn).send().await
+    }
+    .map_err(|e| format!("iam:GetPolicy {arn} failed: {}", describe(&e)))?;
+    let p = policy
+        .policy()
+        .ok_or_else(|| format!("iam:GetPolicy {arn} returned no policy"))?;
+    let version = p.default_version_id().unwrap_or_default();
+    let v = {
+        let _p = ctx.permit().await;
+        client
+            .get_policy_version()
+            .policy_arn(arn)
+            .version_id(version)
+            .send()
+            .await
+    }
+    .map_err(|e| {
+        format!(
+            "iam:GetPolicyVersion {arn} {version} failed: {}",
+            describe(&e)
+        )
+    })?;
+    let doc = v.policy_version();
+    let conf = json!({
+        "policyName": p.policy_name(), "policyId": p.policy_id(), "arn": p.arn(), "path": p.path(),
+        "defaultVersionId": p.default_version_id(),
+        "attachmentCount": p.attachment_count(),
+        "permissionsBoundaryUsageCount": p.permissions_boundary_usage_count(),
+        "isAttachable": p.is_attachable(),
+        "description": p.description(),
+        "createDate": time(p.create_date()),
+        "updateDate": time(p.update_date()),
+        "policyVersionList": [{
+            "document": doc.and_then(|d| d.document()),
+            "versionId": doc.and_then(|d| d.version_id()),
+            "isDefaultVersion": true,
+            "createDate": time(doc.and_then(|d| d.create_date())),
+        }],
+    });
+    ItemDoc {
+        resource_type: "AWS::IAM::Policy",
+        account: &ctx.account,
+        region: "global",
+        id: p.policy_id().unwrap_or(arn),
+        name: p.policy_name(),
+        arn: arn.to_owned(),
+        configuration: conf,
+        supplementary: json!({}),
+        relationships: Vec::new(),
+        tags: BTreeMap::new(),
+    }
+    .observe()
 }
 
 impl AwsLister for Iam {
-    fn resource_types(&self) -> Vec<&'static str> {
-        vec![
+    fn service(&self) -> &'static str {
+        "iam"
+    }
+
+    fn resource_types(&self) -> Vec<String> {
+        [
             "AWS::IAM::User",
             "AWS::IAM::Role",
             "AWS::IAM::Group",
             "AWS::IAM::Policy",
         ]
+        .map(String::from)
+        .to_vec()
     }
 
-    fn global(&self) -> bool {
-        true
+    fn reach(&self) -> Reach {
+        Reach::Global
     }
 
-    async fn list(&self, ctx: &Context) -> Result<Vec<Observation>, String> {
-        let client = aws_sdk_iam::Client::new(&ctx.config);
+    async fn list(&self, ctx: &Context) -> Result<Listed, String> {
+        let client = Client::new(&ctx.config);
         let mut pages = client
             .get_account_authorization_details()
             .filter(EntityType::User)
@@ -96,101 +256,208 @@ impl AwsLister for Iam {
             .filter(EntityType::LocalManagedPolicy)
             .into_paginator()
             .send();
-        let mut out = Vec::new();
-        while let Some(page) = pages.next().await {
+        let mut users = Vec::new();
+        let mut roles = Vec::new();
+        let mut groups = Vec::new();
+        let mut policies = Vec::new();
+        loop {
+            let page = {
+                let _p = ctx.permit().await;
+                pages.next().await
+            };
+            let Some(page) = page else { break };
             let page = page.map_err(|e| {
                 format!(
                     "iam:GetAccountAuthorizationDetails failed: {}",
                     describe(&e)
                 )
             })?;
-            for u in page.user_detail_list() {
-                let (tag_list, tag_map) = tags(u.tags());
-                let conf = json!({
-                    "path": u.path(), "userName": u.user_name(), "userId": u.user_id(), "arn": u.arn(),
-                    "createDate": time(u.create_date()),
-                    "userPolicyList": inline(u.user_policy_list()),
-                    "groupList": u.group_list(),
-                    "attachedManagedPolicies": attached(u.attached_managed_policies()),
-                    "permissionsBoundary": u.permissions_boundary().map(|b| json!({"permissionsBoundaryArn": b.permissions_boundary_arn()})),
-                    "tags": tag_list,
-                });
-                out.push(observation(
-                    ctx,
-                    "AWS::IAM::User",
-                    u.user_id().unwrap_or_default(),
-                    u.user_name().unwrap_or_default(),
-                    u.arn().unwrap_or_default(),
-                    conf,
-                    tag_map,
-                )?);
-            }
-            for r in page.role_detail_list() {
-                let (tag_list, tag_map) = tags(r.tags());
-                let conf = json!({
-                    "path": r.path(), "roleName": r.role_name(), "roleId": r.role_id(), "arn": r.arn(),
-                    "createDate": time(r.create_date()),
-                    "assumeRolePolicyDocument": r.assume_role_policy_document(),
-                    "instanceProfileList": r.instance_profile_list().iter().map(|p| json!({"instanceProfileName": p.instance_profile_name(), "arn": p.arn()})).collect::<Vec<_>>(),
-                    "rolePolicyList": inline(r.role_policy_list()),
-                    "attachedManagedPolicies": attached(r.attached_managed_policies()),
-                    "permissionsBoundary": r.permissions_boundary().map(|b| json!({"permissionsBoundaryArn": b.permissions_boundary_arn()})),
-                    "roleLastUsed": r.role_last_used().map(|l| json!({"lastUsedDate": time(l.last_used_date()), "region": l.region()})),
-                    "tags": tag_list,
-                });
-                out.push(observation(
-                    ctx,
-                    "AWS::IAM::Role",
-                    r.role_id().unwrap_or_default(),
-                    r.role_name().unwrap_or_default(),
-                    r.arn().unwrap_or_default(),
-                    conf,
-                    tag_map,
-                )?);
-            }
-            for g in page.group_detail_list() {
-                let conf = json!({
-                    "path": g.path(), "groupName": g.group_name(), "groupId": g.group_id(), "arn": g.arn(),
-                    "createDate": time(g.create_date()),
-                    "groupPolicyList": inline(g.group_policy_list()),
-                    "attachedManagedPolicies": attached(g.attached_managed_policies()),
-                });
-                out.push(observation(
-                    ctx,
-                    "AWS::IAM::Group",
-                    g.group_id().unwrap_or_default(),
-                    g.group_name().unwrap_or_default(),
-                    g.arn().unwrap_or_default(),
-                    conf,
-                    BTreeMap::new(),
-                )?);
-            }
-            for p in page.policies() {
-                let conf = json!({
-                    "policyName": p.policy_name(), "policyId": p.policy_id(), "arn": p.arn(), "path": p.path(),
-                    "defaultVersionId": p.default_version_id(),
-                    "attachmentCount": p.attachment_count(),
-                    "permissionsBoundaryUsageCount": p.permissions_boundary_usage_count(),
-                    "isAttachable": p.is_attachable(),
-                    "description": p.description(),
-                    "createDate": time(p.create_date()),
-                    "updateDate": time(p.update_date()),
-                    "policyVersionList": p.policy_version_list().iter().map(|v| json!({
-                        "document": v.document(), "versionId": v.version_id(),
-                        "isDefaultVersion": v.is_default_version(), "createDate": time(v.create_date()),
-                    })).collect::<Vec<_>>(),
-                });
-                out.push(observation(
-                    ctx,
-                    "AWS::IAM::Policy",
-                    p.policy_id().unwrap_or_default(),
-                    p.policy_name().unwrap_or_default(),
-                    p.arn().unwrap_or_default(),
-                    conf,
-                    BTreeMap::new(),
-                )?);
+            users.extend(page.user_detail_list().iter().cloned());
+            roles.extend(page.role_detail_list().iter().cloned());
+            groups.extend(page.group_detail_list().iter().cloned());
+            policies.extend(page.policies().iter().cloned());
+        }
+        let settings = role_settings(&client, ctx).await?;
+        let mut listed = Listed::default();
+
+        let extras: Vec<(usize, Result<Value, String>)> = stream::iter(users.iter().enumerate())
+            .map(|(i, u)| {
+                let client = &client;
+                async move {
+                    (
+                        i,
+                        user_extras(client, ctx, u.user_name().unwrap_or_default()).await,
+                    )
+                }
+            })
+            .buffer_unordered(ctx.fan_out())
+            .collect()
+            .await;
+        for (i, extra) in extras {
+            let u = &users[i];
+            match extra {
+                Ok(x) => listed.items.push(user_doc(ctx, u, x)?),
+                // This user keeps its last revision; the others are still recorded.
+                Err(message) => listed.problems.push(Problem {
+                    resource_type: "AWS::IAM::User".into(),
+                    region: None,
+                    item: u.user_name().map(str::to_owned),
+                    message,
+                }),
             }
         }
-        Ok(out)
+
+        let mut aws_managed: BTreeSet<String> = BTreeSet::new();
+        for r in &roles {
+            aws_managed.extend(
+                r.attached_managed_policies()
+                    .iter()
+                    .filter_map(|p| p.policy_arn())
+                    .filter(|a| is_aws_managed(a))
+                    .map(str::to_owned),
+            );
+            let (tag_list, tag_map) = tags(r.tags());
+            let name = r.role_name().unwrap_or_default();
+            let extra = settings.get(name).cloned().unwrap_or(Value::Null);
+            let conf = json!({
+                "path": r.path(), "roleName": r.role_name(), "roleId": r.role_id(), "arn": r.arn(),
+                "createDate": time(r.create_date()),
+                "description": extra.get("description"),
+                "maxSessionDuration": extra.get("maxSessionDuration"),
+                "assumeRolePolicyDocument": r.assume_role_policy_document(),
+                "instanceProfileList": r.instance_profile_list().iter().map(|p| json!({"instanceProfileName": p.instance_profile_name(), "arn": p.arn()})).collect::<Vec<_>>(),
+                "rolePolicyList": inline(r.role_policy_list()),
+                "attachedManagedPolicies": attached(r.attached_managed_policies()),
+                "permissionsBoundary": r.permissions_boundary().map(|b| json!({"permissionsBoundaryArn": b.permissions_boundary_arn()})),
+                "roleLastUsed": r.role_last_used().map(|l| json!({"lastUsedDate": time(l.last_used_date()), "region": l.region()})),
+                "tags": tag_list,
+            });
+            listed.items.push(
+                ItemDoc {
+                    resource_type: "AWS::IAM::Role",
+                    account: &ctx.account,
+                    region: "global",
+                    id: r.role_id().unwrap_or_default(),
+                    name: r.role_name(),
+                    arn: r.arn().unwrap_or_default().to_owned(),
+                    configuration: conf,
+                    supplementary: json!({}),
+                    relationships: Vec::new(),
+                    tags: tag_map,
+                }
+                .observe()?,
+            );
+        }
+        for u in &users {
+            aws_managed.extend(
+                u.attached_managed_policies()
+                    .iter()
+                    .filter_map(|p| p.policy_arn())
+                    .filter(|a| is_aws_managed(a))
+                    .map(str::to_owned),
+            );
+        }
+        for g in &groups {
+            aws_managed.extend(
+                g.attached_managed_policies()
+                    .iter()
+                    .filter_map(|p| p.policy_arn())
+                    .filter(|a| is_aws_managed(a))
+                    .map(str::to_owned),
+            );
+            let conf = json!({
+                "path": g.path(), "groupName": g.group_name(), "groupId": g.group_id(), "arn": g.arn(),
+                "createDate": time(g.create_date()),
+                "groupPolicyList": inline(g.group_policy_list()),
+                "attachedManagedPolicies": attached(g.attached_managed_policies()),
+            });
+            listed.items.push(
+                ItemDoc {
+                    resource_type: "AWS::IAM::Group",
+                    account: &ctx.account,
+                    region: "global",
+                    id: g.group_id().unwrap_or_default(),
+                    name: g.group_name(),
+                    arn: g.arn().unwrap_or_default().to_owned(),
+                    configuration: conf,
+                    supplementary: json!({}),
+                    relationships: Vec::new(),
+                    tags: BTreeMap::new(),
+                }
+                .observe()?,
+            );
+        }
+        for p in &policies {
+            let conf = json!({
+                "policyName": p.policy_name(), "policyId": p.policy_id(), "arn": p.arn(), "path": p.path(),
+                "defaultVersionId": p.default_version_id(),
+                "attachmentCount": p.attachment_count(),
+                "permissionsBoundaryUsageCount": p.permissions_boundary_usage_count(),
+                "isAttachable": p.is_attachable(),
+                "description": p.description(),
+                "createDate": time(p.create_date()),
+                "updateDate": time(p.update_date()),
+                "policyVersionList": p.policy_version_list().iter().map(|v| json!({
+                    "document": v.document(), "versionId": v.version_id(),
+                    "isDefaultVersion": v.is_default_version(), "createDate": time(v.create_date()),
+                })).collect::<Vec<_>>(),
+            });
+            listed.items.push(
+                ItemDoc {
+                    resource_type: "AWS::IAM::Policy",
+                    account: &ctx.account,
+                    region: "global",
+                    id: p.policy_id().unwrap_or_default(),
+                    name: p.policy_name(),
+                    arn: p.arn().unwrap_or_default().to_owned(),
+                    configuration: conf,
+                    supplementary: json!({}),
+                    relationships: Vec::new(),
+                    tags: BTreeMap::new(),
+                }
+                .observe()?,
+            );
+        }
+
+        // AWS managed policies only when attached: there are over a thousand, and one
+        // nobody attaches grants nothing.
+        let managed: Vec<(String, Result<guardrail_model::Observation, String>)> =
+            stream::iter(aws_managed)
+                .map(|arn| {
+                    let client = &client;
+                    async move {
+                        let r = aws_managed_policy(client, ctx, &arn).await;
+                        (arn, r)
+                    }
+                })
+                .buffer_unordered(ctx.fan_out())
+                .collect()
+                .await;
+        for (arn, r) in managed {
+            match r {
+                Ok(o) => listed.items.push(o),
+                Err(message) => listed.problems.push(Problem {
+                    resource_type: "AWS::IAM::Policy".into(),
+                    region: None,
+                    item: Some(arn),
+                    message,
+                }),
+            }
+        }
+        Ok(listed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_aws_managed;
+
+    #[test]
+    fn aws_managed_policies_by_arn() {
+        assert!(is_aws_managed("arn:aws:iam::aws:policy/ReadOnlyAccess"));
+        assert!(is_aws_managed(
+            "arn:aws-us-gov:iam::aws:policy/service-role/AWSConfigRole"
+        ));
+        assert!(!is_aws_managed("arn:aws:iam::123456789012:policy/admin"));
     }
 }

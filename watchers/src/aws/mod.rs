@@ -1,68 +1,225 @@
 //! Watchers that read the AWS APIs directly (read-only: List/Get/Describe only).
 //!
-//! Each resource type is one [`AwsLister`]: it lists one scope (account, region, type)
-//! completely or fails. [`AwsSweep`] runs listers and reports each listing with its
-//! coverage, so a failed call keeps the last revisions instead of deleting anything.
-//! Items have the same shape as AWS Config's, so one rule serves both sources.
+//! Each resource type is one [`AwsLister`] in its own file: it lists one scope
+//! (account, region, type) completely or fails. [`AwsSweep`] runs the listers of every
+//! account and region concurrently, bounded per (account, region, service), and reports
+//! each listing with its coverage, so a failed call keeps the last revisions instead of
+//! deleting anything. Items have the same shape as AWS Config's, so one rule serves both
+//! sources.
 
+mod accounts;
+mod config_api;
+mod ec2_instance;
+mod ec2_internet_gateway;
+mod ec2_network_acl;
+mod ec2_route_table;
 mod ec2_security_group;
+mod ec2_subnet;
+mod ec2_vpc;
 mod iam;
+mod s3_account_public_access_block;
+mod s3_bucket;
+mod s3_deliveries;
 
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
+use futures::stream::{FuturesUnordered, StreamExt};
 use guardrail_model::{
-    Cause, CollectError, Collector, Coverage, Listing, Observation, Scope, SourceError,
+    Cause, CollectError, Collector, Coverage, ItemKey, Listing, Observation, Scope, SourceError,
 };
+use serde_json::{json, Value};
+use tokio::sync::{Semaphore, SemaphorePermit};
 
+use crate::normalize::normalize;
 use crate::{Progress, Watcher};
 
+pub use accounts::{check_accounts, AccessCheck, AccountAccess};
+pub use config_api::ConfigRecorded;
+pub use ec2_instance::Instances;
+pub use ec2_internet_gateway::InternetGateways;
+pub use ec2_network_acl::NetworkAcls;
+pub use ec2_route_table::RouteTables;
 pub use ec2_security_group::SecurityGroups;
+pub use ec2_subnet::Subnets;
+pub use ec2_vpc::Vpcs;
 pub use iam::Iam;
+pub use s3_account_public_access_block::AccountPublicAccessBlock;
+pub use s3_bucket::Buckets;
+pub use s3_deliveries::S3Deliveries;
+
+/// One account to sweep, and how to get into it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AwsAccount {
+    /// The id the credentials must land in; checked against sts:GetCallerIdentity so a
+    /// wrong role ARN cannot silently sweep (and later "delete") another account.
+    pub id: Option<String>,
+    /// Role to assume from the base credentials; none = use them directly.
+    pub role_arn: Option<String>,
+    pub external_id: Option<String>,
+    pub session_name: Option<String>,
+    /// Regions for this account; empty = the target's default regions; `all` = every
+    /// region enabled in the account (ec2:DescribeRegions).
+    pub regions: Vec<String>,
+}
 
 /// Where and how to reach AWS.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct AwsTarget {
+    pub accounts: Vec<AwsAccount>,
+    /// Regions of accounts that name none.
     pub regions: Vec<String>,
     /// An emulator or VPC endpoint (`--endpoint-url`, `AWS_ENDPOINT_URL`).
     pub endpoint_url: Option<String>,
+    /// Profile of the base credentials (the standard chain otherwise).
     pub profile: Option<String>,
     /// Attempts per call, adaptive retry with capped backoff.
     pub max_attempts: u32,
+    /// Calls in flight at once per (account, region, service).
+    pub concurrency: usize,
+    /// Which services' listers run (`iam`, `s3`, `ec2`, `config`); empty = the API
+    /// watchers (everything but `config`).
+    pub only: Vec<String>,
+    /// AWS Config API source: resource types to read, and an optional aggregator.
+    pub config_types: Vec<String>,
+    pub config_aggregator: Option<String>,
 }
 
-/// Everything a lister needs for one region.
+impl Default for AwsTarget {
+    fn default() -> Self {
+        AwsTarget {
+            accounts: Vec::new(),
+            regions: vec!["us-east-1".into()],
+            endpoint_url: None,
+            profile: None,
+            max_attempts: 5,
+            concurrency: 4,
+            only: Vec::new(),
+            config_types: Vec::new(),
+            config_aggregator: None,
+        }
+    }
+}
+
+/// Services a lister can belong to, for `--only`.
+pub const SERVICES: &[&str] = &["iam", "s3", "ec2", "config"];
+
+/// How far one listing of a lister reaches, which decides its coverage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// Listed per region; covers (account, region, type).
+    Regional,
+    /// Listed once per account; items and coverage in region `global` (IAM).
+    Global,
+    /// Listed once per account, items in their own regions; covers the type in every
+    /// region (S3 buckets: ListBuckets answers for all regions).
+    EveryRegion,
+    /// Listed once through an AWS Config aggregator: items of many accounts and
+    /// regions; covers the (account, region, type) scopes it returned items for.
+    Aggregated,
+}
+
+/// Everything a lister needs for one listing.
 pub struct Context {
     pub config: SdkConfig,
     pub account: String,
     pub region: String,
+    /// Bounds the calls in flight for this (account, region, service).
+    limiter: Arc<Semaphore>,
+    concurrency: usize,
 }
 
-/// One resource type: lists one scope completely, or returns the error.
+impl Context {
+    /// Taken around every call so one service in one region never sees more than the
+    /// configured number of requests at once, whatever else the sweep is doing.
+    pub async fn permit(&self) -> SemaphorePermit<'_> {
+        // The semaphore is never closed, so acquire cannot fail.
+        loop {
+            if let Ok(p) = self.limiter.acquire().await {
+                return p;
+            }
+        }
+    }
+
+    /// The concurrency allowed, for fan-out over detail calls.
+    pub fn fan_out(&self) -> usize {
+        self.concurrency.max(1)
+    }
+}
+
+/// What one listing produced: the items it could read in full, and problems with
+/// single items (which leave their scope incomplete, so nothing there is deleted).
+#[derive(Default)]
+pub struct Listed {
+    pub items: Vec<Observation>,
+    pub problems: Vec<Problem>,
+}
+
+pub struct Problem {
+    pub resource_type: String,
+    /// The item's region when known; `None` taints the type in every region listed.
+    pub region: Option<String>,
+    pub item: Option<String>,
+    pub message: String,
+}
+
+/// One resource type (or a family read by one call, like IAM's authorization details).
 #[allow(async_fn_in_trait)]
 pub trait AwsLister {
-    fn resource_types(&self) -> Vec<&'static str>;
-    /// IAM and other global services are listed once, not per region.
-    fn global(&self) -> bool;
-    async fn list(&self, ctx: &Context) -> Result<Vec<Observation>, String>;
+    fn service(&self) -> &'static str;
+    fn resource_types(&self) -> Vec<String>;
+    fn reach(&self) -> Reach;
+    /// Lists one scope completely, or returns why it could not.
+    async fn list(&self, ctx: &Context) -> Result<Listed, String>;
 }
 
+type ListFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Listed, String>> + 'a>>;
+
+/// Object-safe wrapper for [`AwsLister`].
+pub trait AwsListerDyn {
+    fn service(&self) -> &'static str;
+    fn resource_types(&self) -> Vec<String>;
+    fn reach(&self) -> Reach;
+    fn list<'a>(&'a self, ctx: &'a Context) -> ListFuture<'a>;
+}
+
+impl<T: AwsLister> AwsListerDyn for T {
+    fn service(&self) -> &'static str {
+        AwsLister::service(self)
+    }
+    fn resource_types(&self) -> Vec<String> {
+        AwsLister::resource_types(self)
+    }
+    fn reach(&self) -> Reach {
+        AwsLister::reach(self)
+    }
+    fn list<'a>(&'a self, ctx: &'a Context) -> ListFuture<'a> {
+        Box::pin(AwsLister::list(self, ctx))
+    }
+}
+
+/// The SDK configuration of the base credentials in one region.
 pub async fn sdk_config(target: &AwsTarget, region: &str) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(region.to_owned()))
         .retry_config(
             RetryConfig::adaptive()
                 .with_max_attempts(target.max_attempts.max(1))
+                .with_initial_backoff(Duration::from_millis(200))
                 .with_max_backoff(Duration::from_secs(20)),
         )
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(5))
+                .read_timeout(Duration::from_secs(30))
                 .operation_attempt_timeout(Duration::from_secs(30))
-                .operation_timeout(Duration::from_secs(120))
+                .operation_timeout(Duration::from_secs(180))
                 .build(),
         );
     if let Some(url) = &target.endpoint_url {
@@ -74,48 +231,279 @@ pub async fn sdk_config(target: &AwsTarget, region: &str) -> SdkConfig {
     loader.load().await
 }
 
+/// The configuration for one account: the base credentials, or a role assumed from
+/// them. The assume-role provider caches its credentials and refreshes them before
+/// they expire, so long sweeps keep working.
+pub async fn account_config(base: &SdkConfig, account: &AwsAccount) -> SdkConfig {
+    let Some(role) = &account.role_arn else {
+        return base.clone();
+    };
+    let mut builder = aws_config::sts::AssumeRoleProvider::builder(role.clone())
+        .session_name(
+            account
+                .session_name
+                .clone()
+                .unwrap_or_else(|| "guardrail".into()),
+        )
+        .configure(base);
+    if let Some(x) = &account.external_id {
+        builder = builder.external_id(x.clone());
+    }
+    let provider = builder.build().await;
+    base.to_builder()
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(provider),
+        )
+        .build()
+}
+
+/// The same configuration in another region.
+fn in_region(config: &SdkConfig, region: &str) -> SdkConfig {
+    config
+        .to_builder()
+        .region(Region::new(region.to_owned()))
+        .build()
+}
+
 /// Reads AWS error messages with their causes, never just "service error".
 pub fn describe<E: std::error::Error>(e: &E) -> String {
     aws_smithy_types::error::display::DisplayErrorContext(e).to_string()
 }
 
-/// Sweeps the given listers across the target's regions.
+/// An SDK timestamp as RFC 3339, as AWS Config writes them.
+pub fn time(t: Option<&aws_smithy_types::DateTime>) -> Value {
+    t.and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok())
+        .map_or(Value::Null, Value::String)
+}
+
+/// `[{key, value}]` as AWS Config writes tags, and the same as a map for the item row.
+pub fn tag_pairs<'a>(
+    pairs: impl Iterator<Item = (Option<&'a str>, Option<&'a str>)>,
+) -> (Value, BTreeMap<String, String>) {
+    let map: BTreeMap<String, String> = pairs
+        .filter_map(|(k, v)| Some((k?.to_owned(), v.unwrap_or_default().to_owned())))
+        .collect();
+    let list = map
+        .iter()
+        .map(|(k, v)| json!({"key": k, "value": v}))
+        .collect();
+    (list, map)
+}
+
+/// Builds a normalised observation in AWS Config's item shape.
+pub struct ItemDoc<'a> {
+    pub resource_type: &'static str,
+    pub account: &'a str,
+    pub region: &'a str,
+    pub id: &'a str,
+    pub name: Option<&'a str>,
+    pub arn: String,
+    pub configuration: Value,
+    pub supplementary: Value,
+    pub relationships: Vec<Value>,
+    pub tags: BTreeMap<String, String>,
+}
+
+impl ItemDoc<'_> {
+    pub fn observe(self) -> Result<Observation, String> {
+        let mut doc = json!({
+            "configuration": self.configuration,
+            "supplementaryConfiguration": self.supplementary,
+        });
+        if !self.relationships.is_empty() {
+            doc["relationships"] = Value::Array(self.relationships);
+        }
+        let ephemeral = normalize(self.resource_type, &mut doc)
+            .map_err(|e| format!("{} {}: {e}", self.resource_type, self.id))?;
+        Ok(Observation {
+            key: ItemKey {
+                account: self.account.to_owned(),
+                region: self.region.to_owned(),
+                resource_type: self.resource_type.to_owned(),
+                resource_id: self.id.to_owned(),
+            },
+            arn: Some(self.arn),
+            name: self.name.map(str::to_owned),
+            tags: self.tags,
+            config: doc,
+            ephemeral: Value::Object(ephemeral),
+            observed_at: Utc::now(),
+        })
+    }
+}
+
+/// A relationship entry as AWS Config writes it.
+pub fn relationship(resource_type: &str, id: Option<&str>, name: &str) -> Option<Value> {
+    Some(json!({
+        "resourceType": resource_type,
+        "resourceId": id?,
+        "relationshipName": name,
+    }))
+}
+
+/// Sweeps the given listers across the target's accounts and regions.
 pub struct AwsSweep {
     pub target: AwsTarget,
     pub listers: Vec<Box<dyn AwsListerDyn>>,
 }
 
-/// Object-safe wrapper for [`AwsLister`].
-pub trait AwsListerDyn {
-    fn resource_types(&self) -> Vec<&'static str>;
-    fn global(&self) -> bool;
-    fn list<'a>(
-        &'a self,
-        ctx: &'a Context,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<Observation>, String>> + 'a>>;
+/// Listings run at once across the whole sweep; each one is further bounded per
+/// (account, region, service) by [`Context::permit`].
+const LISTINGS_IN_FLIGHT: usize = 8;
+
+struct Job<'a> {
+    lister: &'a dyn AwsListerDyn,
+    ctx: Context,
+    scope_region: String,
+    reach: Reach,
 }
 
-impl<T: AwsLister> AwsListerDyn for T {
-    fn resource_types(&self) -> Vec<&'static str> {
-        AwsLister::resource_types(self)
-    }
-    fn global(&self) -> bool {
-        AwsLister::global(self)
-    }
-    fn list<'a>(
-        &'a self,
-        ctx: &'a Context,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<Observation>, String>> + 'a>>
-    {
-        Box::pin(AwsLister::list(self, ctx))
-    }
+/// One account ready to sweep: its id and a configuration per region.
+struct Prepared {
+    account: String,
+    regions: Vec<(String, SdkConfig)>,
 }
+
+type Limiters = Mutex<HashMap<(String, String, &'static str), Arc<Semaphore>>>;
 
 impl AwsSweep {
-    pub fn all(target: AwsTarget) -> AwsSweep {
-        AwsSweep {
-            target,
-            listers: vec![Box::new(Iam), Box::new(SecurityGroups)],
+    /// Every API watcher (`target.only` narrows it; `config` adds the AWS Config API
+    /// source for `target.config_types`).
+    pub fn new(target: AwsTarget) -> Result<AwsSweep, String> {
+        for s in &target.only {
+            if !SERVICES.contains(&s.as_str()) {
+                return Err(format!(
+                    "unknown service {s:?} in --only; use one or more of {}",
+                    SERVICES.join(", ")
+                ));
+            }
+        }
+        let wants_config = target.only.iter().any(|s| s == "config");
+        if wants_config && target.config_types.is_empty() {
+            return Err(
+                "the AWS Config API source needs resource types: set [aws] config_types = [\"AWS::S3::Bucket\", ...] in the config file"
+                    .into(),
+            );
+        }
+        let all: Vec<Box<dyn AwsListerDyn>> = vec![
+            Box::new(Iam),
+            Box::new(Buckets),
+            Box::new(AccountPublicAccessBlock),
+            Box::new(SecurityGroups),
+            Box::new(Instances),
+            Box::new(Vpcs),
+            Box::new(Subnets),
+            Box::new(NetworkAcls),
+            Box::new(RouteTables),
+            Box::new(InternetGateways),
+            Box::new(ConfigRecorded::new(
+                target.config_types.clone(),
+                target.config_aggregator.clone(),
+            )),
+        ];
+        let wanted = |s: &str| {
+            if target.only.is_empty() {
+                s != "config"
+            } else {
+                target.only.iter().any(|o| o == s)
+            }
+        };
+        let listers = all.into_iter().filter(|l| wanted(l.service())).collect();
+        Ok(AwsSweep { target, listers })
+    }
+
+    /// The accounts to sweep: the configured ones, or the base credentials' own.
+    fn accounts(&self) -> Vec<AwsAccount> {
+        if self.target.accounts.is_empty() {
+            vec![AwsAccount::default()]
+        } else {
+            self.target.accounts.clone()
+        }
+    }
+
+    async fn prepare(&self, base: &SdkConfig, account: &AwsAccount) -> Result<Prepared, String> {
+        let config = account_config(base, account).await;
+        let id = accounts::caller_account(&config).await.map_err(|e| {
+            format!(
+                "cannot identify the account{} (sts:GetCallerIdentity): {e}; check {}",
+                account
+                    .role_arn
+                    .as_deref()
+                    .map(|r| format!(" behind {r}"))
+                    .unwrap_or_default(),
+                if account.role_arn.is_some() {
+                    "the base credentials, the role's trust policy and the external id"
+                } else {
+                    "the credentials and --endpoint-url"
+                }
+            )
+        })?;
+        if let Some(expected) = &account.id {
+            if expected != &id {
+                return Err(format!(
+                    "credentials for account {expected} landed in account {id}; fix role_arn for [accounts.\"{expected}\"]"
+                ));
+            }
+        }
+        let names = if account.regions.is_empty() {
+            self.target.regions.clone()
+        } else {
+            account.regions.clone()
+        };
+        let names = if names.iter().any(|r| r == "all") {
+            accounts::enabled_regions(&config).await?
+        } else {
+            names
+        };
+        Ok(Prepared {
+            account: id,
+            regions: names
+                .into_iter()
+                .map(|r| {
+                    let c = in_region(&config, &r);
+                    (r, c)
+                })
+                .collect(),
+        })
+    }
+
+    /// The listings of one prepared account.
+    fn jobs<'a>(&'a self, p: &Prepared, limiters: &Limiters, out: &mut Vec<Job<'a>>) {
+        let Some((first_region, first_config)) = p.regions.first().cloned() else {
+            return;
+        };
+        let limiter = |region: &str, service: &'static str| {
+            let mut m = limiters.lock().unwrap_or_else(|e| e.into_inner());
+            m.entry((p.account.clone(), region.to_owned(), service))
+                .or_insert_with(|| Arc::new(Semaphore::new(self.target.concurrency.max(1))))
+                .clone()
+        };
+        for lister in &self.listers {
+            let reach = lister.reach();
+            let places: Vec<(String, SdkConfig)> = match reach {
+                Reach::Regional => p.regions.clone(),
+                Reach::Global | Reach::EveryRegion | Reach::Aggregated => {
+                    vec![(first_region.clone(), first_config.clone())]
+                }
+            };
+            for (region, config) in places {
+                let scope_region = match reach {
+                    Reach::Global => "global".to_owned(),
+                    _ => region.clone(),
+                };
+                out.push(Job {
+                    lister: lister.as_ref(),
+                    ctx: Context {
+                        limiter: limiter(&scope_region, lister.service()),
+                        concurrency: self.target.concurrency,
+                        config,
+                        account: p.account.clone(),
+                        region,
+                    },
+                    scope_region,
+                    reach,
+                });
+            }
         }
     }
 
@@ -124,118 +512,160 @@ impl AwsSweep {
         c: &mut dyn Collector,
         progress: &dyn Progress,
     ) -> Result<(), CollectError> {
-        let origin = format!(
-            "aws:{}",
-            self.target
-                .endpoint_url
-                .as_deref()
-                .unwrap_or("default endpoints")
-        );
-        let first_region = self
+        let home = self
             .target
             .regions
             .first()
+            .filter(|r| *r != "all")
             .cloned()
             .unwrap_or_else(|| "us-east-1".into());
-        let base = sdk_config(&self.target, &first_region).await;
-        let account = match aws_sdk_sts_account(&base).await {
-            Ok(a) => a,
-            Err(e) => {
-                c.begin_listing(Listing {
-                    origin: origin.clone(),
-                    cause: Cause::Sweep,
-                    observed_at: Utc::now(),
-                })?;
-                c.error(SourceError { origin, item: None, scope: None, message: format!("cannot identify the account (sts:GetCallerIdentity): {e}; check credentials and --endpoint-url") });
-                return c.end_listing(Coverage::Nothing);
-            }
-        };
-        progress.begin((self.listers.len() * self.target.regions.len().max(1)) as u64);
-        for lister in &self.listers {
-            let regions: Vec<String> = if lister.global() {
-                vec![first_region.clone()]
-            } else {
-                self.target.regions.clone()
-            };
-            for region in regions {
-                let config = if region == first_region {
-                    base.clone()
-                } else {
-                    sdk_config(&self.target, &region).await
-                };
-                let scope_region = if lister.global() {
-                    "global".to_owned()
-                } else {
-                    region.clone()
-                };
-                let ctx = Context {
-                    config,
-                    account: account.clone(),
-                    region: region.clone(),
-                };
-                let scopes: Vec<Scope> = lister
-                    .resource_types()
-                    .into_iter()
-                    .map(|t| Scope {
-                        account: account.clone(),
-                        region: scope_region.clone(),
-                        resource_type: t.to_owned(),
-                    })
-                    .collect();
-                let listing_origin = format!(
-                    "aws:{account}/{scope_region}/{}",
-                    lister.resource_types().join(",")
-                );
-                progress.file(&listing_origin);
-                c.begin_listing(Listing {
-                    origin: listing_origin.clone(),
-                    cause: Cause::Sweep,
-                    observed_at: Utc::now(),
-                })?;
-                match lister.list(&ctx).await {
-                    Ok(items) => {
-                        for o in items {
-                            progress.item();
-                            c.observe(o)?;
-                        }
-                        c.end_listing(Coverage::Scopes(scopes))?;
-                    }
-                    Err(message) => {
-                        // A listing that failed after retries vouches for nothing:
-                        // every item of these scopes keeps its last revision.
-                        for s in scopes {
-                            c.error(SourceError {
-                                origin: listing_origin.clone(),
-                                item: None,
-                                scope: Some(s),
-                                message: message.clone(),
-                            });
-                        }
-                        c.end_listing(Coverage::Nothing)?;
-                    }
+        let base = sdk_config(&self.target, &home).await;
+        let limiters = Limiters::default();
+        let mut jobs = Vec::new();
+        for account in self.accounts() {
+            match self.prepare(&base, &account).await {
+                Ok(p) => self.jobs(&p, &limiters, &mut jobs),
+                Err(message) => {
+                    // Nothing of this account is vouched for: no deletions anywhere in it.
+                    tracing::warn!(%message, "account skipped");
+                    let origin = format!(
+                        "aws:{}",
+                        account
+                            .id
+                            .as_deref()
+                            .or(account.role_arn.as_deref())
+                            .unwrap_or("current credentials")
+                    );
+                    c.begin_listing(Listing {
+                        origin: origin.clone(),
+                        cause: Cause::Sweep,
+                        observed_at: Utc::now(),
+                    })?;
+                    c.error(SourceError {
+                        origin,
+                        item: None,
+                        scope: None,
+                        message,
+                    });
+                    c.end_listing(Coverage::Nothing)?;
                 }
             }
+        }
+        progress.begin(jobs.len() as u64);
+        let mut pending = jobs.iter();
+        let mut running = FuturesUnordered::new();
+        for job in pending.by_ref().take(LISTINGS_IN_FLIGHT) {
+            running.push(run_job(job));
+        }
+        while let Some((job, started, outcome)) = running.next().await {
+            if let Some(next) = pending.next() {
+                running.push(run_job(next));
+            }
+            // Storage is fed one whole listing at a time, in completion order; the
+            // listing's time is when it started, so it never outranks a newer one.
+            record(c, job, started, outcome)?;
+            progress.file(&origin_of(job));
         }
         progress.finish();
         Ok(())
     }
 }
 
-async fn aws_sdk_sts_account(config: &SdkConfig) -> Result<String, String> {
-    let sts = aws_sdk_sts::Client::new(config);
-    let out = sts
-        .get_caller_identity()
-        .send()
-        .await
-        .map_err(|e| describe(&e))?;
-    out.account()
-        .map(str::to_owned)
-        .ok_or_else(|| "no account in the answer".into())
+/// Runs one listing, noting when it started (its futures are polled as soon as pushed).
+async fn run_job<'j, 'a>(job: &'j Job<'a>) -> (&'j Job<'a>, DateTime<Utc>, Result<Listed, String>) {
+    let started = Utc::now();
+    let outcome = job.lister.list(&job.ctx).await;
+    (job, started, outcome)
+}
+
+fn origin_of(job: &Job<'_>) -> String {
+    format!(
+        "aws:{}/{}/{}",
+        job.ctx.account,
+        job.scope_region,
+        job.lister.resource_types().join(",")
+    )
+}
+
+fn record(
+    c: &mut dyn Collector,
+    job: &Job<'_>,
+    started: DateTime<Utc>,
+    outcome: Result<Listed, String>,
+) -> Result<(), CollectError> {
+    let origin = origin_of(job);
+    let account = &job.ctx.account;
+    let scope = |region: &str, t: &str| Scope {
+        account: account.clone(),
+        region: region.to_owned(),
+        resource_type: t.to_owned(),
+    };
+    c.begin_listing(Listing {
+        origin: origin.clone(),
+        cause: Cause::Sweep,
+        observed_at: started,
+    })?;
+    let types = job.lister.resource_types();
+    let listed = match outcome {
+        Ok(listed) => listed,
+        Err(message) => {
+            // A listing that failed after retries vouches for nothing: every item of
+            // these scopes keeps its last revision.
+            tracing::warn!(%origin, %message, "listing failed");
+            for t in &types {
+                c.error(SourceError {
+                    origin: origin.clone(),
+                    item: None,
+                    scope: Some(scope(&job.scope_region, t)),
+                    message: message.clone(),
+                });
+            }
+            return c.end_listing(Coverage::Nothing);
+        }
+    };
+    for p in listed.problems {
+        // A problem without a region taints the type everywhere this listing reaches
+        // (no scope = the whole listing).
+        let s = match (job.reach, p.region) {
+            (Reach::EveryRegion | Reach::Aggregated, None) => None,
+            (Reach::EveryRegion | Reach::Aggregated, Some(r)) => Some(scope(&r, &p.resource_type)),
+            _ => Some(scope(&job.scope_region, &p.resource_type)),
+        };
+        c.error(SourceError {
+            origin: origin.clone(),
+            item: p.item,
+            scope: s,
+            message: p.message,
+        });
+    }
+    let seen: BTreeSet<Scope> = listed.items.iter().map(|o| o.key.scope()).collect();
+    for o in listed.items {
+        c.observe(o)?;
+    }
+    match (job.reach, types.as_slice()) {
+        // An aggregator vouches only for the scopes it answered for.
+        (Reach::Aggregated, _) => c.end_listing(Coverage::Scopes(seen.into_iter().collect())),
+        // ListBuckets answers for every region at once.
+        (Reach::EveryRegion, [t]) => c.end_listing(Coverage::EveryRegion {
+            account: account.clone(),
+            resource_type: t.clone(),
+        }),
+        _ => c.end_listing(Coverage::Scopes(
+            types.iter().map(|t| scope(&job.scope_region, t)).collect(),
+        )),
+    }
 }
 
 impl Watcher for AwsSweep {
     fn describe(&self) -> String {
-        format!("AWS APIs ({})", self.target.regions.join(", "))
+        let mut services: Vec<&str> = self.listers.iter().map(|l| l.service()).collect();
+        services.dedup();
+        format!(
+            "AWS APIs ({}; {} account(s); {})",
+            services.join(", "),
+            self.accounts().len(),
+            self.target.regions.join(", ")
+        )
     }
 
     fn sweep(
