@@ -257,6 +257,34 @@ fn scenario_recorded_coverage_covers_stored_types_of_the_region(store: &Store) {
     assert!(store.resolve_item("role-1").unwrap().active);
 }
 
+fn scenario_every_region_coverage_reaches_buckets_in_any_region(store: &Store) {
+    let bucket = |id: &str, region: &str, at| {
+        let mut o = sg(id, &[], at);
+        o.key = key("111111111111", region, "AWS::S3::Bucket", id);
+        o
+    };
+    let every = || Coverage::EveryRegion {
+        account: "111111111111".into(),
+        resource_type: "AWS::S3::Bucket".into(),
+    };
+    sweep(
+        store,
+        t(1),
+        vec![
+            bucket("logs", "us-east-1", t(1)),
+            bucket("eu-only", "eu-west-1", t(1)),
+            sg("sg-1", &[22], t(1)),
+        ],
+        every(),
+    );
+    // The only bucket of eu-west-1 is gone: its region was not in this listing at all,
+    // and still the listing vouches for it. Other types are untouched.
+    let s = sweep(store, t(2), vec![bucket("logs", "us-east-1", t(2))], every());
+    assert_eq!(s.deleted, 1);
+    assert!(!store.resolve_item("eu-only").unwrap().active);
+    assert!(store.resolve_item("sg-1").unwrap().active);
+}
+
 fn scenario_stale_data_changes_nothing(store: &Store) {
     sweep(
         store,
@@ -414,6 +442,7 @@ on_both_backends!(
     scenario_incomplete_listing_deletes_nothing,
     scenario_errors_taint_only_their_scope,
     scenario_recorded_coverage_covers_stored_types_of_the_region,
+    scenario_every_region_coverage_reaches_buckets_in_any_region,
     scenario_stale_data_changes_nothing,
     scenario_deleted_item_comes_back,
     scenario_explicit_deletions_and_repeated_states,
