@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use super::ec2_security_group::ec2_tags;
-use super::{describe, relationship, time, AwsLister, Context, ItemDoc, Listed, Reach};
+use super::{all_pages, relationship, time, AwsLister, Context, ItemDoc, Listed, Reach};
 
 pub struct Instances;
 
@@ -23,25 +23,13 @@ impl AwsLister for Instances {
 
     async fn list(&self, ctx: &Context) -> Result<Listed, String> {
         let client = aws_sdk_ec2::Client::new(&ctx.config);
-        let mut pages = client
+        let pages = client
             .describe_instances()
             .max_results(1000)
             .into_paginator()
             .send();
         let mut listed = Listed::default();
-        loop {
-            let page = {
-                let _p = ctx.permit().await;
-                pages.next().await
-            };
-            let Some(page) = page else { break };
-            let page = page.map_err(|e| {
-                format!(
-                    "ec2:DescribeInstances in {} failed: {}",
-                    ctx.region,
-                    describe(&e)
-                )
-            })?;
+        for page in all_pages(ctx, "ec2:DescribeInstances", pages).await? {
             for i in page.reservations().iter().flat_map(|r| r.instances()) {
                 // Terminated instances linger in answers for an hour; they are gone.
                 if i.state().and_then(|s| s.name()).map(|n| n.as_str()) == Some("terminated") {

@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use super::ec2_security_group::ec2_tags;
-use super::{describe, relationship, AwsLister, Context, ItemDoc, Listed, Reach};
+use super::{all_pages, relationship, AwsLister, Context, ItemDoc, Listed, Reach};
 
 pub struct NetworkAcls;
 
@@ -22,25 +22,13 @@ impl AwsLister for NetworkAcls {
 
     async fn list(&self, ctx: &Context) -> Result<Listed, String> {
         let client = aws_sdk_ec2::Client::new(&ctx.config);
-        let mut pages = client
+        let pages = client
             .describe_network_acls()
             .max_results(1000)
             .into_paginator()
             .send();
         let mut listed = Listed::default();
-        loop {
-            let page = {
-                let _p = ctx.permit().await;
-                pages.next().await
-            };
-            let Some(page) = page else { break };
-            let page = page.map_err(|e| {
-                format!(
-                    "ec2:DescribeNetworkAcls in {} failed: {}",
-                    ctx.region,
-                    describe(&e)
-                )
-            })?;
+        for page in all_pages(ctx, "ec2:DescribeNetworkAcls", pages).await? {
             for a in page.network_acls() {
                 let id = a.network_acl_id().unwrap_or_default();
                 let (tag_list, tags) = ec2_tags(a.tags());

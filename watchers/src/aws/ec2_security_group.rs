@@ -3,7 +3,7 @@
 use aws_sdk_ec2::types::IpPermission;
 use serde_json::{json, Value};
 
-use super::{describe, tag_pairs, AwsLister, Context, ItemDoc, Listed, Reach};
+use super::{all_pages, tag_pairs, AwsLister, Context, ItemDoc, Listed, Reach};
 
 pub struct SecurityGroups;
 
@@ -40,25 +40,13 @@ impl AwsLister for SecurityGroups {
 
     async fn list(&self, ctx: &Context) -> Result<Listed, String> {
         let client = aws_sdk_ec2::Client::new(&ctx.config);
-        let mut pages = client
+        let pages = client
             .describe_security_groups()
             .max_results(1000)
             .into_paginator()
             .send();
         let mut listed = Listed::default();
-        loop {
-            let page = {
-                let _p = ctx.permit().await;
-                pages.next().await
-            };
-            let Some(page) = page else { break };
-            let page = page.map_err(|e| {
-                format!(
-                    "ec2:DescribeSecurityGroups in {} failed: {}",
-                    ctx.region,
-                    describe(&e)
-                )
-            })?;
+        for page in all_pages(ctx, "ec2:DescribeSecurityGroups", pages).await? {
             for g in page.security_groups() {
                 let id = g.group_id().unwrap_or_default();
                 let (tag_list, tags) = ec2_tags(g.tags());

@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use super::ec2_security_group::ec2_tags;
-use super::{describe, AwsLister, Context, ItemDoc, Listed, Reach};
+use super::{all_pages, AwsLister, Context, ItemDoc, Listed, Reach};
 
 pub struct Vpcs;
 
@@ -22,25 +22,13 @@ impl AwsLister for Vpcs {
 
     async fn list(&self, ctx: &Context) -> Result<Listed, String> {
         let client = aws_sdk_ec2::Client::new(&ctx.config);
-        let mut pages = client
+        let pages = client
             .describe_vpcs()
             .max_results(1000)
             .into_paginator()
             .send();
         let mut listed = Listed::default();
-        loop {
-            let page = {
-                let _p = ctx.permit().await;
-                pages.next().await
-            };
-            let Some(page) = page else { break };
-            let page = page.map_err(|e| {
-                format!(
-                    "ec2:DescribeVpcs in {} failed: {}",
-                    ctx.region,
-                    describe(&e)
-                )
-            })?;
+        for page in all_pages(ctx, "ec2:DescribeVpcs", pages).await? {
             for v in page.vpcs() {
                 let id = v.vpc_id().unwrap_or_default();
                 let (tag_list, tags) = ec2_tags(v.tags());

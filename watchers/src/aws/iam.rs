@@ -14,7 +14,9 @@ use aws_sdk_iam::Client;
 use futures::stream::{self, StreamExt};
 use serde_json::{json, Value};
 
-use super::{describe, tag_pairs, time, AwsLister, Context, ItemDoc, Listed, Problem, Reach};
+use super::{
+    all_pages, describe, tag_pairs, time, AwsLister, Context, ItemDoc, Listed, Problem, Reach,
+};
 
 pub struct Iam;
 
@@ -42,20 +44,14 @@ fn is_aws_managed(arn: &str) -> bool {
 /// What a user's detail calls add: access keys with last use, MFA devices, login profile.
 async fn user_extras(client: &Client, ctx: &Context, user: &str) -> Result<Value, String> {
     let fail = |op: &str, e: String| format!("iam:{op} for user {user} failed: {e}");
-    let keys = {
-        let _p = ctx.permit().await;
-        client
-            .list_access_keys()
-            .user_name(user)
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Vec<_>>()
-            .await
-    };
+    let keys = client
+        .list_access_keys()
+        .user_name(user)
+        .into_paginator()
+        .items()
+        .send();
     let mut access_keys = Vec::new();
-    for k in keys {
-        let k = k.map_err(|e| fail("ListAccessKeys", describe(&e)))?;
+    for k in all_pages(ctx, &format!("iam:ListAccessKeys for user {user}"), keys).await? {
         let id = k.access_key_id().unwrap_or_default();
         let used = {
             let _p = ctx.permit().await;
@@ -76,20 +72,14 @@ async fn user_extras(client: &Client, ctx: &Context, user: &str) -> Result<Value
             "lastUsedRegion": last.map(|l| l.region()),
         }));
     }
-    let mfa = {
-        let _p = ctx.permit().await;
-        client
-            .list_mfa_devices()
-            .user_name(user)
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Vec<_>>()
-            .await
-    };
+    let mfa = client
+        .list_mfa_devices()
+        .user_name(user)
+        .into_paginator()
+        .items()
+        .send();
     let mut devices = Vec::new();
-    for d in mfa {
-        let d = d.map_err(|e| fail("ListMFADevices", describe(&e)))?;
+    for d in all_pages(ctx, &format!("iam:ListMFADevices for user {user}"), mfa).await? {
         devices.push(
             json!({"serialNumber": d.serial_number(), "enableDate": time(Some(d.enable_date()))}),
         );
@@ -145,15 +135,9 @@ fn user_doc(
 /// Session duration and description by role name, which the details call omits.
 async fn role_settings(client: &Client, ctx: &Context) -> Result<HashMap<String, Value>, String> {
     // AWS's default page of 100 roles; an account with thousands pages through them.
-    let mut pages = client.list_roles().max_items(100).into_paginator().send();
+    let pages = client.list_roles().max_items(100).into_paginator().send();
     let mut out = HashMap::new();
-    loop {
-        let page = {
-            let _p = ctx.permit().await;
-            pages.next().await
-        };
-        let Some(page) = page else { break };
-        let page = page.map_err(|e| format!("iam:ListRoles failed: {}", describe(&e)))?;
+    for page in all_pages(ctx, "iam:ListRoles", pages).await? {
         for r in page.roles() {
             out.insert(
                 r.role_name().to_owned(),
@@ -248,7 +232,7 @@ impl AwsLister for Iam {
 
     async fn list(&self, ctx: &Context) -> Result<Listed, String> {
         let client = Client::new(&ctx.config);
-        let mut pages = client
+        let pages = client
             .get_account_authorization_details()
             .filter(EntityType::User)
             .filter(EntityType::Role)
@@ -260,18 +244,7 @@ impl AwsLister for Iam {
         let mut roles = Vec::new();
         let mut groups = Vec::new();
         let mut policies = Vec::new();
-        loop {
-            let page = {
-                let _p = ctx.permit().await;
-                pages.next().await
-            };
-            let Some(page) = page else { break };
-            let page = page.map_err(|e| {
-                format!(
-                    "iam:GetAccountAuthorizationDetails failed: {}",
-                    describe(&e)
-                )
-            })?;
+        for page in all_pages(ctx, "iam:GetAccountAuthorizationDetails", pages).await? {
             users.extend(page.user_detail_list().iter().cloned());
             roles.extend(page.role_detail_list().iter().cloned());
             groups.extend(page.group_detail_list().iter().cloned());

@@ -265,6 +265,34 @@ fn in_region(config: &SdkConfig, region: &str) -> SdkConfig {
         .build()
 }
 
+/// Every page of a paginated call, each page under the (account, region, service)
+/// limit. Any failed page fails the whole listing: a partial list must not read as
+/// complete.
+pub async fn all_pages<T, E: std::error::Error>(
+    ctx: &Context,
+    operation: &str,
+    mut pages: aws_smithy_async::future::pagination_stream::PaginationStream<Result<T, E>>,
+) -> Result<Vec<T>, String> {
+    let mut out = Vec::new();
+    loop {
+        let page = {
+            let _p = ctx.permit().await;
+            pages.next().await
+        };
+        match page {
+            None => return Ok(out),
+            Some(Ok(p)) => out.push(p),
+            Some(Err(e)) => {
+                return Err(format!(
+                    "{operation} in {} failed: {}",
+                    ctx.region,
+                    describe(&e)
+                ))
+            }
+        }
+    }
+}
+
 /// Reads AWS error messages with their causes, never just "service error".
 pub fn describe<E: std::error::Error>(e: &E) -> String {
     aws_smithy_types::error::display::DisplayErrorContext(e).to_string()
