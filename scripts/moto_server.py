@@ -1,13 +1,21 @@
-"""moto's server with one fix the Rust SDK needs, for the watcher tests.
+"""moto's server with the wire-format fixes the Rust SDK needs, for the watcher tests.
 
-moto 5.2.5 answers GetBucketVersioning with a <GetBucketVersioningResponse> root
-element; S3 (and so aws-sdk-s3) uses <VersioningConfiguration>. boto3 does not care,
-the Rust SDK refuses the answer. Everything else is moto as released.
+- moto 5.2.5 answers GetBucketVersioning with a <GetBucketVersioningResponse> root
+  element; S3 (and so aws-sdk-s3) uses <VersioningConfiguration>.
+- moto's AWS Config BatchGet(Aggregate)ResourceConfig writes timestamps as
+  "YYYY-MM-DD HH:MM:SS.ffffff" strings; the JSON 1.1 protocol (and real AWS) uses
+  epoch seconds.
+boto3 does not care; the Rust SDK refuses both answers. Nothing else is changed: what
+moto models, and how, stays moto's.
 
 Usage: .venv-moto/bin/python scripts/moto_server.py -H 127.0.0.1 -p PORT
 """
 from xml.sax.saxutils import escape
 
+import json
+from datetime import datetime, timezone
+
+from moto.config.responses import ConfigResponse
 from moto.s3.responses import S3Response
 from moto.server import main
 
@@ -24,6 +32,40 @@ def get_bucket_versioning(self):
 
 
 S3Response.get_bucket_versioning = get_bucket_versioning
+
+TIME_FIELDS = ("configurationItemCaptureTime", "resourceCreationTime")
+
+
+def epoch_times(value):
+    """Rewrites moto's timestamp strings in a Config answer as epoch seconds."""
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if k in TIME_FIELDS and isinstance(v, str):
+                try:
+                    v = datetime.fromisoformat(v).replace(tzinfo=timezone.utc).timestamp()
+                except ValueError:
+                    pass
+            out[k] = epoch_times(v)
+        return out
+    if isinstance(value, list):
+        return [epoch_times(v) for v in value]
+    return value
+
+
+def with_epoch_times(original):
+    def handler(self):
+        return json.dumps(epoch_times(json.loads(original(self))))
+
+    return handler
+
+
+ConfigResponse.batch_get_resource_config = with_epoch_times(
+    ConfigResponse.batch_get_resource_config
+)
+ConfigResponse.batch_get_aggregate_resource_config = with_epoch_times(
+    ConfigResponse.batch_get_aggregate_resource_config
+)
 
 if __name__ == "__main__":
     main()

@@ -713,3 +713,46 @@ fn both_tls_stacks_fail_cleanly_instead_of_panicking() {
         r.stderr
     );
 }
+
+#[test]
+fn aws_config_api_items_are_judged_like_the_files_and_deletions_follow() {
+    let m = moto();
+    boto(
+        &m,
+        r#"
+c = boto3.client('config')
+c.put_configuration_recorder(ConfigurationRecorder={'name':'default','roleARN':'arn:aws:iam::123456789012:role/config','recordingGroup':{'allSupported':True}})
+s3.create_bucket(Bucket='config-logs')
+c.put_delivery_channel(DeliveryChannel={'name':'default','s3BucketName':'config-logs'})
+c.start_configuration_recorder(ConfigurationRecorderName='default')
+s3.create_bucket(Bucket='recorded-public')
+s3.put_bucket_policy(Bucket='recorded-public', Policy=json.dumps({'Version':'2012-10-17','Statement':[{'Effect':'Allow','Principal':'*','Action':'s3:GetObject','Resource':'arn:aws:s3:::recorded-public/*'}]}))
+iam.create_role(RoleName='recorded-open-role', AssumeRolePolicyDocument=json.dumps({'Version':'2012-10-17','Statement':[{'Effect':'Allow','Principal':{'AWS':'*'},'Action':'sts:AssumeRole'}]}))
+"#,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("g.toml");
+    std::fs::write(
+        &cfg,
+        "[aws]\nconfig_types = [\"AWS::S3::Bucket\", \"AWS::IAM::Role\"]\n",
+    )
+    .unwrap();
+    let cfg = cfg.display().to_string();
+    let env = aws_env(&m);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let db = common::sqlite();
+    let args = [
+        "--config", &cfg, "sweep", "--aws", "--only", "config", "--format", "json",
+    ];
+    let r = db.run_env(&args, &env);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(r.json()["created"], 3, "{}", r.stdout);
+    assert!(open(&db, "s3/bucket_policy_public").contains(&"recorded-public".to_owned()));
+    assert!(open(&db, "iam/role_trust_anyone").contains(&"recorded-open-role".to_owned()));
+    boto(
+        &m,
+        "s3.delete_bucket_policy(Bucket='recorded-public')\ns3.delete_bucket(Bucket='recorded-public')\n",
+    );
+    let s = db.run_env(&args, &env).json();
+    assert_eq!(counts(&s), (Some(0), Some(0), Some(1)), "{s}");
+}

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod receiver;
+pub mod webdriver;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
