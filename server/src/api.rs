@@ -218,7 +218,9 @@ pub(crate) async fn do_justify(
     until: Option<DateTime<Utc>>,
 ) -> Result<(FindingRow, ItemRow), AppError> {
     if reason.trim().is_empty() {
-        return Err(AppError::BadRequest("a justification needs a reason".into()));
+        return Err(AppError::BadRequest(
+            "a justification needs a reason".into(),
+        ));
     }
     let who = auth.principal.name.clone();
     let now = Utc::now();
@@ -431,7 +433,9 @@ pub async fn diff(
 ) -> ApiResult {
     let item = load_item(&state, id).await?;
     let (from, to, _, _, changes) = item_diff(&state, &item, p.from, p.to).await?;
-    Ok(Json(json!({ "item_id": id, "from": from, "to": to, "changes": changes })))
+    Ok(Json(
+        json!({ "item_id": id, "from": from, "to": to, "changes": changes }),
+    ))
 }
 
 pub async fn sweeps(State(state): State<AppState>, Query(p): Query<PageParams>) -> ApiResult {
@@ -441,7 +445,9 @@ pub async fn sweeps(State(state): State<AppState>, Query(p): Query<PageParams>) 
     })
     .await?;
     let next = sweeps.last().map(|s| s.id);
-    Ok(Json(json!({ "sweeps": sweeps, "health": health, "next_before": next })))
+    Ok(Json(
+        json!({ "sweeps": sweeps, "health": health, "next_before": next }),
+    ))
 }
 
 pub async fn sweep(State(state): State<AppState>, Path(id): Path<i64>) -> ApiResult {
@@ -478,7 +484,9 @@ pub async fn summary(State(state): State<AppState>, Query(p): Query<SummaryParam
     };
     let tag = state.settings.owner_tag.clone();
     let s = db(&state, move |s| s.summary(&tag, since)).await?;
-    Ok(Json(serde_json::to_value(s).map_err(|e| AppError::Internal(e.to_string()))?))
+    Ok(Json(
+        serde_json::to_value(s).map_err(|e| AppError::Internal(e.to_string()))?,
+    ))
 }
 
 #[derive(Deserialize, Default)]
@@ -490,9 +498,24 @@ pub struct ExportParams {
 }
 
 const CSV_COLUMNS: [&str; 18] = [
-    "id", "state", "score", "severity", "rule_id", "title", "account", "region",
-    "resource_type", "resource_id", "resource_name", "arn", "first_seen_at", "last_seen_at",
-    "justified_by", "justification", "justified_until", "fingerprint",
+    "id",
+    "state",
+    "score",
+    "severity",
+    "rule_id",
+    "title",
+    "account",
+    "region",
+    "resource_type",
+    "resource_id",
+    "resource_name",
+    "arn",
+    "first_seen_at",
+    "last_seen_at",
+    "justified_by",
+    "justification",
+    "justified_until",
+    "fingerprint",
 ];
 
 fn csv_line(fields: &[String]) -> String {
@@ -547,7 +570,10 @@ enum ExportFormat {
 
 /// Findings as a JSON array, CSV or OCSF, streamed page by page: the response starts
 /// at once and memory stays one page deep whatever the number of findings.
-pub async fn export(State(state): State<AppState>, Query(p): Query<ExportParams>) -> Result<Response, AppError> {
+pub async fn export(
+    State(state): State<AppState>,
+    Query(p): Query<ExportParams>,
+) -> Result<Response, AppError> {
     let format = match p.format.as_deref().unwrap_or("json") {
         "json" => ExportFormat::Json,
         "csv" => ExportFormat::Csv,
@@ -601,7 +627,9 @@ pub async fn export(State(state): State<AppState>, Query(p): Query<ExportParams>
             if tx.blocking_send(Ok(chunk)).is_err() {
                 return;
             }
-            let Some(c) = page.next_cursor.take() else { break };
+            let Some(c) = page.next_cursor.take() else {
+                break;
+            };
             q.cursor = Some(c);
             match store.findings_page(&q) {
                 Ok(p) => page = p,
@@ -690,7 +718,10 @@ mod tests {
 
     #[test]
     fn csv_quotes_what_needs_it() {
-        assert_eq!(csv_line(&["a".into(), "b,c".into(), "d\"e".into()]), "a,\"b,c\",\"d\"\"e\"\n");
+        assert_eq!(
+            csv_line(&["a".into(), "b,c".into(), "d\"e".into()]),
+            "a,\"b,c\",\"d\"\"e\"\n"
+        );
     }
 
     #[test]
@@ -703,12 +734,22 @@ mod tests {
 
     #[test]
     fn finding_params_validate() {
-        let p = FindingParams { state: Some("open,bogus".into()), ..Default::default() };
+        let p = FindingParams {
+            state: Some("open,bogus".into()),
+            ..Default::default()
+        };
         assert!(p.to_query("owner").is_err());
-        let p = FindingParams { state: Some("all".into()), min_score: Some("7".into()), ..Default::default() };
+        let p = FindingParams {
+            state: Some("all".into()),
+            min_score: Some("7".into()),
+            ..Default::default()
+        };
         let q = p.to_query("owner").unwrap();
         assert!(q.states.is_empty());
         assert_eq!(q.min_score, Some(7));
-        assert_eq!(FindingParams::default().to_query("o").unwrap().states, vec!["open".to_string()]);
+        assert_eq!(
+            FindingParams::default().to_query("o").unwrap().states,
+            vec!["open".to_string()]
+        );
     }
 }

@@ -57,7 +57,11 @@ pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> 
 }
 
 fn set_cookie(state: &AppState, name: &str, value: &str, max_age: i64) -> HeaderValue {
-    let secure = if state.secure_cookies() { "; Secure" } else { "" };
+    let secure = if state.secure_cookies() {
+        "; Secure"
+    } else {
+        ""
+    };
     let v = format!("{name}={value}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{secure}");
     // Values are hex we generated; this cannot fail, but never panic on a header.
     HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static(""))
@@ -65,7 +69,11 @@ fn set_cookie(state: &AppState, name: &str, value: &str, max_age: i64) -> Header
 
 /// Compares secrets without returning early on the first differing byte.
 fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 fn unauthenticated(path: &str) -> Response {
@@ -217,7 +225,10 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
         };
         if !ok || expected.is_empty() {
             tracing::warn!(path = %path, user = %auth.principal.name, "refused a state-changing request without a valid CSRF token");
-            return forbidden(&path, "missing or wrong CSRF token: reload the page and submit the form again");
+            return forbidden(
+                &path,
+                "missing or wrong CSRF token: reload the page and submit the form again",
+            );
         }
     }
     req.extensions_mut().insert(auth);
@@ -263,8 +274,10 @@ fn login_page(state: &AppState, status: StatusCode, error: Option<&str>) -> Resp
         Err(e) => return AppError::from(e).into_response(),
     };
     let mut r = crate::ui::login_page(status, &csrf, error);
-    r.headers_mut()
-        .append(header::SET_COOKIE, set_cookie(state, LOGIN_COOKIE, &csrf, 3600));
+    r.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(state, LOGIN_COOKIE, &csrf, 3600),
+    );
     r
 }
 
@@ -276,7 +289,11 @@ pub struct LoginForm {
     csrf: String,
 }
 
-pub async fn login(State(state): State<AppState>, headers: HeaderMap, Form(f): Form<LoginForm>) -> Response {
+pub async fn login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(f): Form<LoginForm>,
+) -> Response {
     let expected = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
     if expected.is_empty() || !same(expected, &f.csrf) {
         return crate::ui::error_page(
@@ -290,7 +307,11 @@ pub async fn login(State(state): State<AppState>, headers: HeaderMap, Form(f): F
         Ok(Some(p)) => p,
         Ok(None) => {
             tracing::warn!("login with an unknown or revoked token");
-            return login_page(&state, StatusCode::UNAUTHORIZED, Some("unknown or revoked token"));
+            return login_page(
+                &state,
+                StatusCode::UNAUTHORIZED,
+                Some("unknown or revoked token"),
+            );
         }
         Err(e) => return e.into_response(),
     };
@@ -304,7 +325,10 @@ pub async fn login(State(state): State<AppState>, headers: HeaderMap, Form(f): F
     let mut r = Redirect::to("/").into_response();
     *r.status_mut() = StatusCode::SEE_OTHER;
     let h = r.headers_mut();
-    h.append(header::SET_COOKIE, set_cookie(&state, SESSION_COOKIE, &sid, ttl.num_seconds()));
+    h.append(
+        header::SET_COOKIE,
+        set_cookie(&state, SESSION_COOKIE, &sid, ttl.num_seconds()),
+    );
     h.append(header::SET_COOKIE, set_cookie(&state, LOGIN_COOKIE, "", 0));
     r
 }
@@ -317,8 +341,10 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Respon
     }
     let mut r = Redirect::to("/login").into_response();
     *r.status_mut() = StatusCode::SEE_OTHER;
-    r.headers_mut()
-        .append(header::SET_COOKIE, set_cookie(&state, SESSION_COOKIE, "", 0));
+    r.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(&state, SESSION_COOKIE, "", 0),
+    );
     r
 }
 
@@ -329,7 +355,10 @@ mod tests {
     #[test]
     fn cookies_are_found_among_others() {
         let mut h = HeaderMap::new();
-        h.insert(header::COOKIE, HeaderValue::from_static("a=1; guardrail_session=abc; b=2"));
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; guardrail_session=abc; b=2"),
+        );
         assert_eq!(cookie(&h, SESSION_COOKIE), Some("abc"));
         assert_eq!(cookie(&h, "c"), None);
     }

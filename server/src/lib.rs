@@ -19,10 +19,11 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use axum::handler::Handler;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{on, MethodFilter};
 use axum::{Json, Router};
 use guardrail_storage::{Role, StorageError, Store};
 
@@ -49,7 +50,8 @@ impl Metrics {
     pub fn record_dispatch(&self, delivered: u64, failed: u64) {
         self.notifications_delivered
             .fetch_add(delivered, Ordering::Relaxed);
-        self.notifications_failed.fetch_add(failed, Ordering::Relaxed);
+        self.notifications_failed
+            .fetch_add(failed, Ordering::Relaxed);
     }
 }
 
@@ -161,50 +163,148 @@ where
         .map_err(AppError::from)
 }
 
+/// An HTTP method a route answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Verb {
+    Get,
+    Post,
+    Delete,
+}
+
+impl Verb {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verb::Get => "GET",
+            Verb::Post => "POST",
+            Verb::Delete => "DELETE",
+        }
+    }
+
+    fn filter(self) -> MethodFilter {
+        match self {
+            Verb::Get => MethodFilter::GET,
+            Verb::Post => MethodFilter::POST,
+            Verb::Delete => MethodFilter::DELETE,
+        }
+    }
+}
+
+/// One route and the least role it needs (`None`: public).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RouteInfo {
+    pub verb: Verb,
+    pub path: &'static str,
+    pub role: Option<Role>,
+}
+
+/// Routes that share a minimum role; recording each route as it is added keeps the
+/// route table (checked against the OpenAPI file by the tests) true by construction.
+struct Group {
+    role: Option<Role>,
+    router: Router<AppState>,
+    list: Vec<RouteInfo>,
+}
+
+impl Group {
+    fn new(role: Option<Role>) -> Group {
+        Group {
+            role,
+            router: Router::new(),
+            list: Vec::new(),
+        }
+    }
+
+    fn at<H, T>(mut self, verb: Verb, path: &'static str, handler: H) -> Group
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        self.list.push(RouteInfo {
+            verb,
+            path,
+            role: self.role,
+        });
+        self.router = self.router.route(path, on(verb.filter(), handler));
+        self
+    }
+}
+
+fn groups() -> [Group; 4] {
+    use Verb::{Delete, Get, Post};
+    let public = Group::new(None)
+        .at(Get, "/healthz", healthz)
+        .at(Get, "/login", auth::login_form)
+        .at(Post, "/login", auth::login);
+    let viewer = Group::new(Some(Role::Viewer))
+        .at(Get, "/api/v1/me", api::me)
+        .at(Get, "/api/v1/findings", api::findings)
+        .at(Get, "/api/v1/findings/{id}", api::finding)
+        .at(Get, "/api/v1/items", api::items)
+        .at(Get, "/api/v1/items/{id}", api::item)
+        .at(Get, "/api/v1/items/{id}/revisions", api::revisions)
+        .at(Get, "/api/v1/items/{id}/diff", api::diff)
+        .at(Get, "/api/v1/sweeps", api::sweeps)
+        .at(Get, "/api/v1/sweeps/{id}", api::sweep)
+        .at(Get, "/api/v1/rule-errors", api::rule_errors)
+        .at(Get, "/api/v1/summary", api::summary)
+        .at(Get, "/api/v1/export", api::export)
+        .at(Get, "/metrics", metrics::metrics)
+        .at(Get, "/", ui::dashboard)
+        .at(Get, "/findings", ui::findings)
+        .at(Get, "/findings/{id}", ui::finding)
+        .at(Get, "/items", ui::items)
+        .at(Get, "/items/{id}", ui::item)
+        .at(Get, "/sweeps", ui::sweeps)
+        .at(Get, "/rule-errors", ui::rule_errors)
+        .at(Get, "/static/style.css", ui::stylesheet)
+        .at(Post, "/logout", auth::logout);
+    let triager = Group::new(Some(Role::Triager))
+        .at(Post, "/api/v1/findings/{id}/justify", api::justify)
+        .at(Post, "/api/v1/findings/{id}/unjustify", api::unjustify)
+        .at(Post, "/findings/{id}/justify", ui::justify)
+        .at(Post, "/findings/{id}/unjustify", ui::unjustify);
+    let admin = Group::new(Some(Role::Admin))
+        .at(Get, "/api/v1/tokens", api::tokens)
+        .at(Post, "/api/v1/tokens", api::create_token)
+        .at(Delete, "/api/v1/tokens/{name}", api::revoke_token);
+    [public, viewer, triager, admin]
+}
+
+/// Every route the server answers, with the role it needs.
+pub fn route_table() -> Vec<RouteInfo> {
+    groups().into_iter().flat_map(|g| g.list).collect()
+}
+
 /// The whole application: API, UI, metrics and health.
 pub fn router(state: AppState) -> Router {
-    let viewer = Router::new()
-        .route("/api/v1/me", get(api::me))
-        .route("/api/v1/findings", get(api::findings))
-        .route("/api/v1/findings/{id}", get(api::finding))
-        .route("/api/v1/items", get(api::items))
-        .route("/api/v1/items/{id}", get(api::item))
-        .route("/api/v1/items/{id}/revisions", get(api::revisions))
-        .route("/api/v1/items/{id}/diff", get(api::diff))
-        .route("/api/v1/sweeps", get(api::sweeps))
-        .route("/api/v1/sweeps/{id}", get(api::sweep))
-        .route("/api/v1/rule-errors", get(api::rule_errors))
-        .route("/api/v1/summary", get(api::summary))
-        .route("/api/v1/export", get(api::export))
-        .route("/metrics", get(metrics::metrics))
-        .route("/", get(ui::dashboard))
-        .route("/findings", get(ui::findings))
-        .route("/findings/{id}", get(ui::finding))
-        .route("/items", get(ui::items))
-        .route("/items/{id}", get(ui::item))
-        .route("/sweeps", get(ui::sweeps))
-        .route("/rule-errors", get(ui::rule_errors))
-        .route("/static/style.css", get(ui::stylesheet))
-        .route("/logout", post(auth::logout))
-        .route_layer(from_fn(auth::require::<{ Role::Viewer as u8 }>));
-    let triager = Router::new()
-        .route("/api/v1/findings/{id}/justify", post(api::justify))
-        .route("/api/v1/findings/{id}/unjustify", post(api::unjustify))
-        .route("/findings/{id}/justify", post(ui::justify))
-        .route("/findings/{id}/unjustify", post(ui::unjustify))
-        .route_layer(from_fn(auth::require::<{ Role::Triager as u8 }>));
-    let admin = Router::new()
-        .route("/api/v1/tokens", get(api::tokens).post(api::create_token))
-        .route("/api/v1/tokens/{name}", delete(api::revoke_token))
-        .route_layer(from_fn(auth::require::<{ Role::Admin as u8 }>));
-    let protected = viewer
-        .merge(triager)
-        .merge(admin)
+    let mut public = Router::new();
+    let mut protected = Router::new();
+    for g in groups() {
+        match g.role {
+            None => public = public.merge(g.router),
+            Some(Role::Viewer) => {
+                protected = protected.merge(
+                    g.router
+                        .route_layer(from_fn(auth::require::<{ Role::Viewer as u8 }>)),
+                )
+            }
+            Some(Role::Triager) => {
+                protected = protected.merge(
+                    g.router
+                        .route_layer(from_fn(auth::require::<{ Role::Triager as u8 }>)),
+                )
+            }
+            Some(Role::Admin) => {
+                protected = protected.merge(
+                    g.router
+                        .route_layer(from_fn(auth::require::<{ Role::Admin as u8 }>)),
+                )
+            }
+        }
+    }
+    let protected = protected
         .fallback(not_found)
         .layer(from_fn_with_state(state.clone(), auth::authenticate));
-    let public = Router::new()
-        .route("/healthz", get(healthz))
-        .route("/login", get(auth::login_form).post(auth::login));
     protected
         .merge(public)
         .layer(from_fn_with_state(state.clone(), security_headers))

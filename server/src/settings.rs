@@ -77,9 +77,8 @@ impl ServerSettings {
                 }
             }
         }
-        Role::parse(&self.proxy_default_role).map_err(|e| {
-            anyhow::anyhow!("server.proxy_default_role: {e}")
-        })?;
+        Role::parse(&self.proxy_default_role)
+            .map_err(|e| anyhow::anyhow!("server.proxy_default_role: {e}"))?;
         if self.owner_tag.is_empty() {
             bail!("server.owner_tag must name a tag, e.g. \"owner\" or \"team\"");
         }
@@ -125,9 +124,11 @@ mod tests {
         assert!(bad(|s| s.trusted_proxies = vec!["10.0.0.1".into()]).contains("proxy_user_header"));
         assert!(bad(|s| s.proxy_default_role = "root".into()).contains("proxy_default_role"));
         assert!(bad(|s| s.session_hours = 0).contains("session_hours"));
-        let mut ok = ServerSettings::default();
-        ok.trusted_proxies = vec!["10.0.0.1".into(), "192.168.0.0/16".into()];
-        ok.proxy_user_header = Some("X-Forwarded-User".into());
+        let ok = ServerSettings {
+            trusted_proxies: vec!["10.0.0.1".into(), "192.168.0.0/16".into()],
+            proxy_user_header: Some("X-Forwarded-User".into()),
+            ..Default::default()
+        };
         ok.validate().unwrap();
         assert_eq!(ok.trusted_networks().unwrap().len(), 2);
     }

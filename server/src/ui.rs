@@ -158,7 +158,12 @@ fn sweep_view(s: &guardrail_storage::SweepRow) -> SweepView {
         status: s.status.clone(),
         seconds: s
             .finished_at
-            .map(|f| format!("{:.1}", (f - s.started_at).num_milliseconds() as f64 / 1000.0))
+            .map(|f| {
+                format!(
+                    "{:.1}",
+                    (f - s.started_at).num_milliseconds() as f64 / 1000.0
+                )
+            })
             .unwrap_or_else(|| "running".into()),
         items: s.items_seen,
         changes: s.created + s.modified + s.deleted,
@@ -263,7 +268,10 @@ pub async fn findings(
     let next = page.next_cursor.map(|c| {
         let mut n = p.clone();
         n.cursor = Some(c);
-        format!("/findings?{}", serde_urlencoded::to_string(&n).unwrap_or_default())
+        format!(
+            "/findings?{}",
+            serde_urlencoded::to_string(&n).unwrap_or_default()
+        )
     });
     let s = |v: &Option<String>| v.clone().unwrap_or_default();
     Ok(render(
@@ -306,7 +314,11 @@ fn diff_views(entries: &[DiffEntry]) -> Vec<DiffView> {
     entries
         .iter()
         .map(|e| DiffView {
-            path: if e.path.is_empty() { "(whole document)".into() } else { e.path.clone() },
+            path: if e.path.is_empty() {
+                "(whole document)".into()
+            } else {
+                e.path.clone()
+            },
             op: match e.op {
                 DiffOp::Added => "added",
                 DiffOp::Removed => "removed",
@@ -370,8 +382,15 @@ pub async fn finding(
             fingerprint: f.fingerprint.clone(),
             rule_score: f.rule_score,
             justification,
-            opening: d.opening.as_ref().map(|(from, to, _)| format!("v{from} → v{to}")),
-            diff: d.opening.as_ref().map(|(_, _, e)| diff_views(e)).unwrap_or_default(),
+            opening: d
+                .opening
+                .as_ref()
+                .map(|(from, to, _)| format!("v{from} → v{to}")),
+            diff: d
+                .opening
+                .as_ref()
+                .map(|(_, _, e)| diff_views(e))
+                .unwrap_or_default(),
             events: d
                 .events
                 .iter()
@@ -466,7 +485,10 @@ pub async fn items(
     let next = page.next_cursor.map(|c| {
         let mut n = p.clone();
         n.cursor = Some(c);
-        format!("/items?{}", serde_urlencoded::to_string(&n).unwrap_or_default())
+        format!(
+            "/items?{}",
+            serde_urlencoded::to_string(&n).unwrap_or_default()
+        )
     });
     let s = |v: &Option<String>| v.clone().unwrap_or_default();
     Ok(render(
@@ -571,7 +593,10 @@ pub async fn item(
             .into_iter()
             .map(|(k, v)| TagView {
                 key: k,
-                value: v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()),
+                value: v
+                    .as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| v.to_string()),
             })
             .collect(),
         _ => Vec::new(),
@@ -599,7 +624,11 @@ pub async fn item(
             diff_error,
             old_doc,
             new_doc,
-            findings: findings.rows.iter().map(|(f, i)| finding_view(f, i)).collect(),
+            findings: findings
+                .rows
+                .iter()
+                .map(|(f, i)| finding_view(f, i))
+                .collect(),
         },
     ))
 }
@@ -636,7 +665,10 @@ pub async fn sweeps(
         Ok((health, s.sweeps_page(p.before, 50)?, errors))
     })
     .await?;
-    let older = sweeps.last().filter(|_| sweeps.len() == 50).map(|s| format!("/sweeps?before={}", s.id));
+    let older = sweeps
+        .last()
+        .filter(|_| sweeps.len() == 50)
+        .map(|s| format!("/sweeps?before={}", s.id));
     Ok(render(
         StatusCode::OK,
         &SweepsTemplate {
@@ -681,7 +713,10 @@ pub async fn rule_errors(
     Query(p): Query<PageParams>,
 ) -> Page {
     let rows = db(&state, move |s| s.rule_errors_page(p.before, 50)).await?;
-    let older = rows.last().filter(|_| rows.len() == 50).map(|r| format!("/rule-errors?before={}", r.id));
+    let older = rows
+        .last()
+        .filter(|_| rows.len() == 50)
+        .map(|r| format!("/rule-errors?before={}", r.id));
     Ok(render(
         StatusCode::OK,
         &RuleErrorsTemplate {

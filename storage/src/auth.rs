@@ -190,9 +190,9 @@ impl Store {
             StorageError::Corrupt(format!("token {} has role {:?}", row.name, row.role))
         })?;
         let now = now.naive_utc();
-        let stale = row.last_used_at.map_or(true, |t| {
-            (now - t).num_seconds() >= LAST_USED_GRANULARITY_SECS
-        });
+        let stale = row
+            .last_used_at
+            .is_none_or(|t| (now - t).num_seconds() >= LAST_USED_GRANULARITY_SECS);
         if stale {
             write_tx!(self, conn => {
                 diesel::update(api_tokens::table.find(row.id))
