@@ -99,10 +99,16 @@ impl Config {
         let mut names = std::collections::BTreeSet::new();
         for (n, s) in self.sources.iter().enumerate() {
             if s.name.is_empty() || !names.insert(s.name.as_str()) {
-                bail!("sources[{n}].name = {:?}: give each source a unique, non-empty name", s.name);
+                bail!(
+                    "sources[{n}].name = {:?}: give each source a unique, non-empty name",
+                    s.name
+                );
             }
             if !(s.interval_seconds.is_finite() && s.interval_seconds >= 1.0) {
-                bail!("sources[{n}].interval_seconds = {}: use at least 1 second", s.interval_seconds);
+                bail!(
+                    "sources[{n}].interval_seconds = {}: use at least 1 second",
+                    s.interval_seconds
+                );
             }
         }
         Ok(())
@@ -183,13 +189,23 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("internal_cidrs"), "{e}");
-        let e = parse("[server]\nlisten = \"everywhere\"\n").unwrap_err().to_string();
+        let e = parse("[server]\nlisten = \"everywhere\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("server.listen"), "{e}");
-        let e = parse("[server]\nlisen = \"127.0.0.1:1\"\n").unwrap_err().to_string();
+        let e = parse("[server]\nlisen = \"127.0.0.1:1\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("unknown field `lisen`"), "{e}");
-        let two = "[[sources]]\nname = \"a\"\npath = \"x\"\n[[sources]]\nname = \"a\"\npath = \"y\"\n";
-        assert!(parse(two).unwrap_err().to_string().contains("sources[1].name"));
-        let e = parse("[[sources]]\nname = \"a\"\npath = \"x\"\ninterval_seconds = 0\n").unwrap_err().to_string();
+        let two =
+            "[[sources]]\nname = \"a\"\npath = \"x\"\n[[sources]]\nname = \"a\"\npath = \"y\"\n";
+        assert!(parse(two)
+            .unwrap_err()
+            .to_string()
+            .contains("sources[1].name"));
+        let e = parse("[[sources]]\nname = \"a\"\npath = \"x\"\ninterval_seconds = 0\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("interval_seconds"), "{e}");
     }
 

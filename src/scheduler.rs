@@ -83,7 +83,7 @@ impl Scheduler {
             metrics,
             report,
         };
-        s.schedule();
+        s.schedule(true);
         Ok(s)
     }
 
@@ -97,17 +97,21 @@ impl Scheduler {
             .unwrap_or(&self.config.sources)
     }
 
-    /// Gives new sources a first due time, spread over a minute so many sources do
-    /// not all start together; forgets removed ones.
-    fn schedule(&mut self) {
+    /// Gives new sources a first due time and forgets removed ones. At start-up the
+    /// sources are spread over a minute so many of them do not all start together; a
+    /// source added later by a config edit is due at once.
+    fn schedule(&mut self, startup: bool) {
         let names: Vec<String> = self.sources().iter().map(|s| s.name.clone()).collect();
         self.due.retain(|k, _| names.contains(k));
         let n = names.len().max(1) as u32;
         let now = Instant::now();
         for (i, name) in names.into_iter().enumerate() {
-            self.due
-                .entry(name)
-                .or_insert(now + Duration::from_secs(60) * i as u32 / n);
+            let offset = if startup {
+                Duration::from_secs(60) * i as u32 / n
+            } else {
+                Duration::ZERO
+            };
+            self.due.entry(name).or_insert(now + offset);
         }
     }
 
@@ -129,14 +133,16 @@ impl Scheduler {
         let fresh = match Config::load(&path) {
             Ok(c) => c,
             Err(e) => {
-                self.say(&format!("config not reloaded (last good version kept): {e:#}"));
+                self.say(&format!(
+                    "config not reloaded (last good version kept): {e:#}"
+                ));
                 return Ok(());
             }
         };
         let audit_changed = format!("{:?}{:?}", fresh.audit, fresh.accounts)
             != format!("{:?}{:?}", self.config.audit, self.config.accounts);
         self.config = fresh;
-        self.schedule();
+        self.schedule(false);
         self.say(&format!(
             "config reloaded from {}: {} source(s)",
             path.display(),
@@ -166,7 +172,16 @@ impl Scheduler {
         match outcome {
             Ok((s, audit)) => {
                 self.metrics.record_sweep(true);
-                tracing::info!(sweep = s.sweep_id, items = s.items_seen, created = s.created, modified = s.modified, deleted = s.deleted, errors = s.errors, seconds = started.elapsed().as_secs_f64(), "sweep finished");
+                tracing::info!(
+                    sweep = s.sweep_id,
+                    items = s.items_seen,
+                    created = s.created,
+                    modified = s.modified,
+                    deleted = s.deleted,
+                    errors = s.errors,
+                    seconds = started.elapsed().as_secs_f64(),
+                    "sweep finished"
+                );
                 self.say(&format!(
                     "sweep {}: {} seen, {} created, {} modified, {} deleted, {} errors; {} findings opened, {} fixed",
                     s.sweep_id, s.items_seen, s.created, s.modified, s.deleted, s.errors, audit.opened, audit.fixed
@@ -250,7 +265,12 @@ impl Scheduler {
 
     /// Ticks every `poll` until `stop` is set. `keep_going` decides whether an error
     /// ends the loop (`watch`) or is reported and retried next poll (`serve`).
-    pub fn run(&mut self, stop: &AtomicBool, poll: Duration, keep_going: bool) -> anyhow::Result<()> {
+    pub fn run(
+        &mut self,
+        stop: &AtomicBool,
+        poll: Duration,
+        keep_going: bool,
+    ) -> anyhow::Result<()> {
         while !stop.load(Ordering::SeqCst) {
             if let Err(e) = self.tick(stop) {
                 if !keep_going {

@@ -65,7 +65,10 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
                             t.name,
                             t.role,
                             super::short_time(&t.created_at),
-                            t.last_used_at.as_ref().map(super::short_time).unwrap_or_else(|| "never".into()),
+                            t.last_used_at
+                                .as_ref()
+                                .map(super::short_time)
+                                .unwrap_or_else(|| "never".into()),
                             t.revoked_at
                                 .as_ref()
                                 .map(|r| format!("  REVOKED {}", super::short_time(r)))

@@ -60,7 +60,13 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
     let sweeping: Vec<String> = scheduler
         .sources()
         .iter()
-        .map(|s| format!("{} every {:?}", s.path.display(), Duration::from_secs_f64(s.interval_seconds)))
+        .map(|s| {
+            format!(
+                "{} every {:?}",
+                s.path.display(),
+                Duration::from_secs_f64(s.interval_seconds)
+            )
+        })
         .collect();
     println!(
         "watching rules in {} ({} loaded){}",
