@@ -174,9 +174,16 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
                 via: Via::Proxy,
                 csrf: Some(row.csrf_token),
             },
+            // API clients behind the proxy get no session (one per request would pile
+            // up); without one they can read but not post, which needs a CSRF token.
+            (Some(p), _) if is_api(&path) => Auth {
+                principal: p,
+                via: Via::Proxy,
+                csrf: None,
+            },
             (Some(p), _) => {
-                // First request of a proxy user (or a changed identity or role): give
-                // the browser a session so its forms have a CSRF token to carry.
+                // First page of a proxy user (or a changed identity or role): give the
+                // browser a session so its forms have a CSRF token to carry.
                 let ttl = chrono::Duration::hours(state.settings.session_hours as i64);
                 let p2 = p.clone();
                 let (sid, csrf) = match db(&state, move |s| s.create_session(&p2, ttl, now)).await {

@@ -720,6 +720,10 @@ async fn proxy_headers_count_only_from_trusted_peers() {
     assert_eq!(r.status, StatusCode::FORBIDDEN, "default role is viewer");
     let r = send(&app, from("10.0.0.1", "/api/v1/tokens", Some("admin"))).await;
     assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.cookie("guardrail_session").is_none(),
+        "API calls through the proxy make no sessions"
+    );
     let r = send(&app, from("10.0.0.1", "/", Some("root"))).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     // A proxy user's form post still needs the CSRF token.

@@ -52,6 +52,7 @@ async fn shutdown_signal() {
 pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
     let poll = super::watch::seconds(a.poll, "poll")?;
     let store = ctx.open_store()?;
+    let shown_db = store.display_url();
     let mut settings = ctx.config.server.clone();
     if let Some(l) = a.listen {
         settings.listen = l;
@@ -83,7 +84,7 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://{addr}/"));
-        println!("guardrail is serving {shown} (database {})", ctx.open_store()?.display_url());
+        println!("guardrail is serving {shown} (database {shown_db})");
         println!(
             "sources: {}",
             if scheduler.sources().is_empty() {
