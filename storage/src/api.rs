@@ -222,8 +222,12 @@ impl Store {
                 .inner_join(items::table)
                 .select((FindingRow::as_select(), ItemRow::as_select()))
                 .into_boxed();
-            if !q.states.is_empty() {
-                b = b.filter(findings::state.eq_any(q.states.clone()));
+            // One state is an equality, not `= ANY($1)`: PostgreSQL can then walk the
+            // (state, key, id) index in order instead of sorting every match.
+            match q.states.as_slice() {
+                [] => {}
+                [one] => b = b.filter(findings::state.eq(one.clone())),
+                many => b = b.filter(findings::state.eq_any(many.to_vec())),
             }
             if let Some(m) = q.min_score {
                 b = b.filter(findings::score.ge(m));
@@ -305,7 +309,7 @@ impl Store {
             c.sort_by(|a, b| b.count.cmp(&a.count).then(a.key.cmp(&b.key)));
             c
         };
-        let (by_state, by_severity, by_account, by_type, new_since) = with_conn!(self, conn => {
+        let (by_state, by_severity, new_since) = with_conn!(self, conn => {
             let by_state: Vec<(String, i64)> = findings::table
                 .group_by(findings::state)
                 .select((findings::state, count_star()))
@@ -315,38 +319,44 @@ impl Store {
                 .group_by(findings::severity)
                 .select((findings::severity, count_star()))
                 .load(conn)?;
-            let by_account: Vec<(String, i64)> = findings::table
-                .inner_join(items::table)
-                .filter(findings::state.eq("open"))
-                .group_by(items::account)
-                .select((items::account, count_star()))
-                .load(conn)?;
-            let by_type: Vec<(String, i64)> = findings::table
-                .inner_join(items::table)
-                .filter(findings::state.eq("open"))
-                .group_by(items::resource_type)
-                .select((items::resource_type, count_star()))
-                .load(conn)?;
             let new_since: i64 = findings::table
                 .filter(findings::first_seen_at.ge(since))
                 .count()
                 .get_result(conn)?;
-            (by_state, by_severity, by_account, by_type, new_since)
+            (by_state, by_severity, new_since)
         });
+        // Per-item counts first, then one join per item rather than per finding: the
+        // owner's JSON is read once for each item with open findings.
         #[derive(QueryableByName)]
-        struct OwnerCount {
-            #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
-            owner: Option<String>,
+        struct KeyCount {
+            #[diesel(sql_type = Nullable<Text>)]
+            key: Option<String>,
             #[diesel(sql_type = diesel::sql_types::BigInt)]
             n: i64,
         }
-        let sql = match self.backend() {
-            Backend::Sqlite => "SELECT items.tags ->> ? AS owner, COUNT(*) AS n FROM findings JOIN items ON items.id = findings.item_id WHERE findings.state = 'open' GROUP BY 1 ORDER BY n DESC, owner LIMIT 200",
-            Backend::Postgres => "SELECT items.tags::jsonb ->> $1 AS owner, COUNT(*) AS n FROM findings JOIN items ON items.id = findings.item_id WHERE findings.state = 'open' GROUP BY 1 ORDER BY n DESC, owner LIMIT 200",
+        let per_item = "FROM (SELECT item_id, COUNT(*) AS n FROM findings WHERE state = 'open' GROUP BY item_id) f \
+                        JOIN items ON items.id = f.item_id GROUP BY 1 ORDER BY n DESC, key LIMIT 200";
+        let by =
+            |dim: &str| format!("SELECT {dim} AS key, CAST(SUM(f.n) AS BIGINT) AS n {per_item}");
+        let owner_dim = match self.backend() {
+            Backend::Sqlite => "items.tags ->> ?",
+            Backend::Postgres => "items.tags::jsonb ->> $1",
         };
-        let owners: Vec<OwnerCount> = with_conn!(self, conn => {
-            diesel::sql_query(sql).bind::<Text, _>(owner_tag).load(conn)?
+        let (by_account, by_type, owners): (Vec<KeyCount>, Vec<KeyCount>, Vec<KeyCount>) = with_conn!(self, conn => {
+            (
+                diesel::sql_query(by("items.account")).load(conn)?,
+                diesel::sql_query(by("items.resource_type")).load(conn)?,
+                diesel::sql_query(by(owner_dim)).bind::<Text, _>(owner_tag).load(conn)?,
+            )
         });
+        let counts = |v: Vec<KeyCount>| -> Vec<Count> {
+            v.into_iter()
+                .map(|c| Count {
+                    key: c.key,
+                    count: c.n,
+                })
+                .collect()
+        };
         let by_state = to_counts(by_state);
         let open = by_state
             .iter()
@@ -356,15 +366,9 @@ impl Store {
             open,
             by_state,
             by_severity: to_counts(by_severity),
-            by_account: to_counts(by_account),
-            by_resource_type: to_counts(by_type),
-            by_owner: owners
-                .into_iter()
-                .map(|o| Count {
-                    key: o.owner,
-                    count: o.n,
-                })
-                .collect(),
+            by_account: counts(by_account),
+            by_resource_type: counts(by_type),
+            by_owner: counts(owners),
             new_since,
             since,
         })

@@ -1,3 +1,5 @@
+DROP INDEX findings_state_item;
+DROP INDEX findings_state_severity;
 DROP INDEX sweeps_source;
 DROP INDEX items_account;
 DROP INDEX findings_first_seen;

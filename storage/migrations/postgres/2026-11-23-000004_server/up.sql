@@ -27,5 +27,8 @@ CREATE INDEX findings_state_last_seen_id ON findings (state, last_seen_at, id);
 CREATE INDEX findings_state_first_seen_id ON findings (state, first_seen_at, id);
 CREATE INDEX findings_score_id ON findings (score, id);
 CREATE INDEX findings_first_seen ON findings (first_seen_at);
+-- The summary: counts by severity, and per-item counts joined to items once per item.
+CREATE INDEX findings_state_severity ON findings (state, severity);
+CREATE INDEX findings_state_item ON findings (state, item_id);
 CREATE INDEX items_account ON items (account, resource_type);
 CREATE INDEX sweeps_source ON sweeps (source, id);
