@@ -8,7 +8,7 @@ use anyhow::{bail, Context as _};
 use guardrail_auditors::{AccountInfo, AuditSettings};
 use serde::Deserialize;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default)]
@@ -23,10 +23,15 @@ pub struct Config {
     /// How to reach AWS for `sweep` without `--source`/`--aws`.
     #[serde(default)]
     pub aws: AwsConfig,
+    #[serde(default)]
+    pub server: guardrail_server::ServerSettings,
+    /// What the scheduler of `serve` sweeps, and how often.
+    #[serde(default)]
+    pub sources: Vec<SourceConfig>,
 }
 
 /// `[aws]`: the base credentials and defaults for the accounts swept through the APIs.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AwsConfig {
     /// Regions of accounts that name none; `["all"]` = every enabled region.
@@ -76,13 +81,79 @@ impl Default for AwsConfig {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// One thing to sweep on an interval, exactly one of: `path` (a local directory of AWS
+/// Config deliveries), `url` (the delivery bucket, `s3://bucket/prefix`) or `aws` (the
+/// AWS APIs of configured accounts, narrowed to services and regions, so each
+/// (account, region, service) can have its own interval).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// Unique among the sources; shown in logs.
+    pub name: String,
+    /// Directory (or file) of AWS Config snapshot/history deliveries. Relative paths
+    /// are relative to the configuration file's directory.
+    pub path: Option<std::path::PathBuf>,
+    /// AWS Config deliveries in S3: `s3://bucket/prefix`.
+    pub url: Option<String>,
+    /// The AWS APIs, with the `[aws]` credentials and `[accounts]` roles.
+    pub aws: Option<AwsSourceConfig>,
+    #[serde(default = "default_interval")]
+    pub interval_seconds: f64,
+}
+
+/// `aws = { accounts = ["111111111111"], only = ["iam"], regions = ["eu-west-1"] }`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsSourceConfig {
+    /// Account ids from `[accounts]`; empty = every swept account (or, with none
+    /// configured, the base credentials' own).
+    #[serde(default)]
+    pub accounts: Vec<String>,
+    /// Services: iam, s3, ec2, config; empty = `[aws] only`.
+    #[serde(default)]
+    pub only: Vec<String>,
+    /// Regions; empty = the accounts' own or `[aws] regions`.
+    #[serde(default)]
+    pub regions: Vec<String>,
+}
+
+impl SourceConfig {
+    /// What the source reads, for logs and pages.
+    pub fn describe(&self) -> String {
+        if let Some(p) = &self.path {
+            return p.display().to_string();
+        }
+        if let Some(u) = &self.url {
+            return u.clone();
+        }
+        let a = self.aws.clone().unwrap_or_default();
+        let list = |v: &[String], all: &str| {
+            if v.is_empty() {
+                all.to_owned()
+            } else {
+                v.join(",")
+            }
+        };
+        format!(
+            "AWS APIs: accounts {}, services {}, regions {}",
+            list(&a.accounts, "all"),
+            list(&a.only, "default"),
+            list(&a.regions, "default")
+        )
+    }
+}
+
+fn default_interval() -> f64 {
+    300.0
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseConfig {
     pub url: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccountConfig {
     #[serde(default)]
@@ -112,8 +183,16 @@ impl Config {
     pub fn load(path: &Path) -> anyhow::Result<Config> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read config file {}", path.display()))?;
-        let config: Config = toml::from_str(&text)
+        let mut config: Config = toml::from_str(&text)
             .map_err(|e| anyhow::anyhow!("config file {}: {e}", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for s in &mut config.sources {
+            if let Some(p) = &mut s.path {
+                if p.is_relative() {
+                    *p = base.join(&*p);
+                }
+            }
+        }
         config
             .validate()
             .map_err(|e| anyhow::anyhow!("config file {}: {e}", path.display()))?;
@@ -160,7 +239,48 @@ impl Config {
             bail!("aws.max_attempts and aws.concurrency must be at least 1");
         }
         self.audit.validate().map_err(|e| anyhow::anyhow!(e))?;
-        self.notify.validate().map_err(|e| anyhow::anyhow!(e))
+        self.notify.validate().map_err(|e| anyhow::anyhow!(e))?;
+        self.server.validate()?;
+        let mut names = std::collections::BTreeSet::new();
+        for (n, s) in self.sources.iter().enumerate() {
+            if s.name.is_empty() || !names.insert(s.name.as_str()) {
+                bail!(
+                    "sources[{n}].name = {:?}: give each source a unique, non-empty name",
+                    s.name
+                );
+            }
+            let kinds = [s.path.is_some(), s.url.is_some(), s.aws.is_some()];
+            if kinds.iter().filter(|k| **k).count() != 1 {
+                bail!(
+                    "sources[{n}] ({}): give exactly one of path = \"deliveries/\", url = \"s3://bucket/prefix\" or aws = {{ accounts = [...], only = [...] }}",
+                    s.name
+                );
+            }
+            if let Some(u) = &s.url {
+                if !u.starts_with("s3://") {
+                    bail!("sources[{n}].url = {u:?}: write s3://bucket/prefix (local directories go in path)");
+                }
+            }
+            if let Some(a) = &s.aws {
+                for id in &a.accounts {
+                    if !self.accounts.get(id).is_some_and(AccountConfig::swept) {
+                        bail!("sources[{n}].aws.accounts: {id:?} is not a swept account; add [accounts.\"{id}\"] with role_arn (or sweep = true)");
+                    }
+                }
+                for svc in &a.only {
+                    if !["iam", "s3", "ec2", "config"].contains(&svc.as_str()) {
+                        bail!("sources[{n}].aws.only: unknown service {svc:?}; use iam, s3, ec2 or config");
+                    }
+                }
+            }
+            if !(s.interval_seconds.is_finite() && s.interval_seconds >= 1.0) {
+                bail!(
+                    "sources[{n}].interval_seconds = {}: use at least 1 second",
+                    s.interval_seconds
+                );
+            }
+        }
+        Ok(())
     }
 
     /// The accounts `sweep` reaches through the APIs, with their credentials.
@@ -289,5 +409,33 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("internal_cidrs"), "{e}");
+        let e = parse("[server]\nlisten = \"everywhere\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("server.listen"), "{e}");
+        let e = parse("[server]\nlisen = \"127.0.0.1:1\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown field `lisen`"), "{e}");
+        let two =
+            "[[sources]]\nname = \"a\"\npath = \"x\"\n[[sources]]\nname = \"a\"\npath = \"y\"\n";
+        assert!(parse(two)
+            .unwrap_err()
+            .to_string()
+            .contains("sources[1].name"));
+        let e = parse("[[sources]]\nname = \"a\"\npath = \"x\"\ninterval_seconds = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("interval_seconds"), "{e}");
+    }
+
+    #[test]
+    fn source_paths_are_relative_to_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("g.toml");
+        std::fs::write(&p, "[[sources]]\nname = \"demo\"\npath = \"data/day1\"\n").unwrap();
+        let c = Config::load(&p).unwrap();
+        assert_eq!(c.sources[0].path, Some(dir.path().join("data/day1")));
+        assert_eq!(c.sources[0].interval_seconds, 300.0);
     }
 }

@@ -7,6 +7,7 @@ mod audit;
 mod commands;
 mod config;
 mod output;
+mod scheduler;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -71,6 +72,10 @@ enum Command {
     Status,
     /// Run continuously: sweep a source on an interval, pick up rule changes without restart.
     Watch(commands::watch::Args),
+    /// Run the server: web UI, JSON API and metrics, plus the scheduler of `watch`.
+    Serve(commands::serve::Args),
+    /// Create, list and revoke API tokens for the server.
+    Token(commands::token::Args),
     /// Deliver queued notifications, or send a sample through a route.
     Notify(commands::notify::Args),
     /// Show queued, failed, delivered and given-up notifications.
@@ -130,6 +135,7 @@ fn main() -> ExitCode {
         format: cli.format,
         rules_dir: cli.rules,
         config,
+        config_path: cli.config.clone(),
     };
     let result = match cli.command {
         Command::Sweep(a) => commands::sweep::run(&ctx, a),
@@ -141,6 +147,8 @@ fn main() -> ExitCode {
         Command::Show(a) => commands::show::run(&ctx, a),
         Command::Sweeps(a) => commands::sweeps::run(&ctx, a),
         Command::Watch(a) => commands::watch::run(&ctx, a),
+        Command::Serve(a) => commands::serve::run(&ctx, a),
+        Command::Token(a) => commands::token::run(&ctx, a),
         Command::Notify(a) => commands::notify::run(&ctx, a),
         Command::Outbox(a) => commands::notify::outbox(&ctx, a),
         Command::Audit => commands::audit::run(&ctx),

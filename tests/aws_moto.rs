@@ -756,3 +756,94 @@ iam.create_role(RoleName='recorded-open-role', AssumeRolePolicyDocument=json.dum
     let s = db.run_env(&args, &env).json();
     assert_eq!(counts(&s), (Some(0), Some(0), Some(1)), "{s}");
 }
+
+/// `serve` sweeps each configured AWS source (here one per service of an assumed-role
+/// account) on its own interval.
+#[test]
+fn serve_schedules_aws_sources_per_account_and_service() {
+    use std::io::{BufRead, BufReader};
+    let m = moto();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("g.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"[aws]
+endpoint_url = "{url}"
+[accounts."222222222222"]
+classification = "ours"
+role_arn = "arn:aws:iam::222222222222:role/guardrail-audit"
+[[sources]]
+name = "prod-iam"
+aws = {{ accounts = ["222222222222"], only = ["iam"] }}
+interval_seconds = 3600
+[[sources]]
+name = "prod-ec2"
+aws = {{ only = ["ec2"], regions = ["us-east-1"] }}
+interval_seconds = 3600
+"#,
+            url = m.url
+        ),
+    )
+    .unwrap();
+    let db = common::sqlite();
+    let mut env = aws_env(&m);
+    env.retain(|(k, _)| *k != "AWS_ENDPOINT_URL");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_guardrail"))
+        .args([
+            "--database",
+            &db.url,
+            "--config",
+            &cfg.display().to_string(),
+        ])
+        .args(["serve", "--listen", "127.0.0.1:0", "--poll", "0.2"])
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .env_remove("GUARDRAIL_DATABASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start serve");
+    let out = BufReader::new(child.stdout.take().unwrap());
+    let mut sweeps = 0;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    for line in out.lines().map_while(Result::ok) {
+        if line.contains(" sweep ") && line.contains(" seen,") {
+            assert!(line.contains("0 errors"), "{line}");
+            sweeps += 1;
+            if sweeps == 2 {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "no sweeps");
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let items = db.run(&["items", "--format", "json"]).json();
+    let kinds: std::collections::BTreeSet<(String, String)> = items
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["account"].as_str().unwrap().to_owned(),
+                i["resource_type"]
+                    .as_str()
+                    .unwrap()
+                    .split("::")
+                    .nth(1)
+                    .unwrap()
+                    .to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        kinds.contains(&("222222222222".into(), "EC2".into())),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds
+            .iter()
+            .all(|(a, t)| a == "222222222222" && (t == "EC2" || t == "IAM")),
+        "{kinds:?}"
+    );
+}

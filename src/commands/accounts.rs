@@ -34,7 +34,7 @@ pub fn run(ctx: &Context, c: Command) -> anyhow::Result<ExitCode> {
     let Command::Check(a) = c;
     let format = ctx.format()?;
     let target = aws_target(
-        ctx,
+        &ctx.config,
         &a.regions,
         &a.only,
         a.endpoint_url.as_deref(),

@@ -10,10 +10,12 @@ pub mod history;
 pub mod items;
 pub mod notify;
 pub mod rules;
+pub mod serve;
 pub mod show;
 pub mod status;
 pub mod sweep;
 pub mod sweeps;
+pub mod token;
 pub mod watch;
 
 use anyhow::Context as _;
@@ -26,6 +28,8 @@ pub struct Context {
     pub format: Format,
     pub rules_dir: std::path::PathBuf,
     pub config: crate::config::Config,
+    /// The configuration file, re-read by the scheduler when it changes.
+    pub config_path: Option<std::path::PathBuf>,
 }
 
 impl Context {

@@ -11,6 +11,7 @@ use guardrail_watchers::{Progress, Quiet, Watcher};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::Context;
+use crate::config::{Config, SourceConfig};
 use crate::output::{self, Format};
 
 #[derive(clap::Args)]
@@ -86,17 +87,17 @@ pub fn sweep_into(
 
 /// The AWS target from the config's `[aws]` table with the command line on top.
 pub fn aws_target(
-    ctx: &Context,
+    config: &Config,
     regions: &[String],
     only: &[String],
     endpoint_url: Option<&str>,
     profile: Option<&str>,
     configured_accounts: bool,
 ) -> AwsTarget {
-    let c = &ctx.config.aws;
+    let c = &config.aws;
     AwsTarget {
         accounts: if configured_accounts {
-            ctx.config.aws_accounts()
+            config.aws_accounts()
         } else {
             Vec::new()
         },
@@ -122,7 +123,7 @@ pub fn aws_target(
 fn watcher_for(ctx: &Context, args: &Args) -> anyhow::Result<Box<dyn Watcher>> {
     let target = |accounts| {
         aws_target(
-            ctx,
+            &ctx.config,
             &args.regions,
             &args.only,
             args.endpoint_url.as_deref(),
@@ -146,6 +147,33 @@ fn watcher_for(ctx: &Context, args: &Args) -> anyhow::Result<Box<dyn Watcher>> {
              or --config FILE with accounts to sweep ([accounts.\"<id>\"] role_arn = ...)"
         ),
     })
+}
+
+/// The watcher of one scheduled `[[sources]]` entry.
+pub fn source_watcher(config: &Config, source: &SourceConfig) -> anyhow::Result<Box<dyn Watcher>> {
+    if let Some(path) = &source.path {
+        return Ok(Box::new(ConfigDeliveries::new(LocalDirectory::new(path))));
+    }
+    if let Some(url) = &source.url {
+        let target = aws_target(config, &[], &[], None, None, false);
+        return Ok(Box::new(ConfigDeliveries::new(
+            S3Deliveries::new(url, &target).map_err(anyhow::Error::msg)?,
+        )));
+    }
+    let a = source.aws.clone().unwrap_or_default();
+    let mut target = aws_target(config, &a.regions, &a.only, None, None, true);
+    if !a.accounts.is_empty() {
+        target
+            .accounts
+            .retain(|t| t.id.as_ref().is_some_and(|id| a.accounts.contains(id)));
+    }
+    if !a.regions.is_empty() {
+        // The source's regions win over each account's own.
+        for t in &mut target.accounts {
+            t.regions.clear();
+        }
+    }
+    Ok(Box::new(AwsSweep::new(target).map_err(anyhow::Error::msg)?))
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {

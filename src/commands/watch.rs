@@ -1,25 +1,25 @@
-//! `guardrail watch`: the long-running loop until the server's scheduler arrives.
-//! Rule files are polled; a changed rule is recompiled and everything re-audited, a
-//! rule that no longer compiles keeps its last good version and is reported.
+//! `guardrail watch`: the scheduler in the foreground, without the HTTP server. One
+//! source from the command line (or the configured `[[sources]]`), rule hot reload
+//! (a rule that no longer compiles keeps its last good version and is reported), and
+//! notification delivery between sweeps.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
 
-use chrono::Utc;
-use guardrail_watchers::aws_config::{ConfigDeliveries, LocalDirectory};
-use guardrail_watchers::Quiet;
-
-use super::sweep::sweep_into;
 use super::Context;
+use crate::config::SourceConfig;
+use crate::scheduler::Scheduler;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// AWS Config deliveries to sweep on every interval (optional: without it, only
-    /// rule changes are watched).
+    /// AWS Config deliveries to sweep on every interval (default: the configuration
+    /// file's [[sources]]; with neither, only rule changes are watched).
     #[arg(long)]
     source: Option<PathBuf>,
-    /// Seconds between sweeps.
+    /// Seconds between sweeps of --source.
     #[arg(long, default_value_t = 300.0)]
     interval: f64,
     /// Seconds between checks for changed rule files.
@@ -27,7 +27,7 @@ pub struct Args {
     rules_poll: f64,
 }
 
-fn seconds(s: f64, what: &str) -> anyhow::Result<Duration> {
+pub fn seconds(s: f64, what: &str) -> anyhow::Result<Duration> {
     if !(s.is_finite() && s > 0.0) {
         anyhow::bail!("--{what} must be a positive number of seconds");
     }
@@ -38,83 +38,49 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
     let interval = seconds(a.interval, "interval")?;
     let poll = seconds(a.rules_poll, "rules-poll")?;
     let store = ctx.open_store()?;
-    let mut auditor = ctx.auditor()?;
-    for e in &auditor.rules.load_errors {
+    let fixed = a.source.as_ref().map(|path| {
+        vec![SourceConfig {
+            name: "watch".into(),
+            path: Some(path.clone()),
+            url: None,
+            aws: None,
+            interval_seconds: interval.as_secs_f64(),
+        }]
+    });
+    let mut scheduler = Scheduler::new(
+        store,
+        ctx.rules_dir.clone(),
+        ctx.config_path.clone(),
+        ctx.config.clone(),
+        fixed,
+        Arc::default(),
+        Box::new(|line| println!("{line}")),
+    )?;
+    for e in &scheduler.auditor().rules.load_errors {
         println!("rule error: {e}");
     }
+    let sweeping: Vec<String> = scheduler
+        .sources()
+        .iter()
+        .map(|s| {
+            format!(
+                "{} every {:?}",
+                s.describe(),
+                Duration::from_secs_f64(s.interval_seconds)
+            )
+        })
+        .collect();
     println!(
         "watching rules in {} ({} loaded){}",
         ctx.rules_dir.display(),
-        auditor.rules.rules().len(),
-        a.source
-            .as_ref()
-            .map(|s| format!(", sweeping {} every {:?}", s.display(), interval))
-            .unwrap_or_default()
+        scheduler.auditor().rules.rules().len(),
+        if sweeping.is_empty() {
+            String::new()
+        } else {
+            format!(", sweeping {}", sweeping.join(", "))
+        }
     );
-    let notify = &ctx.config.notify;
-    let http = guardrail_notify::Http::new(Duration::from_secs(notify.timeout_seconds));
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let mut next_sweep = Instant::now();
-    let mut reported = auditor.rules.load_errors.clone();
-    loop {
-        if let Some(source) = &a.source {
-            if Instant::now() >= next_sweep {
-                let mut watcher = ConfigDeliveries::new(LocalDirectory::new(source));
-                match sweep_into(&store, &mut watcher, &Quiet) {
-                    Ok(s) => {
-                        let audit = auditor.audit_sweep(&store, s.sweep_id)?;
-                        println!(
-                            "{} sweep {}: {} seen, {} created, {} modified, {} deleted, {} errors; {} findings opened, {} fixed",
-                            Utc::now().format("%H:%M:%S"), s.sweep_id, s.items_seen, s.created, s.modified, s.deleted, s.errors, audit.opened, audit.fixed
-                        );
-                    }
-                    // A failed sweep is reported and retried next interval; the loop lives on.
-                    Err(e) => println!("{} sweep failed: {e:#}", Utc::now().format("%H:%M:%S")),
-                }
-                next_sweep = Instant::now() + interval;
-            }
-        }
-        let changed = auditor.reload()?;
-        // Report a broken rule once, not on every poll while it stays broken.
-        for e in auditor
-            .rules
-            .load_errors
-            .iter()
-            .filter(|e| !reported.contains(e))
-        {
-            println!("rule error (last good version kept): {e}");
-            store.record_rule_error(&e.path, &format!("does not load: {e}"), Utc::now())?;
-        }
-        reported = auditor.rules.load_errors.clone();
-        if !changed.is_empty() {
-            let s = auditor.audit_all(&store)?;
-            println!(
-                "{} rules changed ({}); re-audit: {} opened, {} reopened, {} fixed, {} rule errors",
-                Utc::now().format("%H:%M:%S"),
-                changed.join(", "),
-                s.opened,
-                s.reopened,
-                s.fixed,
-                s.rule_errors
-            );
-        }
-        if !notify.routes.is_empty() {
-            // Delivery happens here, between sweeps, never inside one.
-            guardrail_notify::route_events(&store, notify, Utc::now())?;
-            let d = rt.block_on(guardrail_notify::dispatch_once(&store, notify, &http))?;
-            if d.delivered + d.failed + d.gave_up > 0 {
-                println!(
-                    "{} notifications: {} delivered in {} messages, {} failed, {} gave up",
-                    Utc::now().format("%H:%M:%S"),
-                    d.delivered,
-                    d.messages,
-                    d.failed,
-                    d.gave_up
-                );
-            }
-        }
-        std::thread::sleep(poll);
-    }
+    // `watch` runs until killed; errors end it, as before the scheduler existed.
+    scheduler.run(&AtomicBool::new(false), poll, false)?;
+    Ok(ExitCode::SUCCESS)
 }

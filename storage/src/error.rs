@@ -14,6 +14,10 @@ pub enum StorageError {
     NotFound(String),
     #[error("{0}")]
     Ambiguous(String),
+    /// The caller's input is wrong (a bad role, cursor or duplicate name); the
+    /// message says what to change.
+    #[error("{0}")]
+    Invalid(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
 }

@@ -7,6 +7,8 @@
 //! once and compiled against both concrete connection types by [`with_conn!`], which
 //! keeps diesel's type checking without generic-bound gymnastics.
 
+pub mod api;
+pub mod auth;
 mod error;
 pub mod findings;
 mod ingest;
@@ -16,6 +18,11 @@ mod read;
 pub mod schema;
 pub mod testing;
 
+pub use api::{
+    Count, FindingPage, FindingQuery, FindingSort, ItemPage, ItemQuery, MetricsSnapshot,
+    SourceHealth, Summary, MAX_PAGE,
+};
+pub use auth::{Principal, Role, TokenRow};
 pub use error::StorageError;
 pub use findings::{
     finding_json, fingerprint, to_ocsf, AuditSummary, FindingEventRow, FindingFilter, FindingRow,

@@ -153,6 +153,30 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    api_tokens (id) {
+        id -> BigInt,
+        name -> Text,
+        role -> Text,
+        token_hash -> Text,
+        created_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    sessions (id_hash) {
+        id_hash -> Text,
+        principal -> Text,
+        role -> Text,
+        token_id -> Nullable<BigInt>,
+        csrf_token -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(findings -> items (item_id));
 diesel::joinable!(finding_events -> findings (finding_id));
 diesel::joinable!(rule_errors -> items (item_id));
@@ -165,5 +189,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     finding_events,
     rule_errors,
     outbox,
-    notify_cursors
+    notify_cursors,
+    api_tokens,
+    sessions
 );

@@ -279,7 +279,12 @@ fn scenario_every_region_coverage_reaches_buckets_in_any_region(store: &Store) {
     );
     // The only bucket of eu-west-1 is gone: its region was not in this listing at all,
     // and still the listing vouches for it. Other types are untouched.
-    let s = sweep(store, t(2), vec![bucket("logs", "us-east-1", t(2))], every());
+    let s = sweep(
+        store,
+        t(2),
+        vec![bucket("logs", "us-east-1", t(2))],
+        every(),
+    );
     assert_eq!(s.deleted, 1);
     assert!(!store.resolve_item("eu-only").unwrap().active);
     assert!(store.resolve_item("sg-1").unwrap().active);

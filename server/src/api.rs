@@ -1,0 +1,755 @@
+//! `/api/v1`: JSON over the same storage queries as the UI. Documented in
+//! `server/openapi.json`; a test keeps the two in step.
+
+use axum::body::Body;
+use axum::extract::{Extension, Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{DateTime, Duration, Utc};
+use guardrail_model::{diff as json_diff, DiffEntry};
+use guardrail_storage::{
+    finding_json, to_ocsf, FindingQuery, FindingRow, FindingSort, ItemQuery, ItemRow, Role,
+    StorageError, Store,
+};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::auth::Auth;
+use crate::{db, AppError, AppState};
+
+type ApiResult = Result<Json<Value>, AppError>;
+
+fn split(v: &Option<String>) -> Vec<String> {
+    v.as_deref()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn nonempty(v: &Option<String>) -> Option<String> {
+    v.as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+/// Query parameters of the findings list, shared by the API, the export and the UI.
+#[derive(Debug, Default, Clone, Deserialize, serde::Serialize)]
+#[serde(default)]
+pub struct FindingParams {
+    /// Comma-separated states; default `open`, `all` for every state.
+    pub state: Option<String>,
+    pub min_score: Option<String>,
+    /// Comma-separated severities.
+    pub severity: Option<String>,
+    pub account: Option<String>,
+    #[serde(rename = "type")]
+    pub resource_type: Option<String>,
+    pub rule: Option<String>,
+    pub owner: Option<String>,
+    /// Text in the item's name, ARN or resource id.
+    pub q: Option<String>,
+    pub sort: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
+}
+
+impl FindingParams {
+    pub fn to_query(&self, owner_tag: &str) -> Result<FindingQuery, AppError> {
+        let mut states = split(&self.state);
+        if states.is_empty() {
+            states = vec!["open".into()];
+        }
+        if states.iter().any(|s| s == "all") {
+            states.clear();
+        }
+        for s in &states {
+            if !guardrail_storage::findings::STATES.contains(&s.as_str()) {
+                return Err(AppError::BadRequest(format!(
+                    "state {s:?}: use open, fixed, justified, suppressed or all"
+                )));
+            }
+        }
+        let min_score = match nonempty(&self.min_score) {
+            Some(m) => Some(m.parse::<i64>().map_err(|_| {
+                AppError::BadRequest(format!("min_score {m:?}: use a number from 0 to 10"))
+            })?),
+            None => None,
+        };
+        let sort = match nonempty(&self.sort) {
+            Some(s) => FindingSort::parse(&s)?,
+            None => FindingSort::Score,
+        };
+        Ok(FindingQuery {
+            states,
+            min_score,
+            severities: split(&self.severity),
+            account: nonempty(&self.account),
+            resource_type: nonempty(&self.resource_type),
+            rule_id: nonempty(&self.rule),
+            item_id: None,
+            owner: nonempty(&self.owner),
+            owner_tag: owner_tag.to_owned(),
+            text: nonempty(&self.q),
+            sort,
+            cursor: nonempty(&self.cursor),
+            limit: self.limit.unwrap_or(50),
+        })
+    }
+}
+
+pub async fn me(Extension(auth): Extension<Auth>) -> Json<Value> {
+    Json(json!({ "name": auth.principal.name, "role": auth.principal.role }))
+}
+
+pub async fn findings(State(state): State<AppState>, Query(p): Query<FindingParams>) -> ApiResult {
+    let q = p.to_query(&state.settings.owner_tag)?;
+    let page = db(&state, move |s| s.findings_page(&q)).await?;
+    Ok(Json(json!({
+        "findings": page.rows.iter().map(|(f, i)| finding_json(f, i)).collect::<Vec<_>>(),
+        "next_cursor": page.next_cursor,
+    })))
+}
+
+/// The diff that opened a finding: its first revision against the one before.
+/// Loads exactly two documents.
+pub(crate) fn opening_diff(
+    s: &Store,
+    f: &FindingRow,
+) -> Result<Option<(i64, i64, Vec<DiffEntry>)>, StorageError> {
+    let Some(rev_id) = f.first_revision_id else {
+        return Ok(None);
+    };
+    let Some(rev) = s.revision(rev_id)? else {
+        return Ok(None);
+    };
+    let new = rev.document_json()?;
+    let old = if rev.version > 1 {
+        match s.revision_by_version(rev.item_id, rev.version - 1)? {
+            Some(r) => r.document_json()?,
+            None => Value::Null,
+        }
+    } else {
+        Value::Null
+    };
+    Ok(Some((rev.version - 1, rev.version, json_diff(&old, &new))))
+}
+
+pub(crate) struct FindingDetail {
+    pub finding: FindingRow,
+    pub item: ItemRow,
+    pub events: Vec<guardrail_storage::FindingEventRow>,
+    pub opening: Option<(i64, i64, Vec<DiffEntry>)>,
+}
+
+pub(crate) async fn finding_detail(state: &AppState, id: i64) -> Result<FindingDetail, AppError> {
+    db(state, move |s| {
+        let finding = s
+            .finding(id)?
+            .ok_or_else(|| StorageError::NotFound(format!("no finding {id}")))?;
+        let item = s
+            .item(finding.item_id)?
+            .ok_or_else(|| StorageError::Corrupt(format!("finding {id} has no item")))?;
+        let events = s.finding_events(id)?;
+        let opening = opening_diff(s, &finding)?;
+        Ok(FindingDetail {
+            finding,
+            item,
+            events,
+            opening,
+        })
+    })
+    .await
+}
+
+pub async fn finding(State(state): State<AppState>, Path(id): Path<i64>) -> ApiResult {
+    let d = finding_detail(&state, id).await?;
+    Ok(Json(json!({
+        "finding": finding_json(&d.finding, &d.item),
+        "item": item_json(&d.item),
+        "events": d.events,
+        "opening_diff": d.opening.map(|(from, to, changes)| json!({"from": from, "to": to, "changes": changes})),
+    })))
+}
+
+fn item_json(i: &ItemRow) -> Value {
+    let mut v = serde_json::to_value(i).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut v {
+        m.insert("tags".into(), i.tags_json());
+    }
+    v
+}
+
+#[derive(Deserialize)]
+pub struct JustifyBody {
+    pub reason: String,
+    /// RFC 3339; absent: until someone unjustifies it.
+    pub until: Option<String>,
+}
+
+pub(crate) fn parse_until(until: Option<&str>) -> Result<Option<DateTime<Utc>>, AppError> {
+    let Some(u) = until.map(str::trim).filter(|u| !u.is_empty()) else {
+        return Ok(None);
+    };
+    if let Ok(t) = DateTime::parse_from_rfc3339(u) {
+        return Ok(Some(t.with_timezone(&Utc)));
+    }
+    chrono::NaiveDate::parse_from_str(u, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|d| Some(d.and_utc()))
+        .ok_or_else(|| {
+            AppError::BadRequest(format!(
+                "until {u:?}: use a date (2027-03-01) or an RFC 3339 time"
+            ))
+        })
+}
+
+/// Justifies a finding as the caller; the storage layer records who.
+pub(crate) async fn do_justify(
+    state: &AppState,
+    auth: &Auth,
+    id: i64,
+    reason: String,
+    until: Option<DateTime<Utc>>,
+) -> Result<(FindingRow, ItemRow), AppError> {
+    if reason.trim().is_empty() {
+        return Err(AppError::BadRequest(
+            "a justification needs a reason".into(),
+        ));
+    }
+    let who = auth.principal.name.clone();
+    let now = Utc::now();
+    db(state, move |s| {
+        if s.finding(id)?.is_none() {
+            return Err(StorageError::NotFound(format!("no finding {id}")));
+        }
+        // Past this point the storage layer's refusals are about the request.
+        let f = s
+            .justify(id, &who, reason.trim(), until, now)
+            .map_err(|e| match e {
+                StorageError::NotFound(m) => StorageError::Invalid(m),
+                e => e,
+            })?;
+        let i = s
+            .item(f.item_id)?
+            .ok_or_else(|| StorageError::Corrupt(format!("finding {id} has no item")))?;
+        Ok((f, i))
+    })
+    .await
+}
+
+pub(crate) async fn do_unjustify(
+    state: &AppState,
+    auth: &Auth,
+    id: i64,
+) -> Result<(FindingRow, ItemRow), AppError> {
+    let who = auth.principal.name.clone();
+    let now = Utc::now();
+    db(state, move |s| {
+        if s.finding(id)?.is_none() {
+            return Err(StorageError::NotFound(format!("no finding {id}")));
+        }
+        let f = s.unjustify(id, &who, now).map_err(|e| match e {
+            StorageError::NotFound(m) => StorageError::Invalid(m),
+            e => e,
+        })?;
+        let i = s
+            .item(f.item_id)?
+            .ok_or_else(|| StorageError::Corrupt(format!("finding {id} has no item")))?;
+        Ok((f, i))
+    })
+    .await
+}
+
+pub async fn justify(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(id): Path<i64>,
+    body: Result<Json<JustifyBody>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult {
+    let Json(b) = body.map_err(|e| {
+        AppError::BadRequest(format!(
+            "{e}: send JSON {{\"reason\": \"...\", \"until\": \"2027-03-01\"}}"
+        ))
+    })?;
+    let until = parse_until(b.until.as_deref())?;
+    let (f, i) = do_justify(&state, &auth, id, b.reason, until).await?;
+    Ok(Json(finding_json(&f, &i)))
+}
+
+pub async fn unjustify(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(id): Path<i64>,
+) -> ApiResult {
+    let (f, i) = do_unjustify(&state, &auth, id).await?;
+    Ok(Json(finding_json(&f, &i)))
+}
+
+#[derive(Debug, Default, Clone, Deserialize, serde::Serialize)]
+#[serde(default)]
+pub struct ItemParams {
+    pub q: Option<String>,
+    /// `key` (has the tag) or `key=value`.
+    pub tag: Option<String>,
+    #[serde(rename = "type")]
+    pub resource_type: Option<String>,
+    pub account: Option<String>,
+    pub region: Option<String>,
+    pub include_deleted: Option<bool>,
+    pub cursor: Option<i64>,
+    pub limit: Option<i64>,
+}
+
+impl ItemParams {
+    pub fn to_query(&self) -> ItemQuery {
+        let (tag_key, tag_value) = match nonempty(&self.tag) {
+            Some(t) => match t.split_once('=') {
+                Some((k, v)) => (Some(k.to_owned()), Some(v.to_owned())),
+                None => (Some(t), None),
+            },
+            None => (None, None),
+        };
+        ItemQuery {
+            text: nonempty(&self.q),
+            tag_key,
+            tag_value,
+            resource_type: nonempty(&self.resource_type),
+            account: nonempty(&self.account),
+            region: nonempty(&self.region),
+            include_deleted: self.include_deleted.unwrap_or(false),
+            after_id: self.cursor,
+            limit: self.limit.unwrap_or(50),
+        }
+    }
+}
+
+pub async fn items(State(state): State<AppState>, Query(p): Query<ItemParams>) -> ApiResult {
+    let q = p.to_query();
+    let page = db(&state, move |s| s.items_page(&q)).await?;
+    Ok(Json(json!({
+        "items": page.rows.iter().map(item_json).collect::<Vec<_>>(),
+        "next_cursor": page.next_cursor,
+    })))
+}
+
+async fn load_item(state: &AppState, id: i64) -> Result<ItemRow, AppError> {
+    db(state, move |s| {
+        s.item(id)?
+            .ok_or_else(|| StorageError::NotFound(format!("no item {id}")))
+    })
+    .await
+}
+
+pub async fn item(State(state): State<AppState>, Path(id): Path<i64>) -> ApiResult {
+    let owner_tag = state.settings.owner_tag.clone();
+    let (item, latest, findings) = db(&state, move |s| {
+        let item = s
+            .item(id)?
+            .ok_or_else(|| StorageError::NotFound(format!("no item {id}")))?;
+        let latest = s.revision_by_version(id, item.version)?;
+        let findings = s.findings_page(&FindingQuery {
+            item_id: Some(id),
+            owner_tag,
+            limit: 100,
+            ..Default::default()
+        })?;
+        Ok((item, latest, findings))
+    })
+    .await?;
+    Ok(Json(json!({
+        "item": item_json(&item),
+        "document": latest.map(|r| r.document_json()).transpose()?,
+        "findings": findings.rows.iter().map(|(f, i)| finding_json(f, i)).collect::<Vec<_>>(),
+    })))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct PageParams {
+    pub before: Option<i64>,
+    pub limit: Option<i64>,
+}
+
+pub async fn revisions(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    Query(p): Query<PageParams>,
+) -> ApiResult {
+    load_item(&state, id).await?;
+    let limit = p.limit.unwrap_or(50);
+    let revs = db(&state, move |s| s.revisions_page(id, p.before, limit)).await?;
+    let next = revs.last().filter(|r| r.version > 1).map(|r| r.version);
+    Ok(Json(json!({ "revisions": revs, "next_before": next })))
+}
+
+#[derive(Deserialize)]
+pub struct DiffParams {
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+}
+
+/// Diff of two versions of an item (`from` 0 = before it existed). Loads two documents.
+pub(crate) async fn item_diff(
+    state: &AppState,
+    item: &ItemRow,
+    from: Option<i64>,
+    to: Option<i64>,
+) -> Result<(i64, i64, Value, Value, Vec<DiffEntry>), AppError> {
+    let to = to.unwrap_or(item.version);
+    let from = from.unwrap_or(to - 1);
+    if from >= to || from < 0 || to > item.version {
+        return Err(AppError::BadRequest(format!(
+            "from={from}, to={to}: need 0 <= from < to <= {} (the latest version)",
+            item.version
+        )));
+    }
+    let id = item.id;
+    let (old, new) = db(state, move |s| {
+        let load = |v: i64| -> Result<Value, StorageError> {
+            if v < 1 {
+                return Ok(Value::Null);
+            }
+            s.revision_by_version(id, v)?
+                .ok_or_else(|| StorageError::NotFound(format!("item {id} has no version {v}")))?
+                .document_json()
+        };
+        Ok((load(from)?, load(to)?))
+    })
+    .await?;
+    let changes = json_diff(&old, &new);
+    Ok((from, to, old, new, changes))
+}
+
+pub async fn diff(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    Query(p): Query<DiffParams>,
+) -> ApiResult {
+    let item = load_item(&state, id).await?;
+    let (from, to, _, _, changes) = item_diff(&state, &item, p.from, p.to).await?;
+    Ok(Json(
+        json!({ "item_id": id, "from": from, "to": to, "changes": changes }),
+    ))
+}
+
+pub async fn sweeps(State(state): State<AppState>, Query(p): Query<PageParams>) -> ApiResult {
+    let limit = p.limit.unwrap_or(50);
+    let (sweeps, health) = db(&state, move |s| {
+        Ok((s.sweeps_page(p.before, limit)?, s.sweep_health()?))
+    })
+    .await?;
+    let next = sweeps.last().map(|s| s.id);
+    Ok(Json(
+        json!({ "sweeps": sweeps, "health": health, "next_before": next }),
+    ))
+}
+
+pub async fn sweep(State(state): State<AppState>, Path(id): Path<i64>) -> ApiResult {
+    let (sweep, errors) = db(&state, move |s| {
+        let sweep = s
+            .sweep(id)?
+            .ok_or_else(|| StorageError::NotFound(format!("no sweep {id}")))?;
+        Ok((sweep, s.sweep_errors_page(id, 500)?))
+    })
+    .await?;
+    Ok(Json(json!({ "sweep": sweep, "errors": errors })))
+}
+
+pub async fn rule_errors(State(state): State<AppState>, Query(p): Query<PageParams>) -> ApiResult {
+    let limit = p.limit.unwrap_or(50);
+    let rows = db(&state, move |s| s.rule_errors_page(p.before, limit)).await?;
+    let next = rows.last().map(|r| r.id);
+    Ok(Json(json!({ "rule_errors": rows, "next_before": next })))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct SummaryParams {
+    /// RFC 3339; default 24 hours ago.
+    pub since: Option<String>,
+}
+
+pub async fn summary(State(state): State<AppState>, Query(p): Query<SummaryParams>) -> ApiResult {
+    let since = match p.since.as_deref().filter(|s| !s.is_empty()) {
+        Some(s) => DateTime::parse_from_rfc3339(s)
+            .map_err(|e| AppError::BadRequest(format!("since {s:?}: {e}; use RFC 3339")))?
+            .with_timezone(&Utc),
+        None => Utc::now() - Duration::hours(24),
+    };
+    let tag = state.settings.owner_tag.clone();
+    let s = db(&state, move |s| s.summary(&tag, since)).await?;
+    Ok(Json(
+        serde_json::to_value(s).map_err(|e| AppError::Internal(e.to_string()))?,
+    ))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct ExportParams {
+    pub format: Option<String>,
+    #[serde(flatten)]
+    pub filter: FindingParams,
+}
+
+const CSV_COLUMNS: [&str; 18] = [
+    "id",
+    "state",
+    "score",
+    "severity",
+    "rule_id",
+    "title",
+    "account",
+    "region",
+    "resource_type",
+    "resource_id",
+    "resource_name",
+    "arn",
+    "first_seen_at",
+    "last_seen_at",
+    "justified_by",
+    "justification",
+    "justified_until",
+    "fingerprint",
+];
+
+fn csv_line(fields: &[String]) -> String {
+    let mut out = String::new();
+    for (n, f) in fields.iter().enumerate() {
+        if n > 0 {
+            out.push(',');
+        }
+        if f.contains([',', '"', '\n', '\r']) {
+            out.push('"');
+            out.push_str(&f.replace('"', "\"\""));
+            out.push('"');
+        } else {
+            out.push_str(f);
+        }
+    }
+    out.push('\n');
+    out
+}
+
+fn csv_row(f: &FindingRow, i: &ItemRow) -> String {
+    csv_line(&[
+        f.id.to_string(),
+        f.state.clone(),
+        f.score.to_string(),
+        f.severity.clone(),
+        f.rule_id.clone(),
+        f.title.clone(),
+        i.account.clone(),
+        i.region.clone(),
+        i.resource_type.clone(),
+        i.resource_id.clone(),
+        i.name.clone().unwrap_or_default(),
+        i.arn.clone().unwrap_or_default(),
+        f.first_seen_at.and_utc().to_rfc3339(),
+        f.last_seen_at.and_utc().to_rfc3339(),
+        f.justified_by.clone().unwrap_or_default(),
+        f.justification.clone().unwrap_or_default(),
+        f.justified_until
+            .map(|t| t.and_utc().to_rfc3339())
+            .unwrap_or_default(),
+        f.fingerprint.clone(),
+    ])
+}
+
+#[derive(Clone, Copy)]
+enum ExportFormat {
+    Json,
+    Csv,
+    Ocsf,
+}
+
+/// Findings as a JSON array, CSV or OCSF, streamed page by page: the response starts
+/// at once and memory stays one page deep whatever the number of findings.
+pub async fn export(
+    State(state): State<AppState>,
+    Query(p): Query<ExportParams>,
+) -> Result<Response, AppError> {
+    let format = match p.format.as_deref().unwrap_or("json") {
+        "json" => ExportFormat::Json,
+        "csv" => ExportFormat::Csv,
+        "ocsf" => ExportFormat::Ocsf,
+        other => {
+            return Err(AppError::BadRequest(format!(
+                "format {other:?}: use json, csv or ocsf"
+            )))
+        }
+    };
+    let mut q = p.filter.to_query(&state.settings.owner_tag)?;
+    q.limit = guardrail_storage::MAX_PAGE;
+    q.cursor = None;
+    // Fail before the 200 if the filter is wrong or the database is down.
+    let first = {
+        let q = q.clone();
+        db(&state, move |s| s.findings_page(&q)).await?
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<String, std::io::Error>>(4);
+    let store = state.store.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut page = first;
+        let mut n = 0usize;
+        let head = match format {
+            ExportFormat::Csv => csv_line(&CSV_COLUMNS.map(String::from)),
+            _ => "[".to_owned(),
+        };
+        if tx.blocking_send(Ok(head)).is_err() {
+            return;
+        }
+        loop {
+            let mut chunk = String::new();
+            for (f, i) in &page.rows {
+                match format {
+                    ExportFormat::Csv => chunk.push_str(&csv_row(f, i)),
+                    ExportFormat::Json | ExportFormat::Ocsf => {
+                        if n > 0 {
+                            chunk.push(',');
+                        }
+                        let v = match format {
+                            ExportFormat::Ocsf => to_ocsf(f, i),
+                            _ => finding_json(f, i),
+                        };
+                        chunk.push_str(&v.to_string());
+                        chunk.push('\n');
+                    }
+                }
+                n += 1;
+            }
+            // A client that went away stops the export.
+            if tx.blocking_send(Ok(chunk)).is_err() {
+                return;
+            }
+            let Some(c) = page.next_cursor.take() else {
+                break;
+            };
+            q.cursor = Some(c);
+            match store.findings_page(&q) {
+                Ok(p) => page = p,
+                Err(e) => {
+                    tracing::error!(error = %e, "export stopped");
+                    let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+                    return;
+                }
+            }
+        }
+        if !matches!(format, ExportFormat::Csv) {
+            let _ = tx.blocking_send(Ok("]\n".to_owned()));
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    let (ctype, ext) = match format {
+        ExportFormat::Csv => ("text/csv; charset=utf-8", "csv"),
+        _ => ("application/json", "json"),
+    };
+    Ok((
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, ctype.to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"guardrail-findings.{ext}\""),
+            ),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+pub async fn tokens(State(state): State<AppState>) -> ApiResult {
+    let rows = db(&state, |s| s.tokens()).await?;
+    Ok(Json(json!({ "tokens": rows })))
+}
+
+#[derive(Deserialize)]
+pub struct NewToken {
+    pub name: String,
+    pub role: String,
+}
+
+pub async fn create_token(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    body: Result<Json<NewToken>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, AppError> {
+    let Json(b) = body.map_err(|e| {
+        AppError::BadRequest(format!(
+            "{e}: send JSON {{\"name\": \"ci\", \"role\": \"viewer\"}}"
+        ))
+    })?;
+    let role = Role::parse(&b.role)?;
+    let now = Utc::now();
+    let (row, secret) = db(&state, move |s| s.create_token(&b.name, role, now)).await?;
+    tracing::info!(token = %row.name, role = %role, by = %auth.principal.name, "token created");
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "token": row, "secret": secret, "note": "the secret is shown once; store it now" })),
+    )
+        .into_response())
+}
+
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(name): Path<String>,
+) -> Result<Response, AppError> {
+    let n = name.clone();
+    let now = Utc::now();
+    if db(&state, move |s| s.revoke_token(&n, now)).await? {
+        tracing::info!(token = %name, by = %auth.principal.name, "token revoked");
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(AppError::NotFound(format!("no live token named {name:?}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_quotes_what_needs_it() {
+        assert_eq!(
+            csv_line(&["a".into(), "b,c".into(), "d\"e".into()]),
+            "a,\"b,c\",\"d\"\"e\"\n"
+        );
+    }
+
+    #[test]
+    fn until_accepts_dates_and_times() {
+        assert!(parse_until(Some("2027-03-01")).unwrap().is_some());
+        assert!(parse_until(Some("2027-03-01T10:00:00Z")).unwrap().is_some());
+        assert!(parse_until(Some("")).unwrap().is_none());
+        assert!(parse_until(Some("next week")).is_err());
+    }
+
+    #[test]
+    fn finding_params_validate() {
+        let p = FindingParams {
+            state: Some("open,bogus".into()),
+            ..Default::default()
+        };
+        assert!(p.to_query("owner").is_err());
+        let p = FindingParams {
+            state: Some("all".into()),
+            min_score: Some("7".into()),
+            ..Default::default()
+        };
+        let q = p.to_query("owner").unwrap();
+        assert!(q.states.is_empty());
+        assert_eq!(q.min_score, Some(7));
+        assert_eq!(
+            FindingParams::default().to_query("o").unwrap().states,
+            vec!["open".to_string()]
+        );
+    }
+}

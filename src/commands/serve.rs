@@ -1,0 +1,125 @@
+//! `guardrail serve`: the HTTP server (API, UI, metrics) and, on its own thread, the
+//! scheduler (sweeps, rule and config reload, notification delivery). SIGINT or
+//! SIGTERM stops both gracefully: in-flight requests and an in-flight sweep finish.
+
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use guardrail_server::{AppState, Metrics};
+
+use super::Context;
+use crate::scheduler::Scheduler;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Address to listen on; overrides [server] listen (default 127.0.0.1:8080).
+    #[arg(long)]
+    listen: Option<String>,
+    /// Seconds between scheduler passes (config and rule checks, due sweeps, notifications).
+    #[arg(long, default_value_t = 5.0)]
+    poll: f64,
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
+    let poll = super::watch::seconds(a.poll, "poll")?;
+    let store = ctx.open_store()?;
+    let shown_db = store.display_url();
+    let mut settings = ctx.config.server.clone();
+    if let Some(l) = a.listen {
+        settings.listen = l;
+    }
+    let metrics = Arc::new(Metrics::default());
+    let state = AppState::new(store.clone(), settings.clone(), metrics.clone())
+        .map_err(|e| anyhow::anyhow!("{e:#} (from --listen or the [server] table)"))?;
+    let mut scheduler = Scheduler::new(
+        store,
+        ctx.rules_dir.clone(),
+        ctx.config_path.clone(),
+        ctx.config.clone(),
+        None,
+        metrics,
+        Box::new(|line| println!("{line}")),
+    )?;
+    for e in &scheduler.auditor().rules.load_errors {
+        println!("rule error: {e}");
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&settings.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}; is another process using it? (--listen ADDR)", settings.listen))?;
+        let addr = listener.local_addr()?;
+        let shown = settings
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}/"));
+        println!("guardrail is serving {shown} (database {shown_db})");
+        println!(
+            "sources: {}",
+            if scheduler.sources().is_empty() {
+                "none configured ([[sources]] in the config file)".to_owned()
+            } else {
+                scheduler
+                    .sources()
+                    .iter()
+                    .map(|s| format!("{} ({}, every {}s)", s.name, s.describe(), s.interval_seconds))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        );
+        println!("log in with a token from: guardrail token create --name NAME --role viewer|triager|admin");
+        let stop = Arc::new(AtomicBool::new(false));
+        let sched_stop = stop.clone();
+        let scheduler_thread = std::thread::Builder::new()
+            .name("scheduler".into())
+            .spawn(move || scheduler.run(&sched_stop, poll, true))?;
+        let server_stop = stop.clone();
+        guardrail_server::serve(listener, state, async move {
+            shutdown_signal().await;
+            println!("stopping: finishing in-flight requests and sweeps");
+            server_stop.store(true, Ordering::SeqCst);
+        })
+        .await?;
+        // The server may also stop on its own (an I/O error); stop the scheduler too.
+        stop.store(true, Ordering::SeqCst);
+        let joined = tokio::task::spawn_blocking(move || scheduler_thread.join()).await?;
+        match joined {
+            Ok(result) => result?,
+            Err(_) => anyhow::bail!("the scheduler thread panicked; see the log above"),
+        }
+        println!("stopped");
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,11 @@
+DROP INDEX findings_state_item;
+DROP INDEX findings_state_severity;
+DROP INDEX sweeps_source;
+DROP INDEX items_account;
+DROP INDEX findings_first_seen;
+DROP INDEX findings_score_id;
+DROP INDEX findings_state_first_seen_id;
+DROP INDEX findings_state_last_seen_id;
+DROP INDEX findings_state_score_id;
+DROP TABLE sessions;
+DROP TABLE api_tokens;
