@@ -271,14 +271,28 @@ pub async fn require<const MIN: u8>(req: Request, next: Next) -> Response {
     }
 }
 
-pub async fn login_form(State(state): State<AppState>) -> Response {
-    login_page(&state, StatusCode::OK, None)
+pub async fn login_form(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    login_page(&state, &headers, StatusCode::OK, None)
 }
 
-fn login_page(state: &AppState, status: StatusCode, error: Option<&str>) -> Response {
-    let csrf = match guardrail_storage::auth::random_hex(32) {
-        Ok(c) => c,
-        Err(e) => return AppError::from(e).into_response(),
+/// The login form. A login cookie the browser already holds is kept: any other request
+/// that lands here meanwhile (the browser's favicon fetch redirected to /login, a
+/// second tab) would otherwise replace it and make the open form's token stale.
+fn login_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    error: Option<&str>,
+) -> Response {
+    let held = cookie(headers, LOGIN_COOKIE)
+        .filter(|c| c.len() == 64 && c.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(str::to_owned);
+    let csrf = match held {
+        Some(c) => c,
+        None => match guardrail_storage::auth::random_hex(32) {
+            Ok(c) => c,
+            Err(e) => return AppError::from(e).into_response(),
+        },
     };
     let mut r = crate::ui::login_page(status, &csrf, error);
     r.headers_mut().append(
@@ -316,6 +330,7 @@ pub async fn login(
             tracing::warn!("login with an unknown or revoked token");
             return login_page(
                 &state,
+                &headers,
                 StatusCode::UNAUTHORIZED,
                 Some("unknown or revoked token"),
             );

@@ -47,24 +47,51 @@ fn request(port: u16, method: &str, path: &str, body: Option<&Value>) -> Value {
     );
     s.write_all(head.as_bytes()).unwrap();
     s.write_all(body.as_bytes()).unwrap();
+    // chromedriver keeps connections open: read the head, then exactly the body.
     let mut raw = Vec::new();
-    s.read_to_end(&mut raw).expect("read chromedriver answer");
-    let text = String::from_utf8_lossy(&raw);
-    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    // chromedriver may answer chunked; decode the simple case.
-    let payload = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
+    let mut buf = [0u8; 8192];
+    let head_end = loop {
+        if let Some(i) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = s.read(&mut buf).expect("read chromedriver answer");
+        assert!(n > 0, "chromedriver closed the connection");
+        raw.extend_from_slice(&buf[..n]);
+    };
+    let head = String::from_utf8_lossy(&raw[..head_end]).to_ascii_lowercase();
+    let length = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    let chunked = head.contains("transfer-encoding: chunked");
+    let mut body = raw[head_end..].to_vec();
+    loop {
+        let done = match length {
+            Some(n) => body.len() >= n,
+            None if chunked => body.ends_with(b"0\r\n\r\n"),
+            None => false,
+        };
+        if done {
+            break;
+        }
+        let n = s.read(&mut buf).expect("read chromedriver answer");
+        if n == 0 {
+            break;
+        }
+        body.extend_from_slice(&buf[..n]);
+    }
+    let rest = String::from_utf8_lossy(&body).into_owned();
+    let rest = rest.as_str();
+    let payload = if chunked {
         let mut out = String::new();
         let mut rest = rest;
         while let Some((size, tail)) = rest.split_once("\r\n") {
             let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-            if n == 0 {
+            if n == 0 || tail.len() < n {
                 break;
             }
             out.push_str(&tail[..n]);
-            rest = &tail[n + 2..];
+            rest = tail.get(n + 2..).unwrap_or("");
         }
         out
     } else {
@@ -180,6 +207,21 @@ impl Browser {
     pub fn click(&self, css: &str) {
         let e = self.find(css);
         self.call("POST", &format!("/element/{e}/click"), Some(json!({})));
+    }
+
+    /// Clicks an element found earlier.
+    pub fn click_element(&self, element: &str) {
+        self.call(
+            "POST",
+            &format!("/element/{element}/click"),
+            Some(json!({})),
+        );
+    }
+
+    pub fn attribute(&self, element: &str, name: &str) -> Option<String> {
+        self.call("GET", &format!("/element/{element}/attribute/{name}"), None)
+            .as_str()
+            .map(str::to_owned)
     }
 
     pub fn type_into(&self, css: &str, text: &str) {
