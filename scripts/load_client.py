@@ -13,7 +13,7 @@ import json
 import random
 import threading
 import time
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 
 def percentile(sorted_values, p):
@@ -40,10 +40,13 @@ def main():
     lock = threading.Lock()
     stop = time.monotonic() + a.seconds
 
-    def routes(rng):
+    def routes(rng, last):
         item = rng.randint(1, a.items)
         score = rng.choice(["", "&min_score=7", "&severity=critical", "&account=100000000003"])
         yield "GET /api/v1/findings", f"/api/v1/findings?state=open&limit=50{score}"
+        if last.get("next_cursor"):  # the worker put the page's cursor in `last`
+            yield ("GET /api/v1/findings (next page)",
+                   f"/api/v1/findings?state=open&limit=50{score}&cursor={quote(last['next_cursor'])}")
         yield "GET /findings", f"/findings?state=open{score}"
         yield "GET /items/{id}", f"/items/{item}"
         yield "GET /api/v1/items/{id}/revisions", f"/api/v1/items/{item}/revisions?limit=20"
@@ -53,7 +56,8 @@ def main():
         conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
         local = {}
         while time.monotonic() < stop:
-            for name, path in routes(rng):
+            last = {}
+            for name, path in routes(rng, last):
                 t0 = time.perf_counter()
                 try:
                     conn.request("GET", path, headers=headers)
@@ -70,6 +74,8 @@ def main():
                 if status != 200:
                     with lock:
                         errors.append(f"{name}: HTTP {status} {body[:200]!r}")
+                elif name == "GET /api/v1/findings":
+                    last["next_cursor"] = json.loads(body).get("next_cursor")
                 local.setdefault(name, []).append(dt)
         with lock:
             for k, v in local.items():

@@ -267,19 +267,21 @@ impl Store {
             match q.sort {
                 FindingSort::Score => {
                     if let Some((k, id)) = after {
-                        b = b.filter(findings::score.lt(k).or(findings::score.eq(k).and(findings::id.lt(id))));
+                        // The redundant `<=` is what an index range scan can start from;
+                        // the OR alone makes PostgreSQL read and drop every earlier row.
+                        b = b.filter(findings::score.le(k)).filter(findings::score.lt(k).or(findings::score.eq(k).and(findings::id.lt(id))));
                     }
                     b = b.order((findings::score.desc(), findings::id.desc()));
                 }
                 FindingSort::LastSeen => {
                     if let (Some(t), Some((_, id))) = (after_time, after) {
-                        b = b.filter(findings::last_seen_at.lt(t).or(findings::last_seen_at.eq(t).and(findings::id.lt(id))));
+                        b = b.filter(findings::last_seen_at.le(t)).filter(findings::last_seen_at.lt(t).or(findings::last_seen_at.eq(t).and(findings::id.lt(id))));
                     }
                     b = b.order((findings::last_seen_at.desc(), findings::id.desc()));
                 }
                 FindingSort::FirstSeen => {
                     if let (Some(t), Some((_, id))) = (after_time, after) {
-                        b = b.filter(findings::first_seen_at.lt(t).or(findings::first_seen_at.eq(t).and(findings::id.lt(id))));
+                        b = b.filter(findings::first_seen_at.le(t)).filter(findings::first_seen_at.lt(t).or(findings::first_seen_at.eq(t).and(findings::id.lt(id))));
                     }
                     b = b.order((findings::first_seen_at.desc(), findings::id.desc()));
                 }
