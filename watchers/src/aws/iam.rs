@@ -41,6 +41,15 @@ fn is_aws_managed(arn: &str) -> bool {
     arn.split(':').nth(4) == Some("aws")
 }
 
+/// The AWS managed policies among `attached`.
+fn aws_managed_arns(attached: &[AttachedPolicy]) -> impl Iterator<Item = String> + '_ {
+    attached
+        .iter()
+        .filter_map(|p| p.policy_arn())
+        .filter(|a| is_aws_managed(a))
+        .map(str::to_owned)
+}
+
 /// What a user's detail calls add: access keys with last use, MFA devices, login profile.
 async fn user_extras(client: &Client, ctx: &Context, user: &str) -> Result<Value, String> {
     let fail = |op: &str, e: String| format!("iam:{op} for user {user} failed: {e}");
@@ -282,13 +291,7 @@ impl AwsLister for Iam {
 
         let mut aws_managed: BTreeSet<String> = BTreeSet::new();
         for r in &roles {
-            aws_managed.extend(
-                r.attached_managed_policies()
-                    .iter()
-                    .filter_map(|p| p.policy_arn())
-                    .filter(|a| is_aws_managed(a))
-                    .map(str::to_owned),
-            );
+            aws_managed.extend(aws_managed_arns(r.attached_managed_policies()));
             let (tag_list, tag_map) = tags(r.tags());
             let name = r.role_name().unwrap_or_default();
             let extra = settings.get(name).cloned().unwrap_or(Value::Null);
@@ -322,22 +325,10 @@ impl AwsLister for Iam {
             );
         }
         for u in &users {
-            aws_managed.extend(
-                u.attached_managed_policies()
-                    .iter()
-                    .filter_map(|p| p.policy_arn())
-                    .filter(|a| is_aws_managed(a))
-                    .map(str::to_owned),
-            );
+            aws_managed.extend(aws_managed_arns(u.attached_managed_policies()));
         }
         for g in &groups {
-            aws_managed.extend(
-                g.attached_managed_policies()
-                    .iter()
-                    .filter_map(|p| p.policy_arn())
-                    .filter(|a| is_aws_managed(a))
-                    .map(str::to_owned),
-            );
+            aws_managed.extend(aws_managed_arns(g.attached_managed_policies()));
             let conf = json!({
                 "path": g.path(), "groupName": g.group_name(), "groupId": g.group_id(), "arn": g.arn(),
                 "createDate": time(g.create_date()),
