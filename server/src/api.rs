@@ -497,27 +497,6 @@ pub struct ExportParams {
     pub filter: FindingParams,
 }
 
-const CSV_COLUMNS: [&str; 18] = [
-    "id",
-    "state",
-    "score",
-    "severity",
-    "rule_id",
-    "title",
-    "account",
-    "region",
-    "resource_type",
-    "resource_id",
-    "resource_name",
-    "arn",
-    "first_seen_at",
-    "last_seen_at",
-    "justified_by",
-    "justification",
-    "justified_until",
-    "fingerprint",
-];
-
 fn csv_line(fields: &[String]) -> String {
     let mut out = String::new();
     for (n, f) in fields.iter().enumerate() {
@@ -534,31 +513,6 @@ fn csv_line(fields: &[String]) -> String {
     }
     out.push('\n');
     out
-}
-
-fn csv_row(f: &FindingRow, i: &ItemRow) -> String {
-    csv_line(&[
-        f.id.to_string(),
-        f.state.clone(),
-        f.score.to_string(),
-        f.severity.clone(),
-        f.rule_id.clone(),
-        f.title.clone(),
-        i.account.clone(),
-        i.region.clone(),
-        i.resource_type.clone(),
-        i.resource_id.clone(),
-        i.name.clone().unwrap_or_default(),
-        i.arn.clone().unwrap_or_default(),
-        f.first_seen_at.and_utc().to_rfc3339(),
-        f.last_seen_at.and_utc().to_rfc3339(),
-        f.justified_by.clone().unwrap_or_default(),
-        f.justification.clone().unwrap_or_default(),
-        f.justified_until
-            .map(|t| t.and_utc().to_rfc3339())
-            .unwrap_or_default(),
-        f.fingerprint.clone(),
-    ])
 }
 
 #[derive(Clone, Copy)]
@@ -598,7 +552,9 @@ pub async fn export(
         let mut page = first;
         let mut n = 0usize;
         let head = match format {
-            ExportFormat::Csv => csv_line(&CSV_COLUMNS.map(String::from)),
+            ExportFormat::Csv => {
+                csv_line(&guardrail_storage::FINDING_CSV_COLUMNS.map(String::from))
+            }
             _ => "[".to_owned(),
         };
         if tx.blocking_send(Ok(head)).is_err() {
@@ -608,7 +564,9 @@ pub async fn export(
             let mut chunk = String::new();
             for (f, i) in &page.rows {
                 match format {
-                    ExportFormat::Csv => chunk.push_str(&csv_row(f, i)),
+                    ExportFormat::Csv => {
+                        chunk.push_str(&csv_line(&guardrail_storage::finding_csv_fields(f, i)))
+                    }
                     ExportFormat::Json | ExportFormat::Ocsf => {
                         if n > 0 {
                             chunk.push(',');

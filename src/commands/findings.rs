@@ -150,49 +150,9 @@ fn list(ctx: &Context, store: &guardrail_storage::Store, a: ListArgs) -> anyhow:
         }
         Format::Csv => {
             let mut w = csv::Writer::from_writer(std::io::stdout().lock());
-            w.write_record([
-                "id",
-                "state",
-                "score",
-                "severity",
-                "rule_id",
-                "title",
-                "account",
-                "region",
-                "resource_type",
-                "resource_id",
-                "resource_name",
-                "arn",
-                "first_seen_at",
-                "last_seen_at",
-                "justified_by",
-                "justification",
-                "justified_until",
-                "fingerprint",
-            ])?;
+            w.write_record(guardrail_storage::FINDING_CSV_COLUMNS)?;
             for (f, i) in &rows {
-                w.write_record([
-                    f.id.to_string(),
-                    f.state.clone(),
-                    f.score.to_string(),
-                    f.severity.clone(),
-                    f.rule_id.clone(),
-                    f.title.clone(),
-                    i.account.clone(),
-                    i.region.clone(),
-                    i.resource_type.clone(),
-                    i.resource_id.clone(),
-                    i.name.clone().unwrap_or_default(),
-                    i.arn.clone().unwrap_or_default(),
-                    f.first_seen_at.and_utc().to_rfc3339(),
-                    f.last_seen_at.and_utc().to_rfc3339(),
-                    f.justified_by.clone().unwrap_or_default(),
-                    f.justification.clone().unwrap_or_default(),
-                    f.justified_until
-                        .map(|t| t.and_utc().to_rfc3339())
-                        .unwrap_or_default(),
-                    f.fingerprint.clone(),
-                ])?;
+                w.write_record(guardrail_storage::finding_csv_fields(f, i))?;
             }
             w.flush()?;
         }

@@ -715,6 +715,54 @@ pub fn to_ocsf(f: &FindingRow, item: &ItemRow) -> serde_json::Value {
 }
 
 /// The JSON shape of a finding in listings and exports.
+/// The CSV export's columns, shared by the CLI and the server.
+pub const FINDING_CSV_COLUMNS: [&str; 18] = [
+    "id",
+    "state",
+    "score",
+    "severity",
+    "rule_id",
+    "title",
+    "account",
+    "region",
+    "resource_type",
+    "resource_id",
+    "resource_name",
+    "arn",
+    "first_seen_at",
+    "last_seen_at",
+    "justified_by",
+    "justification",
+    "justified_until",
+    "fingerprint",
+];
+
+/// One finding as the fields of [`FINDING_CSV_COLUMNS`].
+pub fn finding_csv_fields(f: &FindingRow, i: &ItemRow) -> [String; 18] {
+    [
+        f.id.to_string(),
+        f.state.clone(),
+        f.score.to_string(),
+        f.severity.clone(),
+        f.rule_id.clone(),
+        f.title.clone(),
+        i.account.clone(),
+        i.region.clone(),
+        i.resource_type.clone(),
+        i.resource_id.clone(),
+        i.name.clone().unwrap_or_default(),
+        i.arn.clone().unwrap_or_default(),
+        f.first_seen_at.and_utc().to_rfc3339(),
+        f.last_seen_at.and_utc().to_rfc3339(),
+        f.justified_by.clone().unwrap_or_default(),
+        f.justification.clone().unwrap_or_default(),
+        f.justified_until
+            .map(|t| t.and_utc().to_rfc3339())
+            .unwrap_or_default(),
+        f.fingerprint.clone(),
+    ]
+}
+
 pub fn finding_json(f: &FindingRow, i: &ItemRow) -> serde_json::Value {
     serde_json::json!({
         "id": f.id,

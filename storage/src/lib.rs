@@ -25,8 +25,9 @@ pub use api::{
 pub use auth::{Principal, Role, TokenRow};
 pub use error::StorageError;
 pub use findings::{
-    finding_json, fingerprint, to_ocsf, AuditSummary, FindingEventRow, FindingFilter, FindingRow,
-    ItemAudit, NewFinding, RuleErrorRow, RuleResult, OCSF_VERSION,
+    finding_csv_fields, finding_json, fingerprint, to_ocsf, AuditSummary, FindingEventRow,
+    FindingFilter, FindingRow, ItemAudit, NewFinding, RuleErrorRow, RuleResult,
+    FINDING_CSV_COLUMNS, OCSF_VERSION,
 };
 pub use ingest::{Ingestor, SweepSummary};
 pub use open::{redact_url, Backend};

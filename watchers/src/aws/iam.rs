@@ -41,6 +41,31 @@ fn is_aws_managed(arn: &str) -> bool {
     arn.split(':').nth(4) == Some("aws")
 }
 
+/// An IAM item: global, with no supplementary configuration or relationships.
+fn iam_item(
+    ctx: &Context,
+    resource_type: &'static str,
+    id: &str,
+    name: Option<&str>,
+    arn: String,
+    configuration: Value,
+    tags: BTreeMap<String, String>,
+) -> Result<guardrail_model::Observation, String> {
+    ItemDoc {
+        resource_type,
+        account: &ctx.account,
+        region: "global",
+        id,
+        name,
+        arn,
+        configuration,
+        supplementary: json!({}),
+        relationships: Vec::new(),
+        tags,
+    }
+    .observe()
+}
+
 /// The AWS managed policies among `attached`.
 fn aws_managed_arns(attached: &[AttachedPolicy]) -> impl Iterator<Item = String> + '_ {
     attached
@@ -126,19 +151,15 @@ fn user_doc(
     if let (Value::Object(c), Value::Object(x)) = (&mut conf, extras) {
         c.extend(x);
     }
-    ItemDoc {
-        resource_type: "AWS::IAM::User",
-        account: &ctx.account,
-        region: "global",
-        id: u.user_id().unwrap_or_default(),
-        name: u.user_name(),
-        arn: u.arn().unwrap_or_default().to_owned(),
-        configuration: conf,
-        supplementary: json!({}),
-        relationships: Vec::new(),
-        tags: tag_map,
-    }
-    .observe()
+    iam_item(
+        ctx,
+        "AWS::IAM::User",
+        u.user_id().unwrap_or_default(),
+        u.user_name(),
+        u.arn().unwrap_or_default().to_owned(),
+        conf,
+        tag_map,
+    )
 }
 
 /// Session duration and description by role name, which the details call omits.
@@ -204,19 +225,15 @@ async fn aws_managed_policy(
             "createDate": time(doc.and_then(|d| d.create_date())),
         }],
     });
-    ItemDoc {
-        resource_type: "AWS::IAM::Policy",
-        account: &ctx.account,
-        region: "global",
-        id: p.policy_id().unwrap_or(arn),
-        name: p.policy_name(),
-        arn: arn.to_owned(),
-        configuration: conf,
-        supplementary: json!({}),
-        relationships: Vec::new(),
-        tags: BTreeMap::new(),
-    }
-    .observe()
+    iam_item(
+        ctx,
+        "AWS::IAM::Policy",
+        p.policy_id().unwrap_or(arn),
+        p.policy_name(),
+        arn.to_owned(),
+        conf,
+        BTreeMap::new(),
+    )
 }
 
 impl AwsLister for Iam {
@@ -308,21 +325,15 @@ impl AwsLister for Iam {
                 "roleLastUsed": r.role_last_used().map(|l| json!({"lastUsedDate": time(l.last_used_date()), "region": l.region()})),
                 "tags": tag_list,
             });
-            listed.items.push(
-                ItemDoc {
-                    resource_type: "AWS::IAM::Role",
-                    account: &ctx.account,
-                    region: "global",
-                    id: r.role_id().unwrap_or_default(),
-                    name: r.role_name(),
-                    arn: r.arn().unwrap_or_default().to_owned(),
-                    configuration: conf,
-                    supplementary: json!({}),
-                    relationships: Vec::new(),
-                    tags: tag_map,
-                }
-                .observe()?,
-            );
+            listed.items.push(iam_item(
+                ctx,
+                "AWS::IAM::Role",
+                r.role_id().unwrap_or_default(),
+                r.role_name(),
+                r.arn().unwrap_or_default().to_owned(),
+                conf,
+                tag_map,
+            )?);
         }
         for u in &users {
             aws_managed.extend(aws_managed_arns(u.attached_managed_policies()));
@@ -335,21 +346,15 @@ impl AwsLister for Iam {
                 "groupPolicyList": inline(g.group_policy_list()),
                 "attachedManagedPolicies": attached(g.attached_managed_policies()),
             });
-            listed.items.push(
-                ItemDoc {
-                    resource_type: "AWS::IAM::Group",
-                    account: &ctx.account,
-                    region: "global",
-                    id: g.group_id().unwrap_or_default(),
-                    name: g.group_name(),
-                    arn: g.arn().unwrap_or_default().to_owned(),
-                    configuration: conf,
-                    supplementary: json!({}),
-                    relationships: Vec::new(),
-                    tags: BTreeMap::new(),
-                }
-                .observe()?,
-            );
+            listed.items.push(iam_item(
+                ctx,
+                "AWS::IAM::Group",
+                g.group_id().unwrap_or_default(),
+                g.group_name(),
+                g.arn().unwrap_or_default().to_owned(),
+                conf,
+                BTreeMap::new(),
+            )?);
         }
         for p in &policies {
             let conf = json!({
@@ -366,21 +371,15 @@ impl AwsLister for Iam {
                     "isDefaultVersion": v.is_default_version(), "createDate": time(v.create_date()),
                 })).collect::<Vec<_>>(),
             });
-            listed.items.push(
-                ItemDoc {
-                    resource_type: "AWS::IAM::Policy",
-                    account: &ctx.account,
-                    region: "global",
-                    id: p.policy_id().unwrap_or_default(),
-                    name: p.policy_name(),
-                    arn: p.arn().unwrap_or_default().to_owned(),
-                    configuration: conf,
-                    supplementary: json!({}),
-                    relationships: Vec::new(),
-                    tags: BTreeMap::new(),
-                }
-                .observe()?,
-            );
+            listed.items.push(iam_item(
+                ctx,
+                "AWS::IAM::Policy",
+                p.policy_id().unwrap_or_default(),
+                p.policy_name(),
+                p.arn().unwrap_or_default().to_owned(),
+                conf,
+                BTreeMap::new(),
+            )?);
         }
 
         // AWS managed policies only when attached: there are over a thousand, and one
