@@ -7,26 +7,17 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::webdriver::Browser;
-
-struct Serve(Child);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn screenshots() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots")
 }
 
 /// Sweeps day 1 and day 2 of the examples and starts `serve` on a free port.
-fn serve(db: &common::Db) -> (Serve, String) {
+fn serve(db: &common::Db) -> (common::Running, String) {
     for day in ["day1", "day2"] {
         let r = db.run(&[
             "sweep",
@@ -69,7 +60,7 @@ fn serve(db: &common::Db) -> (Serve, String) {
     // Keep reading: a closed pipe would end the server at its next line of output.
     std::thread::spawn(move || lines.map_while(Result::ok).for_each(drop));
     std::mem::forget(dir);
-    (Serve(child), url.expect("serve printed no URL"))
+    (common::Running(child), url.expect("serve printed no URL"))
 }
 
 fn token(db: &common::Db, name: &str, role: &str) -> String {

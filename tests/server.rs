@@ -6,32 +6,11 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
-
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn wait_for(lines: &mpsc::Receiver<String>, fragment: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while Instant::now() < deadline {
-        if let Ok(line) = lines.recv_timeout(Duration::from_millis(200)) {
-            if line.contains(fragment) {
-                return line;
-            }
-        }
-    }
-    panic!("serve never printed {fragment:?}");
-}
 
 struct Http {
     status: u16,
@@ -109,14 +88,18 @@ fn scenario(db: common::Db) {
         .expect("start serve");
     let stdout = child.stdout.take().unwrap();
     let pid = child.id();
-    let _running = Running(child);
+    let _running = common::Running(child);
     let (tx, lines) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             let _ = tx.send(line);
         }
     });
-    let line = wait_for(&lines, "guardrail is serving http://");
+    let line = common::wait_for(
+        &lines,
+        "guardrail is serving http://",
+        Duration::from_secs(90),
+    );
     let addr = line
         .split("http://")
         .nth(1)
@@ -124,7 +107,7 @@ fn scenario(db: common::Db) {
         .expect("address")
         .to_owned();
     assert!(addr.starts_with("127.0.0.1:"), "{addr}");
-    wait_for(&lines, "sweep 1:");
+    common::wait_for(&lines, "sweep 1:", Duration::from_secs(90));
 
     let health = http(&addr, "GET", "/healthz", None);
     assert_eq!(health.status, 200);
@@ -170,8 +153,8 @@ fn scenario(db: common::Db) {
 
     // A new source in the config file is swept without a restart.
     config(dir.path(), &["day1", "day2"]);
-    wait_for(&lines, "config reloaded");
-    let line = wait_for(&lines, "sweep 2:");
+    common::wait_for(&lines, "config reloaded", Duration::from_secs(90));
+    let line = common::wait_for(&lines, "sweep 2:", Duration::from_secs(90));
     assert!(
         !line.contains(" 0 modified"),
         "day 2 changes things: {line}"
@@ -185,7 +168,7 @@ fn scenario(db: common::Db) {
         .status()
         .unwrap();
     assert!(killed.success());
-    wait_for(&lines, "stopped");
+    common::wait_for(&lines, "stopped", Duration::from_secs(90));
 }
 
 #[test]

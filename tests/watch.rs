@@ -4,30 +4,9 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
-
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn wait_for(lines: &mpsc::Receiver<String>, fragment: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if let Ok(line) = lines.recv_timeout(Duration::from_millis(200)) {
-            if line.contains(fragment) {
-                return line;
-            }
-        }
-    }
-    panic!("watch never printed {fragment:?}");
-}
+use std::time::Duration;
 
 #[test]
 fn rules_hot_reload_in_a_running_process() {
@@ -66,14 +45,14 @@ fn rules_hot_reload_in_a_running_process() {
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
-    let _running = Running(child);
+    let _running = common::Running(child);
     let (tx, lines) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             let _ = tx.send(line);
         }
     });
-    wait_for(&lines, "watching rules");
+    common::wait_for(&lines, "watching rules", Duration::from_secs(60));
 
     // An edit that disables the logging check: its findings are fixed on re-audit.
     let path = rules.path().join("s3/bucket_logging.rhai");
@@ -84,13 +63,17 @@ fn rules_hot_reload_in_a_running_process() {
     );
     assert_ne!(edited, original);
     std::fs::write(&path, &edited).unwrap();
-    let line = wait_for(&lines, "rules changed (s3/bucket_logging)");
+    let line = common::wait_for(
+        &lines,
+        "rules changed (s3/bucket_logging)",
+        Duration::from_secs(60),
+    );
     assert!(line.contains(&format!("{before} fixed")), "{line}");
     assert_eq!(logging(&db), 0);
 
     // A broken edit: reported, and the last good version keeps running.
     std::fs::write(&path, "fn check(item, ctx) { broken").unwrap();
-    wait_for(&lines, "last good version kept");
+    common::wait_for(&lines, "last good version kept", Duration::from_secs(60));
     std::thread::sleep(Duration::from_millis(1000)); // several polls while it stays broken
     let errors = db.run(&["rules", "errors", "--format", "json"]).json();
     let loads = errors
@@ -106,7 +89,11 @@ fn rules_hot_reload_in_a_running_process() {
 
     // The original back: the findings reopen.
     std::fs::write(&path, &original).unwrap();
-    let line = wait_for(&lines, "rules changed (s3/bucket_logging)");
+    let line = common::wait_for(
+        &lines,
+        "rules changed (s3/bucket_logging)",
+        Duration::from_secs(60),
+    );
     assert!(line.contains(&format!("{before} reopened")), "{line}");
     assert_eq!(logging(&db), before);
 }

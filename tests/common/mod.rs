@@ -154,3 +154,30 @@ pub fn snapshot_file(root: &Path, account: &str, region: &str) -> PathBuf {
             )
         })
 }
+
+/// A child process killed when the test ends, however it ends.
+pub struct Running(pub std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The first line from a process's output that contains `fragment`.
+pub fn wait_for(
+    lines: &std::sync::mpsc::Receiver<String>,
+    fragment: &str,
+    within: std::time::Duration,
+) -> String {
+    let deadline = std::time::Instant::now() + within;
+    while std::time::Instant::now() < deadline {
+        if let Ok(line) = lines.recv_timeout(std::time::Duration::from_millis(200)) {
+            if line.contains(fragment) {
+                return line;
+            }
+        }
+    }
+    panic!("the process never printed {fragment:?}");
+}
