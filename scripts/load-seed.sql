@@ -37,7 +37,7 @@ FROM items it CROSS JOIN generate_series(1, :revs) AS v;
 
 INSERT INTO findings (fingerprint, item_id, rule_id, finding_key, kind, state, score, rule_score,
                       severity, title, detail, remediation, first_seen_at, last_seen_at,
-                      opened_at, first_revision_id, last_revision_id)
+                      opened_at, first_revision_id, last_revision_id, account, resource_type)
 SELECT md5('f' || it.id), it.id,
        (ARRAY['ec2/sg_internet_ingress', 'iam/role_trust_anyone', 's3/bucket_policy_public',
               's3/bucket_logging'])[1 + it.id % 4],
@@ -50,7 +50,8 @@ SELECT md5('f' || it.id), it.id,
        now() - interval '20 days', now() - interval '10 minutes',
        now() - (it.id % 30) * interval '1 day',
        (SELECT min(r.id) FROM revisions r WHERE r.item_id = it.id AND r.version = 1),
-       (SELECT min(r.id) FROM revisions r WHERE r.item_id = it.id AND r.version = :revs)
+       (SELECT min(r.id) FROM revisions r WHERE r.item_id = it.id AND r.version = :revs),
+       it.account, it.resource_type
 FROM items it CROSS JOIN LATERAL (SELECT (it.id * 7919 % 10) + 1 AS score) s;
 
 INSERT INTO finding_events (finding_id, at, event, actor, detail, revision_id)

@@ -150,6 +150,7 @@ impl Scheduler {
         if audit_changed {
             self.auditor = Auditor::new(&self.rules_dir, &self.config)?;
             let s = self.auditor.audit_all(&self.store)?;
+            self.metrics.record_audit();
             self.say(&format!(
                 "audit settings changed; re-audit: {} opened, {} reopened, {} fixed",
                 s.opened, s.reopened, s.fixed
@@ -172,6 +173,7 @@ impl Scheduler {
         match outcome {
             Ok((s, audit)) => {
                 self.metrics.record_sweep(true);
+                self.metrics.record_audit();
                 tracing::info!(
                     sweep = s.sweep_id,
                     items = s.items_seen,
@@ -233,6 +235,7 @@ impl Scheduler {
         self.reported = self.auditor.rules.load_errors.clone();
         if !changed.is_empty() {
             let s = self.auditor.audit_all(&self.store)?;
+            self.metrics.record_audit();
             self.say(&format!(
                 "rules changed ({}); re-audit: {} opened, {} reopened, {} fixed, {} rule errors",
                 changed.join(", "),

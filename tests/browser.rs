@@ -76,6 +76,13 @@ fn log_in(b: &Browser, base: &str, token: &str) {
         "not sent to log in: {}",
         b.url()
     );
+    // The login page inlines the stylesheet under a CSP hash; a hash that does not
+    // match would leave the page unstyled (the browser refuses the style block).
+    assert_eq!(
+        b.execute("return getComputedStyle(document.body).backgroundColor"),
+        "rgb(247, 248, 250)",
+        "the login page is not styled"
+    );
     b.type_into("#token", token);
     b.click("#login");
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -108,6 +115,16 @@ fn triage_in_a_real_browser() {
     b.type_into("#filter-type", "AWS::S3::Bucket");
     b.type_into("#filter-rule", "s3/bucket_policy_public");
     b.click("#filter-submit");
+    // The click returns before the filtered page replaces this one.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !b.url().contains("rule=s3%2Fbucket_policy_public") {
+        assert!(
+            Instant::now() < deadline,
+            "the filter form did not submit: {}",
+            b.url()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let rows = b.find_all("table.findings tr.finding");
     assert!(
         !rows.is_empty(),

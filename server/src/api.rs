@@ -224,7 +224,7 @@ pub(crate) async fn do_justify(
     }
     let who = auth.principal.name.clone();
     let now = Utc::now();
-    db(state, move |s| {
+    let done = db(state, move |s| {
         if s.finding(id)?.is_none() {
             return Err(StorageError::NotFound(format!("no finding {id}")));
         }
@@ -240,7 +240,10 @@ pub(crate) async fn do_justify(
             .ok_or_else(|| StorageError::Corrupt(format!("finding {id} has no item")))?;
         Ok((f, i))
     })
-    .await
+    .await;
+    // The dashboard's counts changed (and a failed attempt costs one recount).
+    state.summary.invalidate();
+    done
 }
 
 pub(crate) async fn do_unjustify(
@@ -250,7 +253,7 @@ pub(crate) async fn do_unjustify(
 ) -> Result<(FindingRow, ItemRow), AppError> {
     let who = auth.principal.name.clone();
     let now = Utc::now();
-    db(state, move |s| {
+    let done = db(state, move |s| {
         if s.finding(id)?.is_none() {
             return Err(StorageError::NotFound(format!("no finding {id}")));
         }
@@ -263,7 +266,9 @@ pub(crate) async fn do_unjustify(
             .ok_or_else(|| StorageError::Corrupt(format!("finding {id} has no item")))?;
         Ok((f, i))
     })
-    .await
+    .await;
+    state.summary.invalidate();
+    done
 }
 
 pub async fn justify(
@@ -338,14 +343,6 @@ pub async fn items(State(state): State<AppState>, Query(p): Query<ItemParams>) -
     })))
 }
 
-async fn load_item(state: &AppState, id: i64) -> Result<ItemRow, AppError> {
-    db(state, move |s| {
-        s.item(id)?
-            .ok_or_else(|| StorageError::NotFound(format!("no item {id}")))
-    })
-    .await
-}
-
 pub async fn item(State(state): State<AppState>, Path(id): Path<i64>) -> ApiResult {
     let owner_tag = state.settings.owner_tag.clone();
     let (item, latest, findings) = db(&state, move |s| {
@@ -381,9 +378,14 @@ pub async fn revisions(
     Path(id): Path<i64>,
     Query(p): Query<PageParams>,
 ) -> ApiResult {
-    load_item(&state, id).await?;
     let limit = p.limit.unwrap_or(50);
-    let revs = db(&state, move |s| s.revisions_page(id, p.before, limit)).await?;
+    let revs = db(&state, move |s| {
+        if s.item(id)?.is_none() {
+            return Err(StorageError::NotFound(format!("no item {id}")));
+        }
+        s.revisions_page(id, p.before, limit)
+    })
+    .await?;
     let next = revs.last().filter(|r| r.version > 1).map(|r| r.version);
     Ok(Json(json!({ "revisions": revs, "next_before": next })))
 }
@@ -394,13 +396,17 @@ pub struct DiffParams {
     pub to: Option<i64>,
 }
 
-/// Diff of two versions of an item (`from` 0 = before it existed). Loads two documents.
-pub(crate) async fn item_diff(
-    state: &AppState,
+/// Two versions of an item and the diff between them: (from, to, old, new, changes).
+pub(crate) type VersionDiff = (i64, i64, Value, Value, Vec<DiffEntry>);
+
+/// Diff of two versions of an item (`from` 0 = before it existed). Loads two
+/// documents; synchronous, for use inside one [`db`] call with the rest of a page.
+pub(crate) fn diff_versions(
+    s: &Store,
     item: &ItemRow,
     from: Option<i64>,
     to: Option<i64>,
-) -> Result<(i64, i64, Value, Value, Vec<DiffEntry>), AppError> {
+) -> Result<VersionDiff, AppError> {
     let to = to.unwrap_or(item.version);
     let from = from.unwrap_or(to - 1);
     if from >= to || from < 0 || to > item.version {
@@ -410,18 +416,15 @@ pub(crate) async fn item_diff(
         )));
     }
     let id = item.id;
-    let (old, new) = db(state, move |s| {
-        let load = |v: i64| -> Result<Value, StorageError> {
-            if v < 1 {
-                return Ok(Value::Null);
-            }
-            s.revision_by_version(id, v)?
-                .ok_or_else(|| StorageError::NotFound(format!("item {id} has no version {v}")))?
-                .document_json()
-        };
-        Ok((load(from)?, load(to)?))
-    })
-    .await?;
+    let load = |v: i64| -> Result<Value, StorageError> {
+        if v < 1 {
+            return Ok(Value::Null);
+        }
+        s.revision_by_version(id, v)?
+            .ok_or_else(|| StorageError::NotFound(format!("item {id} has no version {v}")))?
+            .document_json()
+    };
+    let (old, new) = (load(from)?, load(to)?);
     let changes = json_diff(&old, &new);
     Ok((from, to, old, new, changes))
 }
@@ -431,8 +434,14 @@ pub async fn diff(
     Path(id): Path<i64>,
     Query(p): Query<DiffParams>,
 ) -> ApiResult {
-    let item = load_item(&state, id).await?;
-    let (from, to, _, _, changes) = item_diff(&state, &item, p.from, p.to).await?;
+    let diff = db(&state, move |s| {
+        let item = s
+            .item(id)?
+            .ok_or_else(|| StorageError::NotFound(format!("no item {id}")))?;
+        Ok(diff_versions(s, &item, p.from, p.to))
+    })
+    .await?;
+    let (from, to, _, _, changes) = diff?;
     Ok(Json(
         json!({ "item_id": id, "from": from, "to": to, "changes": changes }),
     ))
@@ -482,11 +491,24 @@ pub async fn summary(State(state): State<AppState>, Query(p): Query<SummaryParam
             .with_timezone(&Utc),
         None => Utc::now() - Duration::hours(24),
     };
-    let tag = state.settings.owner_tag.clone();
-    let s = db(&state, move |s| s.summary(&tag, since)).await?;
-    Ok(Json(
-        serde_json::to_value(s).map_err(|e| AppError::Internal(e.to_string()))?,
-    ))
+    let counts = crate::summary::counts(&state).await?;
+    let new_since = db(&state, move |s| s.new_findings_since(since)).await?;
+    let mut v =
+        serde_json::to_value(&*counts.counts).map_err(|e| AppError::Internal(e.to_string()))?;
+    if let Value::Object(m) = &mut v {
+        m.insert("new_since".into(), json!(new_since));
+        m.insert(
+            "since".into(),
+            json!(since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        );
+        m.insert(
+            "counts_as_of".into(),
+            json!(counts
+                .as_of
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        );
+    }
+    Ok(Json(v))
 }
 
 #[derive(Deserialize, Default)]

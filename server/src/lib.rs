@@ -12,6 +12,7 @@ pub mod api;
 pub mod auth;
 mod metrics;
 mod settings;
+mod summary;
 mod ui;
 
 use std::future::Future;
@@ -37,6 +38,9 @@ pub struct Metrics {
     pub notifications_delivered: AtomicU64,
     pub notifications_failed: AtomicU64,
     pub http_requests: AtomicU64,
+    /// Audits (after a sweep, or a re-audit after a rule or settings change) that
+    /// finished in this process: findings may have changed.
+    pub audits_run: AtomicU64,
 }
 
 impl Metrics {
@@ -45,6 +49,10 @@ impl Metrics {
         if !ok {
             self.sweeps_failed.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    pub fn record_audit(&self) {
+        self.audits_run.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn record_dispatch(&self, delivered: u64, failed: u64) {
@@ -62,6 +70,9 @@ pub struct AppState {
     pub settings: Arc<ServerSettings>,
     pub metrics: Arc<Metrics>,
     pub(crate) trusted: Arc<Vec<ipnet::IpNet>>,
+    /// One permit per pooled connection; see [`db`].
+    db_permits: Arc<tokio::sync::Semaphore>,
+    pub(crate) summary: Arc<summary::SummaryCache>,
 }
 
 impl AppState {
@@ -73,7 +84,10 @@ impl AppState {
     ) -> anyhow::Result<AppState> {
         settings.validate()?;
         let trusted = settings.trusted_networks()?;
+        let permits = store.max_connections().max(1) as usize;
         Ok(AppState {
+            db_permits: Arc::new(tokio::sync::Semaphore::new(permits)),
+            summary: Arc::default(),
             store,
             settings: Arc::new(settings),
             metrics,
@@ -151,16 +165,31 @@ impl IntoResponse for AppError {
 }
 
 /// Runs a storage call on the blocking pool (diesel is synchronous).
+///
+/// Calls queue here, first come first served, for one permit per pooled connection,
+/// rather than as blocked threads on the pool's condition variable: under 50
+/// concurrent clients that woke waiters in no particular order (a long latency tail)
+/// and kept ~50 threads switching in and out for 8 connections.
 pub(crate) async fn db<T, F>(state: &AppState, f: F) -> Result<T, AppError>
 where
     T: Send + 'static,
     F: FnOnce(&Store) -> Result<T, StorageError> + Send + 'static,
 {
-    let store = state.store.clone();
-    tokio::task::spawn_blocking(move || f(&store))
+    let permit = state
+        .db_permits
+        .clone()
+        .acquire_owned()
         .await
-        .map_err(|e| AppError::Internal(format!("database task failed: {e}")))?
-        .map_err(AppError::from)
+        .map_err(|e| AppError::Internal(format!("database queue closed: {e}")))?;
+    let store = state.store.clone();
+    tokio::task::spawn_blocking(move || {
+        let r = f(&store);
+        drop(permit);
+        r
+    })
+    .await
+    .map_err(|e| AppError::Internal(format!("database task failed: {e}")))?
+    .map_err(AppError::from)
 }
 
 /// An HTTP method a route answers.
@@ -334,12 +363,15 @@ async fn security_headers(
     state.metrics.http_requests.fetch_add(1, Ordering::Relaxed);
     let mut r = next.run(req).await;
     let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        ),
-    );
+    // A page may set a stricter or more specific policy of its own (the login page).
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            ),
+        );
+    }
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,

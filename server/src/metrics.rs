@@ -128,6 +128,11 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, AppError
             &m.sweeps_failed,
         ),
         (
+            "guardrail_audits_run_total",
+            "Audits (after sweeps, or re-audits after rule or settings changes) run by this process.",
+            &m.audits_run,
+        ),
+        (
             "guardrail_notifications_delivered_total",
             "Notifications delivered by this process.",
             &m.notifications_delivered,

@@ -5,7 +5,7 @@
 
 use askama::Template;
 use axum::extract::{Extension, Form, Path, Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use chrono::{Duration, NaiveDateTime, Utc};
 use guardrail_model::{DiffEntry, DiffOp};
@@ -55,6 +55,28 @@ struct ErrorTemplate<'a> {
 struct LoginTemplate<'a> {
     csrf: &'a str,
     error: Option<&'a str>,
+    style: &'static str,
+}
+
+/// The one stylesheet, served to signed-in pages at `/static/style.css`.
+const STYLESHEET: &str = include_str!("../static/style.css");
+
+/// The login page's Content-Security-Policy: the stylesheet is inlined there (the
+/// stylesheet route needs a session, like every route but the login form and
+/// /healthz), and allowed by its hash rather than by `'unsafe-inline'`.
+fn login_csp() -> HeaderValue {
+    static CSP: std::sync::OnceLock<HeaderValue> = std::sync::OnceLock::new();
+    CSP.get_or_init(|| {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        let hash = base64::engine::general_purpose::STANDARD
+            .encode(sha2::Sha256::digest(STYLESHEET.as_bytes()));
+        HeaderValue::from_str(&format!(
+            "default-src 'self'; style-src 'sha256-{hash}'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+        ))
+        .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'"))
+    })
+    .clone()
 }
 
 fn render<T: Template>(status: StatusCode, t: &T) -> Response {
@@ -78,7 +100,17 @@ pub fn error_page(status: StatusCode, message: &str) -> Response {
 }
 
 pub fn login_page(status: StatusCode, csrf: &str, error: Option<&str>) -> Response {
-    render(status, &LoginTemplate { csrf, error })
+    let mut r = render(
+        status,
+        &LoginTemplate {
+            csrf,
+            error,
+            style: STYLESHEET,
+        },
+    );
+    r.headers_mut()
+        .insert(header::CONTENT_SECURITY_POLICY, login_csp());
+    r
 }
 
 /// What the layout shows on every page.
@@ -184,12 +216,13 @@ struct DashboardTemplate {
     by_account: Vec<Kv>,
     owner_tag: String,
     health: Vec<SweepView>,
+    counts_as_of: String,
 }
 
-fn kvs(v: Vec<guardrail_storage::Count>) -> Vec<Kv> {
-    v.into_iter()
+fn kvs(v: &[guardrail_storage::Count]) -> Vec<Kv> {
+    v.iter()
         .map(|c| Kv {
-            key: c.key.unwrap_or_else(|| "(none)".into()),
+            key: c.key.clone().unwrap_or_else(|| "(none)".into()),
             count: c.count,
         })
         .collect()
@@ -198,10 +231,11 @@ fn kvs(v: Vec<guardrail_storage::Count>) -> Vec<Kv> {
 pub async fn dashboard(State(state): State<AppState>, Extension(auth): Extension<Auth>) -> Page {
     let tag = state.settings.owner_tag.clone();
     let since = Utc::now() - Duration::hours(24);
-    let (summary, top, newest, health) = db(&state, move |s| {
+    let counts = crate::summary::counts(&state).await?;
+    let (new_since, top, newest, health) = db(&state, move |s| {
         let base = FindingQuery {
             states: vec!["open".into()],
-            owner_tag: tag.clone(),
+            owner_tag: tag,
             limit: 10,
             ..Default::default()
         };
@@ -210,16 +244,17 @@ pub async fn dashboard(State(state): State<AppState>, Extension(auth): Extension
             sort: FindingSort::FirstSeen,
             ..base
         })?;
-        Ok((s.summary(&tag, since)?, top, newest, s.sweep_health()?))
+        Ok((s.new_findings_since(since)?, top, newest, s.sweep_health()?))
     })
     .await?;
     let since_naive = since.naive_utc();
+    let c = &counts.counts;
     Ok(render(
         StatusCode::OK,
         &DashboardTemplate {
             l: layout(&auth),
-            open: summary.open,
-            new_since: summary.new_since,
+            open: c.open,
+            new_since,
             newest: newest
                 .rows
                 .iter()
@@ -227,11 +262,12 @@ pub async fn dashboard(State(state): State<AppState>, Extension(auth): Extension
                 .map(|(f, i)| finding_view(f, i))
                 .collect(),
             top: top.rows.iter().map(|(f, i)| finding_view(f, i)).collect(),
-            by_severity: kvs(summary.by_severity),
-            by_owner: kvs(summary.by_owner),
-            by_account: kvs(summary.by_account),
+            by_severity: kvs(&c.by_severity),
+            by_owner: kvs(&c.by_owner),
+            by_account: kvs(&c.by_account),
             owner_tag: state.settings.owner_tag.clone(),
             health: health.iter().map(|h| sweep_view(&h.last)).collect(),
+            counts_as_of: counts.as_of.format("%H:%M:%S UTC").to_string(),
         },
     ))
 }
@@ -550,8 +586,9 @@ pub async fn item(
     Query(p): Query<ItemPageParams>,
 ) -> Page {
     let tag = state.settings.owner_tag.clone();
-    let before = p.before;
-    let (item, revs, findings) = db(&state, move |s| {
+    let (before, from, to) = (p.before, p.from, p.to);
+    // One trip to the blocking pool for the whole page.
+    let (item, revs, findings, diff) = db(&state, move |s| {
         let item = s
             .item(id)?
             .ok_or_else(|| StorageError::NotFound(format!("no item {id}")))?;
@@ -562,28 +599,34 @@ pub async fn item(
             limit: 100,
             ..Default::default()
         })?;
-        Ok((item, revs, findings))
+        // A bad version range is shown on the page, not an error for the whole page.
+        let diff = crate::api::diff_versions(s, &item, from, to);
+        Ok((item, revs, findings, diff))
     })
     .await?;
-    let (from, to, diff, diff_error, old_doc, new_doc) =
-        match crate::api::item_diff(&state, &item, p.from, p.to).await {
-            Ok((from, to, old, new, changes)) => (
-                from,
-                to,
-                diff_views(&changes),
-                None,
-                serde_json::to_string_pretty(&old).unwrap_or_default(),
-                serde_json::to_string_pretty(&new).unwrap_or_default(),
-            ),
-            Err(e) => (
+    let (from, to, diff, diff_error, old_doc, new_doc) = match diff {
+        Ok((from, to, old, new, changes)) => (
+            from,
+            to,
+            diff_views(&changes),
+            None,
+            serde_json::to_string_pretty(&old).unwrap_or_default(),
+            serde_json::to_string_pretty(&new).unwrap_or_default(),
+        ),
+        Err(e) => {
+            if let AppError::Internal(m) = &e {
+                tracing::error!(error = %m, item = id, "item diff failed");
+            }
+            (
                 p.from.unwrap_or(item.version - 1),
                 p.to.unwrap_or(item.version),
                 Vec::new(),
                 Some(e.message()),
                 String::new(),
                 String::new(),
-            ),
-        };
+            )
+        }
+    };
     let older = revs
         .last()
         .filter(|r| r.version > 1)
@@ -738,7 +781,7 @@ pub async fn rule_errors(
 pub async fn stylesheet() -> Response {
     (
         [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
-        include_str!("../static/style.css"),
+        STYLESHEET,
     )
         .into_response()
 }

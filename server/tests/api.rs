@@ -737,3 +737,61 @@ async fn proxy_headers_count_only_from_trusted_peers() {
         .insert(ConnectInfo("10.0.0.1:443".parse::<SocketAddr>().unwrap()));
     assert_eq!(send(&app, req).await.status, StatusCode::FORBIDDEN);
 }
+
+/// The dashboard's counts are kept briefly, but a justification through this server
+/// shows at once, and an audit finished in this process (or the TTL) brings in
+/// changes made elsewhere, served kept until the recount lands.
+#[tokio::test]
+async fn summary_counts_follow_justifications_and_audits() {
+    let fx = fixture();
+    let metrics = Arc::new(Metrics::default());
+    let state =
+        AppState::new(fx.store.clone(), ServerSettings::default(), metrics.clone()).unwrap();
+    let app = guardrail_server::router(state);
+    let bearer = |role: Role| format!("Bearer {}", fx.tokens[&role]);
+    let summary = || {
+        Request::get("/api/v1/summary")
+            .header(header::AUTHORIZATION, bearer(Role::Viewer))
+            .body(Body::empty())
+            .unwrap()
+    };
+    let v = send(&app, summary()).await.json();
+    assert_eq!(v["open"], 3);
+    assert!(
+        v["counts_as_of"].as_str().is_some_and(|t| t.ends_with('Z')),
+        "{v}"
+    );
+
+    let r = send(
+        &app,
+        Request::post(format!("/api/v1/findings/{}/justify", fx.finding_id))
+            .header(header::AUTHORIZATION, bearer(Role::Triager))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(r#"{"reason":"accepted"}"#))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(send(&app, summary()).await.json()["open"], 2);
+
+    // Another worker justifies one: not seen until something says findings changed.
+    let other = guardrail_storage::FindingQuery {
+        states: vec!["open".into()],
+        ..Default::default()
+    };
+    let other = fx.store.findings_page(&other).unwrap().rows[0].0.id;
+    fx.store
+        .justify(other, "elsewhere", "accepted", None, Utc::now())
+        .unwrap();
+    assert_eq!(send(&app, summary()).await.json()["open"], 2);
+    metrics.record_audit();
+    let mut open = Value::Null;
+    for _ in 0..100 {
+        open = send(&app, summary()).await.json()["open"].clone();
+        if open == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(open, 1, "the recount after the audit never landed");
+}

@@ -10,7 +10,7 @@ use diesel::sql_types::{Bool, Nullable, Text};
 use serde::Serialize;
 
 use crate::findings::FindingRow;
-use crate::read::{like_pattern, ItemRow, RevisionRow, SweepErrorRow, SweepRow};
+use crate::read::{like_pattern, ItemRow, RevisionMeta, SweepErrorRow, SweepRow};
 use crate::schema::{findings, items, outbox, revisions, rule_errors, sweep_errors, sweeps};
 use crate::{with_conn, Backend, RuleErrorRow, StorageError, Store};
 
@@ -135,8 +135,9 @@ pub struct Count {
     pub count: i64,
 }
 
+/// The grouped counts of the dashboard: each one aggregation over the findings.
 #[derive(Debug, Clone, Serialize)]
-pub struct Summary {
+pub struct SummaryCounts {
     pub open: i64,
     pub by_state: Vec<Count>,
     pub by_severity: Vec<Count>,
@@ -144,6 +145,12 @@ pub struct Summary {
     pub by_resource_type: Vec<Count>,
     /// By the value of the owner tag; `key: null` for items without one.
     pub by_owner: Vec<Count>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    #[serde(flatten)]
+    pub counts: SummaryCounts,
     /// Findings first seen at or after `since`, in any state.
     pub new_since: i64,
     #[serde(with = "crate::read::utc_serde")]
@@ -235,11 +242,13 @@ impl Store {
             if !q.severities.is_empty() {
                 b = b.filter(findings::severity.eq_any(q.severities.clone()));
             }
+            // The finding's own copies, so an (state, account|type, score, id) index
+            // range serves the page in order.
             if let Some(a) = &q.account {
-                b = b.filter(items::account.eq(a.clone()));
+                b = b.filter(findings::account.eq(a.clone()));
             }
             if let Some(t) = &q.resource_type {
-                b = b.filter(items::resource_type.eq(t.clone()));
+                b = b.filter(findings::resource_type.eq(t.clone()));
             }
             if let Some(r) = &q.rule_id {
                 b = b.filter(findings::rule_id.eq(r.clone()));
@@ -299,7 +308,27 @@ impl Store {
 
     /// Counts for the dashboard and `/api/v1/summary`, all grouped in the database.
     pub fn summary(&self, owner_tag: &str, since: DateTime<Utc>) -> Result<Summary, StorageError> {
+        Ok(Summary {
+            counts: self.summary_counts(owner_tag)?,
+            new_since: self.new_findings_since(since)?,
+            since: since.naive_utc(),
+        })
+    }
+
+    /// Findings first seen at or after `since`, in any state (an index range count).
+    pub fn new_findings_since(&self, since: DateTime<Utc>) -> Result<i64, StorageError> {
         let since = since.naive_utc();
+        Ok(with_conn!(self, conn => {
+            findings::table
+                .filter(findings::first_seen_at.ge(since))
+                .count()
+                .get_result(conn)?
+        }))
+    }
+
+    /// The grouped counts: five aggregations over the findings (tens of milliseconds
+    /// each at 100k findings, so the server caches them briefly).
+    pub fn summary_counts(&self, owner_tag: &str) -> Result<SummaryCounts, StorageError> {
         let to_counts = |v: Vec<(String, i64)>| -> Vec<Count> {
             let mut c: Vec<Count> = v
                 .into_iter()
@@ -309,26 +338,32 @@ impl Store {
                 })
                 .collect();
             c.sort_by(|a, b| b.count.cmp(&a.count).then(a.key.cmp(&b.key)));
+            c.truncate(200);
             c
         };
-        let (by_state, by_severity, new_since) = with_conn!(self, conn => {
+        // Account and type are the findings' own copies: no join.
+        let (by_state, by_severity, by_account, by_type) = with_conn!(self, conn => {
             let by_state: Vec<(String, i64)> = findings::table
                 .group_by(findings::state)
                 .select((findings::state, count_star()))
                 .load(conn)?;
-            let by_severity: Vec<(String, i64)> = findings::table
-                .filter(findings::state.eq("open"))
+            let open = findings::table.filter(findings::state.eq("open"));
+            let by_severity: Vec<(String, i64)> = open
                 .group_by(findings::severity)
                 .select((findings::severity, count_star()))
                 .load(conn)?;
-            let new_since: i64 = findings::table
-                .filter(findings::first_seen_at.ge(since))
-                .count()
-                .get_result(conn)?;
-            (by_state, by_severity, new_since)
+            let by_account: Vec<(String, i64)> = open
+                .group_by(findings::account)
+                .select((findings::account, count_star()))
+                .load(conn)?;
+            let by_type: Vec<(String, i64)> = open
+                .group_by(findings::resource_type)
+                .select((findings::resource_type, count_star()))
+                .load(conn)?;
+            (by_state, by_severity, by_account, by_type)
         });
-        // Per-item counts first, then one join per item rather than per finding: the
-        // owner's JSON is read once for each item with open findings.
+        // The owner is a tag on the item: per-item counts first, then one join and one
+        // JSON read per item rather than per finding.
         #[derive(QueryableByName)]
         struct KeyCount {
             #[diesel(sql_type = Nullable<Text>)]
@@ -336,43 +371,36 @@ impl Store {
             #[diesel(sql_type = diesel::sql_types::BigInt)]
             n: i64,
         }
-        let per_item = "FROM (SELECT item_id, COUNT(*) AS n FROM findings WHERE state = 'open' GROUP BY item_id) f \
-                        JOIN items ON items.id = f.item_id GROUP BY 1 ORDER BY n DESC, key LIMIT 200";
-        let by =
-            |dim: &str| format!("SELECT {dim} AS key, CAST(SUM(f.n) AS BIGINT) AS n {per_item}");
         let owner_dim = match self.backend() {
             Backend::Sqlite => "items.tags ->> ?",
             Backend::Postgres => "items.tags::jsonb ->> $1",
         };
-        let (by_account, by_type, owners): (Vec<KeyCount>, Vec<KeyCount>, Vec<KeyCount>) = with_conn!(self, conn => {
-            (
-                diesel::sql_query(by("items.account")).load(conn)?,
-                diesel::sql_query(by("items.resource_type")).load(conn)?,
-                diesel::sql_query(by(owner_dim)).bind::<Text, _>(owner_tag).load(conn)?,
-            )
+        let owners_sql = format!(
+            "SELECT {owner_dim} AS key, CAST(SUM(f.n) AS BIGINT) AS n \
+             FROM (SELECT item_id, COUNT(*) AS n FROM findings WHERE state = 'open' GROUP BY item_id) f \
+             JOIN items ON items.id = f.item_id GROUP BY 1 ORDER BY n DESC, key LIMIT 200"
+        );
+        let owners: Vec<KeyCount> = with_conn!(self, conn => {
+            diesel::sql_query(owners_sql.as_str()).bind::<Text, _>(owner_tag).load(conn)?
         });
-        let counts = |v: Vec<KeyCount>| -> Vec<Count> {
-            v.into_iter()
-                .map(|c| Count {
-                    key: c.key,
-                    count: c.n,
-                })
-                .collect()
-        };
         let by_state = to_counts(by_state);
         let open = by_state
             .iter()
             .find(|c| c.key.as_deref() == Some("open"))
             .map_or(0, |c| c.count);
-        Ok(Summary {
+        Ok(SummaryCounts {
             open,
             by_state,
             by_severity: to_counts(by_severity),
-            by_account: counts(by_account),
-            by_resource_type: counts(by_type),
-            by_owner: counts(owners),
-            new_since,
-            since,
+            by_account: to_counts(by_account),
+            by_resource_type: to_counts(by_type),
+            by_owner: owners
+                .into_iter()
+                .map(|c| Count {
+                    key: c.key,
+                    count: c.n,
+                })
+                .collect(),
         })
     }
 
@@ -422,18 +450,19 @@ impl Store {
         Ok(ItemPage { rows, next_cursor })
     }
 
-    /// Revisions of an item, newest first, older than `before_version` if given.
+    /// Revisions of an item (without documents), newest first, older than
+    /// `before_version` if given.
     pub fn revisions_page(
         &self,
         item_id: i64,
         before_version: Option<i64>,
         limit: i64,
-    ) -> Result<Vec<RevisionRow>, StorageError> {
+    ) -> Result<Vec<RevisionMeta>, StorageError> {
         let limit = page_limit(limit, 50);
         Ok(with_conn!(self, conn => {
             let mut b = revisions::table
                 .filter(revisions::item_id.eq(item_id))
-                .select(RevisionRow::as_select())
+                .select(RevisionMeta::as_select())
                 .into_boxed();
             if let Some(v) = before_version {
                 b = b.filter(revisions::version.lt(v));

@@ -20,7 +20,7 @@ pub mod testing;
 
 pub use api::{
     Count, FindingPage, FindingQuery, FindingSort, ItemPage, ItemQuery, MetricsSnapshot,
-    SourceHealth, Summary, MAX_PAGE,
+    SourceHealth, Summary, SummaryCounts, MAX_PAGE,
 };
 pub use auth::{Principal, Role, TokenRow};
 pub use error::StorageError;
@@ -32,15 +32,15 @@ pub use findings::{
 pub use ingest::{Ingestor, SweepSummary};
 pub use open::{redact_url, Backend};
 pub use outbox::{NewOutbox, OutboxRow, RoutableEvent};
-pub use read::{ItemFilter, ItemRow, RevisionRow, SweepErrorRow, SweepRow};
+pub use read::{ItemFilter, ItemRow, RevisionMeta, RevisionRow, SweepErrorRow, SweepRow};
 
 use diesel::r2d2::{ConnectionManager, Pool};
-use diesel::{PgConnection, SqliteConnection};
+use diesel::SqliteConnection;
 use std::sync::{Arc, Mutex};
 
 pub(crate) enum DbPool {
     Sqlite(Pool<ConnectionManager<SqliteConnection>>),
-    Pg(Pool<ConnectionManager<PgConnection>>),
+    Pg(Pool<open::PgManager>),
 }
 
 /// A handle on the store; cheap to clone, safe to share between threads.
@@ -69,7 +69,7 @@ macro_rules! with_conn {
             }
             $crate::DbPool::Pg(pool) => {
                 let mut guard = pool.get()?;
-                let $conn = &mut *guard;
+                let $conn: &mut diesel::PgConnection = &mut *guard;
                 $body
             }
         }
@@ -106,6 +106,15 @@ impl Store {
         match self.inner.pool {
             DbPool::Sqlite(_) => Backend::Sqlite,
             DbPool::Pg(_) => Backend::Postgres,
+        }
+    }
+
+    /// How many database connections the store's pool holds: the most queries that
+    /// can run at once.
+    pub fn max_connections(&self) -> u32 {
+        match &self.inner.pool {
+            DbPool::Sqlite(p) => p.max_size(),
+            DbPool::Pg(p) => p.max_size(),
         }
     }
 

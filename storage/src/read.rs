@@ -86,6 +86,25 @@ impl RevisionRow {
     }
 }
 
+/// A revision without its documents: what a timeline shows. Documents can be tens
+/// of kilobytes each, so pages of revisions never read them.
+#[derive(Debug, Clone, Serialize, Queryable, Selectable)]
+#[diesel(table_name = revisions)]
+pub struct RevisionMeta {
+    pub id: i64,
+    pub item_id: i64,
+    pub version: i64,
+    pub change: String,
+    pub cause: String,
+    pub hash: String,
+    #[serde(serialize_with = "utc")]
+    pub observed_at: NaiveDateTime,
+    #[serde(serialize_with = "utc")]
+    pub recorded_at: NaiveDateTime,
+    pub sweep_id: Option<i64>,
+    pub origin: String,
+}
+
 #[derive(Debug, Clone, Serialize, Queryable, Selectable)]
 #[diesel(table_name = sweeps)]
 pub struct SweepRow {

@@ -100,6 +100,8 @@ diesel::table! {
         justified_at -> Nullable<Timestamp>,
         justified_until -> Nullable<Timestamp>,
         suppressed_by -> Nullable<Text>,
+        account -> Text,
+        resource_type -> Text,
     }
 }
 

@@ -1,10 +1,10 @@
-//! Page costs of the server's reads at 100k findings (ignored by default: it takes a
-//! minute or two). Run with
+//! Page costs of the server's reads at 100k findings: figures printed, nothing timed
+//! is asserted (ignored by default: it takes a minute or two). Run with
 //! `cargo test --release -p guardrail-storage --test server_load -- --ignored --nocapture`
 //! (`GUARDRAIL_LOAD_ITEMS`, default 20000 items × 5 findings each).
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use chrono::Utc;
 use guardrail_model::{Cause, Collector, Coverage, ItemKey, Listing, Observation};
@@ -101,7 +101,7 @@ fn load(store: &Store, items: usize) {
     }
 }
 
-fn time<T>(what: &str, f: impl Fn() -> T) -> Duration {
+fn time<T>(what: &str, f: impl Fn() -> T) {
     f(); // warm the cache: the figure is a page served by a running server
     let start = Instant::now();
     let runs = 5;
@@ -110,7 +110,6 @@ fn time<T>(what: &str, f: impl Fn() -> T) -> Duration {
     }
     let each = start.elapsed() / runs;
     println!("{what:<48} {:>8.2} ms", each.as_secs_f64() * 1000.0);
-    each
 }
 
 fn measure(store: &Store) {
@@ -133,7 +132,7 @@ fn measure(store: &Store) {
         limit: 50,
         ..Default::default()
     };
-    let first = time("findings page 1 (open, by score)", || {
+    time("findings page 1 (open, by score)", || {
         store.findings_page(&q).unwrap()
     });
     // Walk 200 pages deep, then time the next one: keyset pages cost the same anywhere.
@@ -141,8 +140,16 @@ fn measure(store: &Store) {
     for _ in 0..200 {
         deep.cursor = store.findings_page(&deep).unwrap().next_cursor;
     }
-    let far = time("findings page 201 (cursor)", || {
+    time("findings page 201 (cursor)", || {
         store.findings_page(&deep).unwrap()
+    });
+    time("findings page 1 (one account)", || {
+        store
+            .findings_page(&FindingQuery {
+                account: Some(key(3).account),
+                ..q.clone()
+            })
+            .unwrap()
     });
     time("findings page 1 (open, by first seen)", || {
         store
@@ -160,7 +167,7 @@ fn measure(store: &Store) {
             })
             .unwrap()
     });
-    let summary = time("summary (5 GROUP BYs)", || {
+    time("summary (5 GROUP BYs)", || {
         store.summary("owner", Utc::now()).unwrap()
     });
     time("items page (text search)", || {
@@ -172,13 +179,6 @@ fn measure(store: &Store) {
             })
             .unwrap()
     });
-    // Generous bounds: this guards against a page that scans everything per row, not
-    // against a slow machine.
-    assert!(
-        far < first * 20 + Duration::from_millis(50),
-        "deep page {far:?} vs first {first:?}"
-    );
-    assert!(summary < Duration::from_secs(5), "summary {summary:?}");
 }
 
 #[test]

@@ -241,6 +241,15 @@ impl Browser {
             .to_owned()
     }
 
+    /// Runs a script in the page and returns its value.
+    pub fn execute(&self, script: &str) -> Value {
+        self.call(
+            "POST",
+            "/execute/sync",
+            Some(json!({"script": script, "args": []})),
+        )
+    }
+
     /// Writes a PNG screenshot of the current page.
     pub fn screenshot(&self, path: &Path) {
         let b64 = self.call("GET", "/screenshot", None);
