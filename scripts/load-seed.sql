@@ -57,4 +57,5 @@ FROM items it CROSS JOIN LATERAL (SELECT (it.id * 7919 % 10) + 1 AS score) s;
 INSERT INTO finding_events (finding_id, at, event, actor, detail, revision_id)
 SELECT id, opened_at, 'opened', NULL, '', first_revision_id FROM findings;
 COMMIT;
-ANALYZE;
+-- A live database is vacuumed and analysed by autovacuum; a bulk load is not yet.
+VACUUM ANALYZE;

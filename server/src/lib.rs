@@ -392,6 +392,13 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // Count once now, so the first dashboard does not wait for it.
+    let warm = state.clone();
+    tokio::spawn(async move {
+        if let Err(e) = summary::counts(&warm).await {
+            tracing::warn!(error = %e.message(), "computing the dashboard counts at start failed");
+        }
+    });
     let app = router(state);
     axum::serve(
         listener,

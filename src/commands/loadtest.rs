@@ -39,6 +39,10 @@ pub struct Args {
     /// How long to run.
     #[arg(long, default_value_t = 20.0)]
     seconds: f64,
+    /// Seconds at the start whose requests are sent but not counted (connections
+    /// opening, caches filling).
+    #[arg(long, default_value_t = 2.0)]
+    warmup: f64,
     /// Pause after each request, per client (0: closed loop, no pause).
     #[arg(long, default_value_t = 0)]
     pause_ms: u64,
@@ -79,6 +83,7 @@ struct RouteFigures {
 struct Report {
     clients: usize,
     pause_ms: u64,
+    warmup_seconds: f64,
     seconds: f64,
     requests: usize,
     requests_per_second: f64,
@@ -234,7 +239,14 @@ fn next_cursor(body: &[u8]) -> Option<String> {
     v.get("next_cursor")?.as_str().map(str::to_owned)
 }
 
-fn client(a: &Args, seed: u64, addr: SocketAddr, host: &str, stop: Instant) -> Tally {
+fn client(
+    a: &Args,
+    seed: u64,
+    addr: SocketAddr,
+    host: &str,
+    count_from: Instant,
+    stop: Instant,
+) -> Tally {
     let mut rng = XorShift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     let mut conn = Connection {
         addr,
@@ -270,7 +282,9 @@ fn client(a: &Args, seed: u64, addr: SocketAddr, host: &str, stop: Instant) -> T
             match conn.get(&path) {
                 Ok(answer) if answer.status == 200 => {
                     let us = t0.elapsed().as_micros() as u64;
-                    t.latencies_us.entry(route).or_default().push(us);
+                    if t0 >= count_from {
+                        t.latencies_us.entry(route).or_default().push(us);
+                    }
                     if n == 0 {
                         cursor = next_cursor(&answer.body);
                     }
@@ -309,16 +323,19 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
     if a.clients == 0 || a.items == 0 || a.seconds.is_nan() || a.seconds <= 0.0 {
         bail!("--clients, --items and --seconds must be greater than zero");
     }
+    if a.warmup.is_nan() || a.warmup < 0.0 {
+        bail!("--warmup must be zero or more seconds");
+    }
     let (addr, host) = loopback_addr(&a.url)?;
     let a = Arc::new(a);
     let total = Arc::new(Mutex::new(Tally::default()));
-    let started = Instant::now();
+    let started = Instant::now() + Duration::from_secs_f64(a.warmup);
     let stop = started + Duration::from_secs_f64(a.seconds);
     let threads: Vec<_> = (0..a.clients)
         .map(|i| {
             let (a, total, host) = (a.clone(), total.clone(), host.clone());
             std::thread::spawn(move || {
-                let t = client(&a, i as u64 + 1, addr, &host, stop);
+                let t = client(&a, i as u64 + 1, addr, &host, started, stop);
                 let mut all = total.lock().unwrap_or_else(|p| p.into_inner());
                 for (route, v) in t.latencies_us {
                     all.latencies_us.entry(route).or_default().extend(v);
@@ -358,6 +375,7 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
     let report = Report {
         clients: a.clients,
         pause_ms: a.pause_ms,
+        warmup_seconds: a.warmup,
         seconds: elapsed,
         requests,
         requests_per_second: requests as f64 / elapsed,
@@ -369,9 +387,10 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
         Format::Json => output::json(&report)?,
         _ => {
             println!(
-                "{} clients (pause {} ms), {:.1} s, {} requests, {:.0} req/s, {} errors",
+                "{} clients (pause {} ms), {:.0} s warm-up, then {:.1} s: {} requests, {:.0} req/s, {} errors",
                 report.clients,
                 report.pause_ms,
+                report.warmup_seconds,
                 report.seconds,
                 report.requests,
                 report.requests_per_second,
