@@ -151,6 +151,48 @@ fn scenario(db: common::Db) {
         metrics.body
     );
 
+    // The load client of scripts/load-server walks every page of its mix without an
+    // error (ids 1..=40 exist as both items and findings after day 1).
+    let load = db.run_env(
+        &[
+            "loadtest",
+            "--url",
+            &format!("http://{addr}"),
+            "--items",
+            "40",
+            "--clients",
+            "3",
+            "--seconds",
+            "1",
+            "--warmup",
+            "0",
+            "--format",
+            "json",
+        ],
+        &[("GUARDRAIL_TOKEN", &token)],
+    );
+    assert_eq!(load.code, 0, "{}{}", load.stdout, load.stderr);
+    let report: Value = serde_json::from_str(&load.stdout).unwrap();
+    assert_eq!(report["errors"], 0, "{report}");
+    let routes: Vec<&str> = report["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["requests"].as_u64() > Some(0))
+        .filter_map(|r| r["route"].as_str())
+        .collect();
+    assert_eq!(
+        routes.len(),
+        7,
+        "every route of the mix answered: {routes:?}"
+    );
+    let refused = db.run_env(
+        &["loadtest", "--url", "http://10.0.0.1:8080", "--items", "1"],
+        &[("GUARDRAIL_TOKEN", &token)],
+    );
+    assert_ne!(refused.code, 0);
+    assert!(refused.stderr.contains("loopback"), "{}", refused.stderr);
+
     // A new source in the config file is swept without a restart.
     config(dir.path(), &["day1", "day2"]);
     common::wait_for(&lines, "config reloaded", Duration::from_secs(90));

@@ -41,6 +41,8 @@ pub struct Metrics {
     /// Audits (after a sweep, or a re-audit after a rule or settings change) that
     /// finished in this process: findings may have changed.
     pub audits_run: AtomicU64,
+    /// Woken by each finished audit (the dashboard's counts are recomputed).
+    pub findings_changed: tokio::sync::Notify,
 }
 
 impl Metrics {
@@ -52,7 +54,8 @@ impl Metrics {
     }
 
     pub fn record_audit(&self) {
-        self.audits_run.fetch_add(1, Ordering::Relaxed);
+        self.audits_run.fetch_add(1, Ordering::SeqCst);
+        self.findings_changed.notify_one();
     }
 
     pub fn record_dispatch(&self, delivered: u64, failed: u64) {
@@ -392,13 +395,7 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    // Count once now, so the first dashboard does not wait for it.
-    let warm = state.clone();
-    tokio::spawn(async move {
-        if let Err(e) = summary::counts(&warm).await {
-            tracing::warn!(error = %e.message(), "computing the dashboard counts at start failed");
-        }
-    });
+    tokio::spawn(summary::watch_audits(state.clone()));
     let app = router(state);
     axum::serve(
         listener,

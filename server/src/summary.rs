@@ -3,12 +3,15 @@
 //!
 //! The five aggregations cost ~150 ms together at 100k findings on PostgreSQL (the
 //! owner count reads each item's tags); run on every dashboard view under load, they
-//! made it the slowest page by far. So counts are kept and refreshed:
-//! - older than [`SUMMARY_TTL`], or after an audit finished in this process: the
-//!   kept counts are served while one background task recomputes them;
-//! - older than [`SUMMARY_MAX_STALE`] (an idle server), or after a justification
-//!   made through this server (the triager expects to see it): the request waits for
-//!   fresh counts.
+//! made it the slowest page by far. So counts are kept:
+//! - younger than [`SUMMARY_TTL`] and nothing changed: served as they are;
+//! - older, but younger than [`SUMMARY_MAX_STALE`] and nothing changed: served while
+//!   one background task recomputes them;
+//! - after an audit finished in this process, or a justification made through this
+//!   server: recomputed before they are served again (the server also starts that
+//!   recount as soon as an audit finishes, see [`watch_audits`]), so nobody is shown
+//!   counts from before a change this process made;
+//! - older than [`SUMMARY_MAX_STALE`] (an idle server): recomputed before serving.
 //!
 //! One computation runs at a time; requests that need fresh counts wait for it
 //! rather than start their own. Changes by other workers on a shared database show
@@ -76,11 +79,11 @@ pub(crate) async fn counts(state: &AppState) -> Result<CachedCounts, AppError> {
     let (writes, audits) = counters(state);
     if let Some(e) = state.summary.kept() {
         let age = e.at.elapsed();
-        let current = e.writes == writes && e.audits == audits;
-        if current && age < SUMMARY_TTL {
+        let unchanged = e.writes == writes && e.audits == audits;
+        if unchanged && age < SUMMARY_TTL {
             return Ok(e.value);
         }
-        if e.writes == writes && age < SUMMARY_MAX_STALE {
+        if unchanged && age < SUMMARY_MAX_STALE {
             if let Ok(guard) = state.summary.computing.clone().try_lock_owned() {
                 let state = state.clone();
                 tokio::spawn(async move {
@@ -93,14 +96,31 @@ pub(crate) async fn counts(state: &AppState) -> Result<CachedCounts, AppError> {
             return Ok(e.value);
         }
     }
+    fresh(state, writes, audits).await
+}
+
+/// Counts computed after the given change counters: waits for a computation under
+/// way (which may be recent enough) or runs one.
+async fn fresh(state: &AppState, writes: u64, audits: u64) -> Result<CachedCounts, AppError> {
     let _computing = state.summary.computing.lock().await;
-    // Whoever held the lock before may have just computed what this request needs.
     if let Some(e) = state.summary.kept() {
         if e.writes >= writes && e.audits >= audits && e.at.elapsed() < SUMMARY_TTL {
             return Ok(e.value);
         }
     }
     compute(state).await
+}
+
+/// Counts at start, then again each time an audit of this process finishes, so the
+/// dashboard after a sweep rarely waits for its recount.
+pub async fn watch_audits(state: AppState) {
+    loop {
+        let (writes, audits) = counters(&state);
+        if let Err(e) = fresh(&state, writes, audits).await {
+            tracing::warn!(error = %e.message(), "computing the dashboard counts failed");
+        }
+        state.metrics.findings_changed.notified().await;
+    }
 }
 
 async fn compute(state: &AppState) -> Result<CachedCounts, AppError> {
