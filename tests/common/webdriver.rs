@@ -142,19 +142,41 @@ impl Browser {
     }
 
     fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        self.try_call(method, path, body)
+            .unwrap_or_else(|(err, message)| panic!("WebDriver {method} {path}: {err}: {message}"))
+    }
+
+    /// A WebDriver command, or its error name and message.
+    fn try_call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, (String, String)> {
         let v = request(
             self.port,
             method,
             &format!("/session/{}{path}", self.session),
             body.as_ref(),
         );
-        if let Some(err) = v["value"].get("error") {
-            panic!(
-                "WebDriver {method} {path}: {err}: {}",
-                v["value"]["message"]
-            );
+        match v["value"].get("error") {
+            Some(err) => Err((
+                err.as_str().unwrap_or_default().to_owned(),
+                v["value"]["message"].to_string(),
+            )),
+            None => Ok(v["value"].clone()),
         }
-        v["value"].clone()
+    }
+
+    /// The text of the first element matching `css` now, or None while there is
+    /// none (or the page it was found on is being replaced): for polling.
+    pub fn text_of(&self, css: &str) -> Option<String> {
+        let e = self.find_all(css).into_iter().next()?;
+        match self.try_call("GET", &format!("/element/{e}/text"), None) {
+            Ok(v) => Some(v.as_str().unwrap_or_default().to_owned()),
+            Err((err, _)) if err == "stale element reference" || err == "no such element" => None,
+            Err((err, message)) => panic!("WebDriver text of {css}: {err}: {message}"),
+        }
     }
 
     pub fn goto(&self, url: &str) {
