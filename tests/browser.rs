@@ -83,6 +83,7 @@ fn log_in(b: &Browser, base: &str, token: &str) {
         "rgb(247, 248, 250)",
         "the login page is not styled"
     );
+    b.screenshot(&screenshots().join("login.png"));
     b.type_into("#token", token);
     b.click("#login");
     let deadline = Instant::now() + Duration::from_secs(10);
