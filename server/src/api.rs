@@ -493,22 +493,25 @@ pub async fn summary(State(state): State<AppState>, Query(p): Query<SummaryParam
     };
     let counts = crate::summary::counts(&state).await?;
     let new_since = db(&state, move |s| s.new_findings_since(since)).await?;
-    let mut v =
-        serde_json::to_value(&*counts.counts).map_err(|e| AppError::Internal(e.to_string()))?;
-    if let Value::Object(m) = &mut v {
-        m.insert("new_since".into(), json!(new_since));
-        m.insert(
-            "since".into(),
-            json!(since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
-        );
-        m.insert(
-            "counts_as_of".into(),
-            json!(counts
-                .as_of
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
-        );
+    #[derive(serde::Serialize)]
+    struct Body {
+        #[serde(flatten)]
+        summary: guardrail_storage::Summary,
+        counts_as_of: String,
     }
-    Ok(Json(v))
+    let body = Body {
+        summary: guardrail_storage::Summary {
+            counts: (*counts.counts).clone(),
+            new_since,
+            since: since.naive_utc(),
+        },
+        counts_as_of: counts
+            .as_of
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    };
+    Ok(Json(
+        serde_json::to_value(body).map_err(|e| AppError::Internal(e.to_string()))?,
+    ))
 }
 
 #[derive(Deserialize, Default)]

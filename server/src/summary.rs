@@ -42,9 +42,8 @@ pub struct CachedCounts {
 struct Entry {
     value: CachedCounts,
     at: Instant,
-    /// The change counters the computation started from.
-    writes: u64,
-    audits: u64,
+    /// The [`generation`] the computation started from.
+    generation: u64,
 }
 
 #[derive(Default)]
@@ -67,19 +66,18 @@ impl SummaryCache {
     }
 }
 
-fn counters(state: &AppState) -> (u64, u64) {
-    (
-        state.summary.writes.load(Ordering::SeqCst),
-        state.metrics.audits_run.load(Ordering::SeqCst),
-    )
+/// Changes to findings this process knows of: its justifications and its audits.
+/// Both counters only grow, so a larger sum means something changed since.
+fn generation(state: &AppState) -> u64 {
+    state.summary.writes.load(Ordering::SeqCst) + state.metrics.audits_run.load(Ordering::SeqCst)
 }
 
 /// The counts for a page: kept, kept while a refresh runs, or freshly computed.
 pub(crate) async fn counts(state: &AppState) -> Result<CachedCounts, AppError> {
-    let (writes, audits) = counters(state);
+    let now = generation(state);
     if let Some(e) = state.summary.kept() {
         let age = e.at.elapsed();
-        let unchanged = e.writes == writes && e.audits == audits;
+        let unchanged = e.generation == now;
         if unchanged && age < SUMMARY_TTL {
             return Ok(e.value);
         }
@@ -96,15 +94,15 @@ pub(crate) async fn counts(state: &AppState) -> Result<CachedCounts, AppError> {
             return Ok(e.value);
         }
     }
-    fresh(state, writes, audits).await
+    fresh(state, now).await
 }
 
-/// Counts computed after the given change counters: waits for a computation under
-/// way (which may be recent enough) or runs one.
-async fn fresh(state: &AppState, writes: u64, audits: u64) -> Result<CachedCounts, AppError> {
+/// Counts computed from `generation` on: waits for a computation under way (which
+/// may be recent enough) or runs one.
+async fn fresh(state: &AppState, generation: u64) -> Result<CachedCounts, AppError> {
     let _computing = state.summary.computing.lock().await;
     if let Some(e) = state.summary.kept() {
-        if e.writes >= writes && e.audits >= audits && e.at.elapsed() < SUMMARY_TTL {
+        if e.generation >= generation && e.at.elapsed() < SUMMARY_TTL {
             return Ok(e.value);
         }
     }
@@ -115,8 +113,7 @@ async fn fresh(state: &AppState, writes: u64, audits: u64) -> Result<CachedCount
 /// dashboard after a sweep rarely waits for its recount.
 pub async fn watch_audits(state: AppState) {
     loop {
-        let (writes, audits) = counters(&state);
-        if let Err(e) = fresh(&state, writes, audits).await {
+        if let Err(e) = fresh(&state, generation(&state)).await {
             tracing::warn!(error = %e.message(), "computing the dashboard counts failed");
         }
         state.metrics.findings_changed.notified().await;
@@ -124,8 +121,8 @@ pub async fn watch_audits(state: AppState) {
 }
 
 async fn compute(state: &AppState) -> Result<CachedCounts, AppError> {
-    // Read the counters first: a change during the computation leaves it stale.
-    let (writes, audits) = counters(state);
+    // Read the generation first: a change during the computation leaves it stale.
+    let generation = generation(state);
     let tag = state.settings.owner_tag.clone();
     let (as_of, started) = (Utc::now(), Instant::now());
     let counts = db(state, move |s| s.summary_counts(&tag)).await?;
@@ -140,8 +137,7 @@ async fn compute(state: &AppState) -> Result<CachedCounts, AppError> {
         .unwrap_or_else(|p| p.into_inner()) = Some(Entry {
         value: value.clone(),
         at: started,
-        writes,
-        audits,
+        generation,
     });
     Ok(value)
 }

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
@@ -328,34 +328,27 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
     }
     let (addr, host) = loopback_addr(&a.url)?;
     let a = Arc::new(a);
-    let total = Arc::new(Mutex::new(Tally::default()));
     let started = Instant::now() + Duration::from_secs_f64(a.warmup);
     let stop = started + Duration::from_secs_f64(a.seconds);
     let threads: Vec<_> = (0..a.clients)
         .map(|i| {
-            let (a, total, host) = (a.clone(), total.clone(), host.clone());
-            std::thread::spawn(move || {
-                let t = client(&a, i as u64 + 1, addr, &host, started, stop);
-                let mut all = total.lock().unwrap_or_else(|p| p.into_inner());
-                for (route, v) in t.latencies_us {
-                    all.latencies_us.entry(route).or_default().extend(v);
-                }
-                all.error_count += t.error_count;
-                for e in t.errors {
-                    if all.errors.len() < 5 {
-                        all.errors.push(e);
-                    }
-                }
-            })
+            let (a, host) = (a.clone(), host.clone());
+            std::thread::spawn(move || client(&a, i as u64 + 1, addr, &host, started, stop))
         })
         .collect();
+    let mut all = Tally::default();
     for t in threads {
-        if t.join().is_err() {
+        let Ok(t) = t.join() else {
             bail!("a load client thread panicked");
+        };
+        for (route, v) in t.latencies_us {
+            all.latencies_us.entry(route).or_default().extend(v);
         }
+        all.error_count += t.error_count;
+        let room = 5usize.saturating_sub(all.errors.len());
+        all.errors.extend(t.errors.into_iter().take(room));
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let mut all = std::mem::take(&mut *total.lock().unwrap_or_else(|p| p.into_inner()));
     let mut routes = Vec::new();
     for route in ROUTES {
         let Some(v) = all.latencies_us.get_mut(route) else {

@@ -283,15 +283,6 @@ impl Store {
                 .filter(findings::item_id.eq_any(&ids))
                 .select(FindingRow::as_select())
                 .load(conn)?;
-            // The finding's copies of account and type come from the item row itself,
-            // not from the caller's key, so they always match what the join would say.
-            let scopes: HashMap<i64, (String, String)> = items::table
-                .filter(items::id.eq_any(&ids))
-                .select((items::id, items::account, items::resource_type))
-                .load::<(i64, String, String)>(conn)?
-                .into_iter()
-                .map(|(id, a, t)| (id, (a, t)))
-                .collect();
             let mut by_item_rule: HashMap<(i64, &str), Vec<&FindingRow>> = HashMap::new();
             for f in &existing {
                 by_item_rule.entry((f.item_id, f.rule_id.as_str())).or_default().push(f);
@@ -324,11 +315,6 @@ impl Store {
                         let print = fingerprint(rule_id, &audit.key, &new.key);
                         let Some(old) = current.iter().find(|f| f.fingerprint == print) else {
                             let state = if new.suppressed_by.is_some() { "suppressed" } else { "open" };
-                            let Some(scope) = scopes.get(&audit.item_id) else {
-                                return Err(StorageError::Invalid(format!(
-                                    "a finding for item {}, which is not in the database", audit.item_id
-                                )));
-                            };
                             let id: i64 = diesel::insert_into(findings::table)
                                 .values(InsertFinding {
                                     fingerprint: &print,
@@ -350,8 +336,9 @@ impl Store {
                                     last_revision_id: audit.revision_id,
                                     reopen_count: 0,
                                     suppressed_by: new.suppressed_by.as_deref(),
-                                    account: &scope.0,
-                                    resource_type: &scope.1,
+                                    // The item's identity, as in its fingerprint.
+                                    account: &audit.key.account,
+                                    resource_type: &audit.key.resource_type,
                                 })
                                 .returning(findings::id)
                                 .get_result(conn)?;
