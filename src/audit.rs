@@ -1,16 +1,25 @@
-//! The audit pass: pages of items from storage → rules on both cores → settings →
+//! The audit pass: pages of due items from storage → rules on both cores → settings →
 //! findings in storage, one transaction per page.
+//!
+//! What is due is durable state in storage (`Store::due_audits`): an item whose latest
+//! revision has not been judged, was judged by another rule set, or was judged longer
+//! ago than `audit.recheck_hours`. A pass after any sweep (or at `serve` start) therefore
+//! catches up on everything an interrupted process left unjudged.
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use chrono::Utc;
 use guardrail_auditors::{
-    audit_items, AuditContext, AuditItem, AuditSettings, Engine, Limits, RuleSet,
+    AuditContext, AuditItem, AuditPass, AuditSettings, Engine, Limits, RuleErrorKind, RuleSet,
+    RuleTally,
 };
 use guardrail_model::ItemKey;
 use guardrail_storage::{
-    AuditSummary, ItemAudit, ItemRow, NewFinding, RevisionRow, RuleResult, Store,
+    AuditSummary, AuditedAs, DueAudit, DueRule, ItemAudit, NewFinding, RuleHealthRow, RuleResult,
+    Store,
 };
 use serde_json::Value;
 
@@ -18,14 +27,9 @@ use crate::config::Config;
 
 const PAGE: i64 = 500;
 const THREADS: usize = 2;
-
-/// One item to audit, with the revision being judged and the config before it.
-struct Audited {
-    item: ItemRow,
-    revision: RevisionRow,
-    previous: Option<Value>,
-    change: String,
-}
+/// Rule errors recorded in full per rule and pass; the rest are counted in the rule's
+/// health, so one rule failing on every item cannot write a row per item per pass.
+const ERRORS_RECORDED_PER_RULE: u64 = 20;
 
 pub struct Auditor {
     pub engine: Engine,
@@ -33,6 +37,15 @@ pub struct Auditor {
     settings: AuditSettings,
     notify: guardrail_notify::NotifySettings,
     base: AuditContext,
+    /// What judges: the rule set's identity plus the settings that change verdicts.
+    identity: Arc<str>,
+}
+
+/// Whether a pass judges only what is due or every active item.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    Due,
+    Everything,
 }
 
 impl Auditor {
@@ -41,7 +54,7 @@ impl Auditor {
         let rules = RuleSet::load(&engine, rules_dir)
             .map_err(|e| anyhow::anyhow!(e))
             .with_context(|| "loading rules (set --rules DIR or GUARDRAIL_RULES)".to_owned())?;
-        Ok(Auditor {
+        let mut a = Auditor {
             engine,
             rules,
             settings: config.audit.clone(),
@@ -51,14 +64,41 @@ impl Auditor {
                 accounts: config.account_infos(),
                 internal_cidrs: config.audit.internal_cidrs.clone(),
             },
-        })
+            identity: Arc::from(""),
+        };
+        a.identity = a.compute_identity();
+        Ok(a)
+    }
+
+    fn compute_identity(&self) -> Arc<str> {
+        Arc::from(guardrail_model::content_hash(&format!(
+            "{}\0{:?}\0{:?}\0{:?}\0{:?}",
+            self.rules.identity(),
+            self.settings.overrides,
+            self.settings.suppressions,
+            self.base.internal_cidrs,
+            self.base.accounts
+        )))
     }
 
     /// Picks up changed rule files; see `RuleSet::reload`. Returns the changed ids.
+    /// A change makes every item due for a new audit.
     pub fn reload(&mut self) -> anyhow::Result<Vec<String>> {
-        self.rules
+        let changed = self
+            .rules
             .reload(&self.engine)
-            .map_err(|e| anyhow::anyhow!(e))
+            .map_err(|e| anyhow::anyhow!(e))?;
+        self.identity = self.compute_identity();
+        Ok(changed)
+    }
+
+    fn due_rule(&self) -> DueRule<'_> {
+        let recheck = chrono::Duration::from_std(self.settings.recheck())
+            .unwrap_or(chrono::Duration::hours(24));
+        DueRule {
+            rules: &self.identity,
+            judged_before: Utc::now() - recheck,
+        }
     }
 
     /// Rules that failed to load are recorded as rule errors: visible, never silent.
@@ -69,49 +109,122 @@ impl Auditor {
         Ok(())
     }
 
-    /// Audits what one sweep created or modified.
-    pub fn audit_sweep(&self, store: &Store, sweep_id: i64) -> anyhow::Result<AuditSummary> {
+    /// Audits every item that is due: stored but not yet judged (by this sweep or by
+    /// one that was interrupted), judged by other rules or settings, or not re-checked
+    /// for `audit.recheck_hours`.
+    pub fn audit_due(&self, store: &Store) -> anyhow::Result<AuditSummary> {
+        self.pass(store, Scope::Due)
+    }
+
+    /// Re-audits every active item (`guardrail audit`, after a settings change).
+    pub fn audit_all(&self, store: &Store) -> anyhow::Result<AuditSummary> {
+        self.pass(store, Scope::Everything)
+    }
+
+    fn pass(&self, store: &Store, scope: Scope) -> anyhow::Result<AuditSummary> {
         self.record_load_errors(store)?;
-        let mut total = AuditSummary::default();
+        let pass = AuditPass::new(&self.rules, self.settings.pass_limits());
+        let recorded_errors: HashMap<String, std::sync::atomic::AtomicU64> = self
+            .rules
+            .rules()
+            .iter()
+            .map(|r| (r.id.clone(), Default::default()))
+            .collect();
+        let mut total = AuditSummary {
+            justifications_lapsed: store.lapse_expired_justifications(Utc::now())?,
+            ..AuditSummary::default()
+        };
+        let started = Utc::now();
+        let due = match scope {
+            Scope::Due => self.due_rule(),
+            // Everything judged before this pass started is due.
+            Scope::Everything => DueRule {
+                rules: &self.identity,
+                judged_before: started + chrono::Duration::seconds(1),
+            },
+        };
         let mut after = 0;
         loop {
-            let mut page = store.sweep_changes(sweep_id, after, PAGE, false)?;
+            let page = store.due_audits(&due, after, PAGE)?;
             let Some(last) = page.last() else { break };
-            after = last.0.id;
-            // A sweep over several deliveries can change an item more than once; judge
-            // its latest revision (pages are in revision order, so keep the last).
-            let mut seen = std::collections::HashSet::new();
-            page.reverse();
-            page.retain(|(_, item)| seen.insert(item.id));
-            page.reverse();
-            let prev_keys: Vec<(i64, i64)> = page
-                .iter()
-                .filter(|(r, _)| r.change == "modified")
-                .map(|(r, i)| (i.id, r.version - 1))
-                .collect();
-            let previous = store.documents(&prev_keys)?;
-            let batch: Vec<Audited> = page
-                .into_iter()
-                .map(|(r, i)| {
-                    let previous = previous
-                        .get(&(i.id, r.version - 1))
-                        .and_then(|d| serde_json::from_str::<Value>(d).ok())
-                        .and_then(|d| d.get("config").cloned());
-                    // "created" also covers an item that came back after a deletion.
-                    let change = r.change.clone();
-                    Audited {
-                        item: i,
-                        revision: r,
-                        previous,
-                        change,
-                    }
-                })
-                .collect();
-            total.add(&self.audit_batch(store, batch)?);
+            after = last.item.id;
+            total.add(&self.audit_batch(store, &pass, &recorded_errors, page, scope)?);
         }
         total.fixed += store.fix_findings_of_deleted_items(Utc::now())?;
+        total.rule_problems = self.record_health(store, &pass.tallies())?;
         self.queue_notifications(store)?;
         Ok(total)
+    }
+
+    /// Stores each rule's health after a pass and returns the problems, one line each.
+    fn record_health(
+        &self,
+        store: &Store,
+        tallies: &std::collections::BTreeMap<String, RuleTally>,
+    ) -> anyhow::Result<Vec<String>> {
+        let now = Utc::now().naive_utc();
+        let as_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        let mut rows = Vec::new();
+        let mut problems = Vec::new();
+        for e in &self.rules.load_errors {
+            problems.push(format!(
+                "rule {} does not load, so it judged nothing: {e} (fix the file; `guardrail rules lint` checks it)",
+                e.rule_id
+            ));
+            rows.push(RuleHealthRow {
+                rule_id: e.rule_id.clone(),
+                status: "not_loaded".into(),
+                message: e.to_string(),
+                evaluations: 0,
+                errors: 0,
+                exhausted: 0,
+                skipped: 0,
+                checked_at: now,
+            });
+        }
+        for rule in self.rules.rules() {
+            // A rule whose file is broken now keeps running its last good version;
+            // its row above already says it does not load.
+            if self.rules.load_errors.iter().any(|e| e.rule_id == rule.id) {
+                continue;
+            }
+            let t = tallies.get(&rule.id).cloned().unwrap_or_default();
+            let (status, message) = if t.suspended {
+                let m = format!(
+                    "suspended after {} of {} evaluations ran out of their budget ({:.1} s in total); {} items were not judged by it",
+                    t.exhausted,
+                    t.evaluations,
+                    t.nanos as f64 / 1e9,
+                    t.skipped
+                );
+                problems.push(format!(
+                    "rule {} {m}: make it cheaper (see rules/README.md, budgets)",
+                    rule.id
+                ));
+                ("suspended", m)
+            } else if t.errors > 0 {
+                let m = format!(
+                    "failed on {} of {} items (see `guardrail rules errors`)",
+                    t.errors, t.evaluations
+                );
+                problems.push(format!("rule {} {m}", rule.id));
+                ("erroring", m)
+            } else {
+                ("ok", format!("judged {} items", t.evaluations))
+            };
+            rows.push(RuleHealthRow {
+                rule_id: rule.id.clone(),
+                status: status.into(),
+                message,
+                evaluations: as_i64(t.evaluations),
+                errors: as_i64(t.errors),
+                exhausted: as_i64(t.exhausted),
+                skipped: as_i64(t.skipped),
+                checked_at: now,
+            });
+        }
+        store.record_rule_health(&rows)?;
+        Ok(problems)
     }
 
     /// Queues notifications for the finding events just recorded. Only writes outbox
@@ -123,134 +236,154 @@ impl Auditor {
         Ok(())
     }
 
-    /// Re-audits every active item (after a rule or settings change).
-    pub fn audit_all(&self, store: &Store) -> anyhow::Result<AuditSummary> {
-        self.record_load_errors(store)?;
-        let mut total = AuditSummary {
-            justifications_lapsed: store.lapse_expired_justifications(Utc::now())?,
-            ..AuditSummary::default()
-        };
-        let mut after = 0;
-        loop {
-            let page = store.latest_page(after, PAGE)?;
-            let Some(last) = page.last() else { break };
-            after = last.0.id;
-            let batch = page
-                .into_iter()
-                .map(|(item, revision)| Audited {
-                    item,
-                    revision,
-                    previous: None,
-                    change: "audit".into(),
-                })
-                .collect();
-            total.add(&self.audit_batch(store, batch)?);
-        }
-        total.fixed += store.fix_findings_of_deleted_items(Utc::now())?;
-        self.queue_notifications(store)?;
-        Ok(total)
-    }
-
-    fn audit_batch(&self, store: &Store, batch: Vec<Audited>) -> anyhow::Result<AuditSummary> {
-        let items: Vec<AuditItem> = batch
+    fn audit_batch(
+        &self,
+        store: &Store,
+        pass: &AuditPass,
+        recorded_errors: &HashMap<String, std::sync::atomic::AtomicU64>,
+        page: Vec<DueAudit>,
+        scope: Scope,
+    ) -> anyhow::Result<AuditSummary> {
+        // The change being judged is everything since the last judged revision, so an
+        // audit missed by a crash still sees the change that it missed.
+        let prev_keys: Vec<(i64, i64)> = page
             .iter()
-            .map(
-                |Audited {
-                     item,
-                     revision: rev,
-                     previous,
-                     change,
-                 }| {
-                    let doc: Value = serde_json::from_str(&rev.document).unwrap_or(Value::Null);
-                    AuditItem {
-                        item_id: Some(item.id),
-                        resource_type: item.resource_type.clone(),
-                        resource_id: item.resource_id.clone(),
-                        arn: item.arn.clone(),
-                        name: item.name.clone(),
-                        account: item.account.clone(),
-                        region: item.region.clone(),
-                        tags: serde_json::from_value(doc.get("tags").cloned().unwrap_or_default())
-                            .unwrap_or_default(),
-                        config: doc.get("config").cloned().unwrap_or(Value::Null),
-                        change: change.clone(),
-                        previous: previous.clone(),
-                    }
-                },
-            )
+            .filter_map(|d| {
+                let since = d.audited_version.or(Some(d.revision.version - 1))?;
+                (scope == Scope::Due
+                    && d.revision.change == "modified"
+                    && since >= 1
+                    && since < d.revision.version)
+                    .then_some((d.item.id, since))
+            })
+            .collect();
+        let previous_docs = store.documents(&prev_keys)?;
+        let since: HashMap<i64, i64> = prev_keys.iter().copied().collect();
+        let items: Vec<AuditItem> = page
+            .iter()
+            .map(|d| {
+                let (item, rev) = (&d.item, &d.revision);
+                let doc: Value = serde_json::from_str(&rev.document).unwrap_or(Value::Null);
+                let previous = since
+                    .get(&item.id)
+                    .and_then(|v| previous_docs.get(&(item.id, *v)))
+                    .and_then(|d| serde_json::from_str::<Value>(d).ok())
+                    .and_then(|d| d.get("config").cloned())
+                    .filter(|c| !c.is_null());
+                let judged_now = d.audited_version == Some(rev.version);
+                // "created" also covers an item that came back after a deletion.
+                let change = if scope == Scope::Everything || judged_now {
+                    "audit".to_owned()
+                } else if previous.is_some() {
+                    "modified".to_owned()
+                } else {
+                    "created".to_owned()
+                };
+                let ephemeral = match item.ephemeral_json() {
+                    Value::Object(m) => m,
+                    _ => serde_json::Map::new(),
+                };
+                AuditItem {
+                    item_id: Some(item.id),
+                    resource_type: item.resource_type.clone(),
+                    resource_id: item.resource_id.clone(),
+                    arn: item.arn.clone(),
+                    name: item.name.clone(),
+                    account: item.account.clone(),
+                    region: item.region.clone(),
+                    tags: serde_json::from_value(doc.get("tags").cloned().unwrap_or_default())
+                        .unwrap_or_default(),
+                    config: doc.get("config").cloned().unwrap_or(Value::Null),
+                    change,
+                    previous,
+                    ephemeral,
+                }
+            })
             .collect();
         let ctx = AuditContext {
             now: Utc::now(),
             ..self.base.clone()
         };
-        let outcomes = audit_items(&self.engine, &self.rules, &items, &ctx, THREADS);
-        let audits: Vec<ItemAudit> = batch
+        let outcomes = pass.audit_items(&self.engine, &self.rules, &items, &ctx, THREADS);
+        anyhow::ensure!(
+            outcomes.len() == page.len(),
+            "internal error: {} audit outcomes for {} items (nothing recorded for this page)",
+            outcomes.len(),
+            page.len()
+        );
+        let audits: Vec<ItemAudit> = page
             .iter()
             .zip(outcomes)
-            .map(
-                |(
-                    Audited {
-                        item,
-                        revision: rev,
-                        ..
-                    },
-                    outcomes,
-                )| {
-                    let resources: Vec<&str> = [
-                        Some(item.resource_id.as_str()),
-                        item.name.as_deref(),
-                        item.arn.as_deref(),
-                    ]
+            .map(|(d, outcomes)| {
+                let item = &d.item;
+                let resources: Vec<&str> = [
+                    Some(item.resource_id.as_str()),
+                    item.name.as_deref(),
+                    item.arn.as_deref(),
+                ]
+                .into_iter()
+                .flatten()
+                .collect();
+                let results = outcomes
                     .into_iter()
-                    .flatten()
+                    .filter(|o| !self.settings.disabled(&o.rule_id, &item.account))
+                    .map(|o| {
+                        let result = match o.result {
+                            Err(e) if e.kind == RuleErrorKind::Suspended => RuleResult::Skipped,
+                            Err(e) => {
+                                let n = recorded_errors.get(&o.rule_id).map_or(0, |c| {
+                                    c.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                                });
+                                if n < ERRORS_RECORDED_PER_RULE {
+                                    RuleResult::Error(e.message)
+                                } else {
+                                    RuleResult::Skipped
+                                }
+                            }
+                            Ok(found) => RuleResult::Findings(
+                                found
+                                    .into_iter()
+                                    .map(|f| {
+                                        let j = self.settings.judge(
+                                            &o.rule_id,
+                                            &item.account,
+                                            &resources,
+                                            f,
+                                        );
+                                        NewFinding {
+                                            key: j.finding.key,
+                                            kind: j.finding.kind,
+                                            title: j.finding.title,
+                                            score: j.finding.score,
+                                            rule_score: j.rule_score,
+                                            severity: j.finding.severity,
+                                            detail: j.finding.detail,
+                                            remediation: j.finding.remediation,
+                                            suppressed_by: j.suppressed_by,
+                                        }
+                                    })
+                                    .collect(),
+                            ),
+                        };
+                        (o.rule_id, result)
+                    })
                     .collect();
-                    let results = outcomes
-                        .into_iter()
-                        .filter(|o| !self.settings.disabled(&o.rule_id, &item.account))
-                        .map(|o| {
-                            let result = match o.result {
-                                Err(e) => RuleResult::Error(e.message),
-                                Ok(found) => RuleResult::Findings(
-                                    found
-                                        .into_iter()
-                                        .map(|f| {
-                                            let j = self.settings.judge(
-                                                &o.rule_id,
-                                                &item.account,
-                                                &resources,
-                                                f,
-                                            );
-                                            NewFinding {
-                                                key: j.finding.key,
-                                                kind: j.finding.kind,
-                                                title: j.finding.title,
-                                                score: j.finding.score,
-                                                rule_score: j.rule_score,
-                                                severity: j.finding.severity,
-                                                detail: j.finding.detail,
-                                                remediation: j.finding.remediation,
-                                                suppressed_by: j.suppressed_by,
-                                            }
-                                        })
-                                        .collect(),
-                                ),
-                            };
-                            (o.rule_id, result)
-                        })
-                        .collect();
-                    ItemAudit {
-                        item_id: item.id,
-                        key: ItemKey {
-                            account: item.account.clone(),
-                            region: item.region.clone(),
-                            resource_type: item.resource_type.clone(),
-                            resource_id: item.resource_id.clone(),
-                        },
-                        revision_id: Some(rev.id),
-                        results,
-                    }
-                },
-            )
+                ItemAudit {
+                    item_id: item.id,
+                    key: ItemKey {
+                        account: item.account.clone(),
+                        region: item.region.clone(),
+                        resource_type: item.resource_type.clone(),
+                        resource_id: item.resource_id.clone(),
+                    },
+                    revision_id: Some(d.revision.id),
+                    results,
+                    audited_as: Some(AuditedAs {
+                        version: d.revision.version,
+                        rules: self.identity.clone(),
+                    }),
+                }
+            })
             .collect();
         Ok(store.record_audits(&audits, Utc::now())?)
     }

@@ -42,7 +42,14 @@ pub struct Scheduler {
     rt: tokio::runtime::Runtime,
     metrics: Arc<Metrics>,
     report: Report,
+    /// When the last audit pass over due items ran (`None`: not since start, so the
+    /// first tick catches up on whatever an earlier process left unjudged).
+    audited: Option<Instant>,
 }
+
+/// How often `serve`/`watch` look for due items when no sweep ran (the daily
+/// re-check of time-dependent rules rides on this).
+const DUE_CHECK: Duration = Duration::from_secs(600);
 
 fn stamp(path: &Option<PathBuf>) -> Option<SystemTime> {
     path.as_ref()
@@ -81,6 +88,7 @@ impl Scheduler {
             rt,
             metrics,
             report,
+            audited: None,
         };
         s.schedule(true);
         Ok(s)
@@ -149,7 +157,9 @@ impl Scheduler {
         ));
         if audit_changed {
             self.auditor = Auditor::new(&self.rules_dir, &self.config)?;
-            let s = self.auditor.audit_all(&self.store)?;
+            // The settings are part of what judged each item: every item is due.
+            let s = self.auditor.audit_due(&self.store)?;
+            self.audited = Some(Instant::now());
             self.metrics.record_audit();
             self.say(&format!(
                 "audit settings changed; re-audit: {} opened, {} reopened, {} fixed",
@@ -159,17 +169,19 @@ impl Scheduler {
         Ok(())
     }
 
-    /// Sweeps one source and audits what changed.
-    fn sweep_source(&self, source: &SourceConfig) {
+    /// Sweeps one source and audits what is due (what it changed, and anything an
+    /// earlier process stored without judging).
+    fn sweep_source(&mut self, source: &SourceConfig) {
         let span = tracing::info_span!("sweep", source = %source.name);
         let _enter = span.enter();
         let started = Instant::now();
         let outcome = source_watcher(&self.config, source)
             .and_then(|mut watcher| sweep_into(&self.store, watcher.as_mut(), &Quiet))
             .and_then(|s| {
-                let audit = self.auditor.audit_sweep(&self.store, s.sweep_id)?;
+                let audit = self.auditor.audit_due(&self.store)?;
                 Ok((s, audit))
             });
+        self.audited = Some(Instant::now());
         match outcome {
             Ok((s, audit)) => {
                 self.metrics.record_sweep(true);
@@ -188,6 +200,7 @@ impl Scheduler {
                     "sweep {}: {} seen, {} created, {} modified, {} deleted, {} errors; {} findings opened, {} fixed",
                     s.sweep_id, s.items_seen, s.created, s.modified, s.deleted, s.errors, audit.opened, audit.fixed
                 ));
+                self.say_rule_problems(&audit);
             }
             // A failed sweep is reported and retried next interval; the loop lives on.
             Err(e) => {
@@ -195,6 +208,12 @@ impl Scheduler {
                 tracing::warn!(error = %format!("{e:#}"), "sweep failed");
                 self.say(&format!("sweep of {} failed: {e:#}", source.name));
             }
+        }
+    }
+
+    fn say_rule_problems(&self, s: &guardrail_storage::AuditSummary) {
+        for p in &s.rule_problems {
+            self.say(&format!("warning: {p}"));
         }
     }
 
@@ -234,7 +253,9 @@ impl Scheduler {
         }
         self.reported = self.auditor.rules.load_errors.clone();
         if !changed.is_empty() {
-            let s = self.auditor.audit_all(&self.store)?;
+            // The rule set is part of what judged each item: every item is due.
+            let s = self.auditor.audit_due(&self.store)?;
+            self.audited = Some(Instant::now());
             self.metrics.record_audit();
             self.say(&format!(
                 "rules changed ({}); re-audit: {} opened, {} reopened, {} fixed, {} rule errors",
@@ -244,6 +265,28 @@ impl Scheduler {
                 s.fixed,
                 s.rule_errors
             ));
+            self.say_rule_problems(&s);
+        } else if self.audited.is_none_or(|t| t.elapsed() >= DUE_CHECK) {
+            let first = self.audited.is_none();
+            let s = self.auditor.audit_due(&self.store)?;
+            self.audited = Some(Instant::now());
+            if s.items > 0 {
+                self.metrics.record_audit();
+                self.say(&format!(
+                    "{}: {} items judged; {} opened, {} reopened, {} fixed, {} rule errors",
+                    if first {
+                        "audit of items left unjudged or due for their re-check"
+                    } else {
+                        "re-check of items due"
+                    },
+                    s.items,
+                    s.opened,
+                    s.reopened,
+                    s.fixed,
+                    s.rule_errors
+                ));
+                self.say_rule_problems(&s);
+            }
         }
         let notify = &self.config.notify;
         if !notify.routes.is_empty() {

@@ -63,11 +63,15 @@ pub struct Rule {
     ast: AST,
     modified: Option<SystemTime>,
     source_len: u64,
+    /// SHA-256 of the source: part of the rule set's identity.
+    source_hash: String,
 }
 
 /// A rule file that could not be loaded, with the line when the parser knows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LoadError {
+    /// The rule's id (its path below the rules directory, without `.rhai`).
+    pub rule_id: String,
     pub path: String,
     pub line: Option<usize>,
     pub message: String,
@@ -101,6 +105,21 @@ pub struct RawFinding {
 pub struct RuleError {
     pub rule_id: String,
     pub message: String,
+    pub kind: RuleErrorKind,
+}
+
+/// What kind of failure a [`RuleError`] is: the audit pass treats them differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleErrorKind {
+    /// The rule raised an error or returned something that is not findings.
+    Failed,
+    /// The evaluation ran out of its operation or time budget.
+    Budget,
+    /// A helper the rule called panicked (a bug in guardrail, reported per item).
+    Panicked,
+    /// The rule was not run: it exhausted its budget too often in this audit pass.
+    Suspended,
 }
 
 impl std::fmt::Display for RuleError {
@@ -157,6 +176,12 @@ impl Engine {
         &self.rhai
     }
 
+    /// Lets a test register a misbehaving helper (one that panics).
+    #[cfg(test)]
+    pub(crate) fn rhai_mut_for_tests(&mut self) -> &mut rhai::Engine {
+        &mut self.rhai
+    }
+
     /// Measures the two ways of turning an item document into a `Dynamic`: through
     /// serde_json and `rhai::serde::to_dynamic`, or Rhai's own `parse_json` on the text.
     /// Returns (serde, parse_json) nanoseconds per document.
@@ -182,6 +207,7 @@ impl Engine {
     /// Compiles one rule file. `id` is its path below the rules directory.
     pub fn compile(&self, id: &str, path: &Path) -> Result<Rule, LoadError> {
         let fail = |line: Option<usize>, message: String| LoadError {
+            rule_id: id.to_owned(),
             path: path.display().to_string(),
             line,
             message,
@@ -189,6 +215,7 @@ impl Engine {
         let meta = std::fs::metadata(path).map_err(|e| fail(None, format!("cannot read: {e}")))?;
         let source =
             std::fs::read_to_string(path).map_err(|e| fail(None, format!("cannot read: {e}")))?;
+        let source_hash = guardrail_model::content_hash(&source);
         let ast = self
             .rhai
             .compile(&source)
@@ -239,6 +266,7 @@ impl Engine {
             ast,
             modified: meta.modified().ok(),
             source_len: meta.len(),
+            source_hash,
         })
     }
 
@@ -272,10 +300,18 @@ impl Engine {
         let fail = |message: String| RuleError {
             rule_id: rule.id.clone(),
             message,
+            kind: RuleErrorKind::Failed,
         };
         let out = self
             .call(&rule.ast, "check", (item.clone(), ctx.clone()))
-            .map_err(|e| fail(describe_eval_error(&e)))?;
+            .map_err(|e| RuleError {
+                kind: if is_budget_error(&e) {
+                    RuleErrorKind::Budget
+                } else {
+                    RuleErrorKind::Failed
+                },
+                ..fail(describe_eval_error(&e))
+            })?;
         let list: Vec<Dynamic> = if out.is_unit() {
             Vec::new()
         } else if out.is_array() {
@@ -289,11 +325,67 @@ impl Engine {
                 out.type_name()
             )));
         };
-        list.iter()
+        let found = list
+            .iter()
             .enumerate()
             .map(|(i, f)| validate_finding(i, f).map_err(fail))
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(merge_same_keys(found))
     }
+}
+
+/// One finding per key: a rule that reports the same key twice for one item (real
+/// data does this, e.g. a security group listing one permission twice) means one
+/// finding. The highest score wins (the first of equals), so merging never hides the
+/// worse of two verdicts.
+fn merge_same_keys(found: Vec<RawFinding>) -> Vec<RawFinding> {
+    if found.len() < 2 {
+        return found;
+    }
+    let mut out: Vec<RawFinding> = Vec::with_capacity(found.len());
+    let mut at: HashMap<String, usize> = HashMap::new();
+    for f in found {
+        match at.get(&f.key) {
+            Some(&i) => {
+                if f.score > out[i].score {
+                    out[i] = f;
+                }
+            }
+            None => {
+                at.insert(f.key.clone(), out.len());
+                out.push(f);
+            }
+        }
+    }
+    out
+}
+
+fn is_budget_error(e: &EvalAltResult) -> bool {
+    matches!(
+        e,
+        EvalAltResult::ErrorTooManyOperations(_) | EvalAltResult::ErrorTerminated(_, _)
+    )
+}
+
+/// Longest text a finding field may carry; beyond it the text is cut (and says so).
+const MAX_FIELD: usize = 16 * 1024;
+
+/// Text a rule produced, made safe to store: PostgreSQL rejects NUL in text, and one
+/// huge string must not bloat every page that lists the finding.
+fn clean_text(s: String) -> String {
+    let s = if s.contains('\0') {
+        s.replace('\0', "")
+    } else {
+        s
+    };
+    if s.len() <= MAX_FIELD {
+        return s;
+    }
+    let mut end = MAX_FIELD;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… (cut at {MAX_FIELD} bytes)", &s[..end])
 }
 
 fn describe_eval_error(e: &EvalAltResult) -> String {
@@ -315,7 +407,11 @@ fn describe_eval_error(e: &EvalAltResult) -> String {
 fn validate_finding(i: usize, f: &Dynamic) -> Result<RawFinding, String> {
     let v: Value =
         rhai::serde::from_dynamic(f).map_err(|e| format!("finding #{i} is not a map: {e}"))?;
-    let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
+    let text = |k: &str| {
+        v.get(k)
+            .and_then(Value::as_str)
+            .map(|t| clean_text(t.to_owned()))
+    };
     let title = text("title")
         .filter(|t| !t.trim().is_empty())
         .ok_or_else(|| format!("finding #{i} has no title"))?;
@@ -405,6 +501,24 @@ impl RuleSet {
 
     pub fn rules(&self) -> &[Rule] {
         &self.rules
+    }
+
+    /// A digest of what this rule set judges with: every loaded rule's id and source,
+    /// and every file that failed to load. Storage records it beside each audited
+    /// revision, so a changed rule set makes every item due for a new audit.
+    pub fn identity(&self) -> String {
+        let mut parts: Vec<String> = self
+            .rules
+            .iter()
+            .map(|r| format!("rule\0{}\0{}", r.id, r.source_hash))
+            .collect();
+        parts.extend(
+            self.load_errors
+                .iter()
+                .map(|e| format!("broken\0{}\0{}", e.path, e.message)),
+        );
+        parts.sort();
+        guardrail_model::content_hash(&parts.join("\n"))
     }
 
     pub fn get(&self, id: &str) -> Option<&Rule> {

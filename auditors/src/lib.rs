@@ -9,7 +9,12 @@ pub mod helpers;
 pub mod settings;
 pub mod shapes;
 
-pub use audit::{audit_item, audit_items, AccountInfo, AuditContext, AuditItem, RuleOutcome};
+pub use audit::{
+    audit_item, audit_items, AccountInfo, AuditContext, AuditItem, AuditPass, PassLimits,
+    RuleOutcome, RuleTally,
+};
 pub use cases::{run_cases, CaseResult};
-pub use engine::{severity_for, Engine, Limits, LoadError, RawFinding, Rule, RuleError, RuleSet};
+pub use engine::{
+    severity_for, Engine, Limits, LoadError, RawFinding, Rule, RuleError, RuleErrorKind, RuleSet,
+};
 pub use settings::{AuditSettings, Judged, Override, Suppression};

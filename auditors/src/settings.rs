@@ -47,6 +47,37 @@ pub struct AuditSettings {
     pub overrides: Vec<Override>,
     #[serde(default)]
     pub suppressions: Vec<Suppression>,
+    /// Every item is judged again at least this often even when nothing changed, so
+    /// rules that depend on time (key age, expiry, last use) stay true. Default 24.
+    #[serde(default)]
+    pub recheck_hours: Option<u64>,
+    /// A rule that runs out of its per-evaluation budget this many times in one audit
+    /// pass is suspended for the rest of the pass. Default 2.
+    #[serde(default)]
+    pub rule_budget_exhaustions: Option<u32>,
+    /// A rule whose evaluations add up to more than this in one pass is suspended for
+    /// the rest of it. Default 60.
+    #[serde(default)]
+    pub rule_seconds_per_pass: Option<u64>,
+}
+
+impl AuditSettings {
+    pub fn recheck(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.recheck_hours.unwrap_or(24).saturating_mul(3600))
+    }
+
+    pub fn pass_limits(&self) -> crate::PassLimits {
+        let d = crate::PassLimits::default();
+        crate::PassLimits {
+            max_exhausted: self
+                .rule_budget_exhaustions
+                .unwrap_or(d.max_exhausted)
+                .max(1),
+            max_rule_time: self
+                .rule_seconds_per_pass
+                .map_or(d.max_rule_time, std::time::Duration::from_secs),
+        }
+    }
 }
 
 /// A finding after settings were applied.
@@ -75,6 +106,11 @@ impl AuditSettings {
                     o.rule
                 ));
             }
+        }
+        if self.recheck_hours == Some(0) {
+            return Err(
+                "audit.recheck_hours = 0: give a number of hours of at least 1 (default 24)".into(),
+            );
         }
         for (i, c) in self.internal_cidrs.iter().enumerate() {
             if crate::helpers::cidr::Cidr::parse(c).is_none() {
@@ -177,6 +213,7 @@ mod tests {
                 resource: "*web*".into(),
                 reason: "public web tier".into(),
             }],
+            ..AuditSettings::default()
         };
         assert!(s.validate().is_ok());
         assert!(s.disabled("s3/bucket_logging", "111111111111"));

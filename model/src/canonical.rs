@@ -106,14 +106,26 @@ const NAME_FIELDS: &[&str] = &[
 /// grants, tag lists): by the element's name field when it has one, then by its
 /// canonical form.
 pub fn sort_unordered(items: &mut [Value]) {
+    items.sort_by_cached_key(sort_key);
+}
+
+/// [`sort_unordered`], comparing each element as `strip` leaves a copy of it: fields
+/// that `strip` removes (ephemeral ones) cannot change the order of the rest.
+pub fn sort_unordered_by(items: &mut [Value], strip: impl Fn(&mut Value)) {
     items.sort_by_cached_key(|v| {
-        let name = v.as_object().and_then(|m| {
-            NAME_FIELDS
-                .iter()
-                .find_map(|f| m.get(*f).map(canonical_json))
-        });
-        (name, canonical_json(v))
+        let mut stripped = v.clone();
+        strip(&mut stripped);
+        sort_key(&stripped)
     });
+}
+
+fn sort_key(v: &Value) -> (Option<String>, String) {
+    let name = v.as_object().and_then(|m| {
+        NAME_FIELDS
+            .iter()
+            .find_map(|f| m.get(*f).map(canonical_json))
+    });
+    (name, canonical_json(v))
 }
 
 #[cfg(test)]

@@ -67,6 +67,22 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, AppError
     let _ = writeln!(out, "guardrail_rule_errors {}", snap.rule_errors);
     family(
         &mut out,
+        "guardrail_rules",
+        "gauge",
+        "Rules by health as of the last audit pass that ran them (not_loaded, erroring and suspended rules judge nothing or not everything).",
+    );
+    for (status, n) in &snap.rules_by_status {
+        let _ = writeln!(out, "guardrail_rules{{status=\"{status}\"}} {n}");
+    }
+    family(
+        &mut out,
+        "guardrail_items_unaudited",
+        "gauge",
+        "Active items whose latest revision has not been judged yet (the next audit pass judges them).",
+    );
+    let _ = writeln!(out, "guardrail_items_unaudited {}", snap.items_unaudited);
+    family(
+        &mut out,
         "guardrail_items_active",
         "gauge",
         "Items currently present.",

@@ -217,6 +217,8 @@ struct DashboardTemplate {
     owner_tag: String,
     health: Vec<SweepView>,
     counts_as_of: String,
+    /// Rules not judging as they should: shown as a banner, never silent.
+    broken_rules: Vec<guardrail_storage::RuleHealthRow>,
 }
 
 fn kvs(v: &[guardrail_storage::Count]) -> Vec<Kv> {
@@ -232,7 +234,7 @@ pub async fn dashboard(State(state): State<AppState>, Extension(auth): Extension
     let tag = state.settings.owner_tag.clone();
     let since = Utc::now() - Duration::hours(24);
     let counts = crate::summary::counts(&state).await?;
-    let (new_since, top, newest, health) = db(&state, move |s| {
+    let (new_since, top, newest, health, broken_rules) = db(&state, move |s| {
         let base = FindingQuery {
             states: vec!["open".into()],
             owner_tag: tag,
@@ -244,7 +246,13 @@ pub async fn dashboard(State(state): State<AppState>, Extension(auth): Extension
             sort: FindingSort::FirstSeen,
             ..base
         })?;
-        Ok((s.new_findings_since(since)?, top, newest, s.sweep_health()?))
+        Ok((
+            s.new_findings_since(since)?,
+            top,
+            newest,
+            s.sweep_health()?,
+            s.unhealthy_rules()?,
+        ))
     })
     .await?;
     let since_naive = since.naive_utc();
@@ -268,6 +276,7 @@ pub async fn dashboard(State(state): State<AppState>, Extension(auth): Extension
             owner_tag: state.settings.owner_tag.clone(),
             health: health.iter().map(|h| sweep_view(&h.last)).collect(),
             counts_as_of: counts.as_of.format("%H:%M:%S UTC").to_string(),
+            broken_rules,
         },
     ))
 }

@@ -80,6 +80,7 @@ fn fixture() -> Fixture {
             item_id: item.id,
             key: key(id),
             revision_id: Some(rev.id),
+            audited_as: None,
             results: vec![(
                 "ec2/ssh_open".into(),
                 RuleResult::Findings(vec![NewFinding {

@@ -10,8 +10,11 @@ pub fn print_summary(s: &AuditSummary) {
         "audit: {} items; {} opened, {} reopened, {} fixed, {} updated, {} suppressed, {} justifications lapsed, {} rule errors",
         s.items, s.opened, s.reopened, s.fixed, s.updated, s.suppressed, s.justifications_lapsed, s.rule_errors
     );
-    if s.rule_errors > 0 {
-        println!("  see `guardrail rules errors`");
+    for p in &s.rule_problems {
+        println!("  warning: {p}");
+    }
+    if s.rule_errors > 0 || !s.rule_problems.is_empty() {
+        println!("  see `guardrail rules errors` and `guardrail status`");
     }
 }
 
@@ -25,7 +28,7 @@ pub fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
         _ => output::json(&summary)?,
     }
     Ok(
-        if summary.rule_errors > 0 || !auditor.rules.load_errors.is_empty() {
+        if summary.rule_errors > 0 || !summary.rule_problems.is_empty() {
             ExitCode::from(2)
         } else {
             ExitCode::SUCCESS

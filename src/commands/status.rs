@@ -8,6 +8,9 @@ pub fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
     let (items, active, revisions) = store.counts()?;
     let bytes = store.database_size()?;
     let last = store.sweeps(1)?.into_iter().next();
+    let rules = store.rule_health()?;
+    let broken: Vec<_> = rules.iter().filter(|r| !r.healthy()).collect();
+    let unaudited = store.count_never_audited()?;
     match ctx.format()? {
         Format::Json | Format::Csv | Format::Ocsf => output::json(&serde_json::json!({
             "database": store.display_url(),
@@ -17,6 +20,8 @@ pub fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
             "revisions": revisions,
             "database_bytes": bytes,
             "last_sweep": last,
+            "items_unaudited": unaudited,
+            "rules": rules,
         }))?,
         Format::Text => {
             println!(
@@ -41,7 +46,23 @@ pub fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
                 ),
                 None => println!("last sweep none yet: run `guardrail sweep --source PATH`"),
             }
+            if unaudited > 0 {
+                println!("unaudited  {unaudited} items not judged yet (the next sweep or `guardrail audit` judges them)");
+            }
+            println!(
+                "rules      {} known, {} not judging as they should",
+                rules.len(),
+                broken.len()
+            );
+            for r in &broken {
+                println!("  {} {}: {}", r.rule_id, r.status, r.message);
+            }
         }
     }
-    Ok(ExitCode::SUCCESS)
+    // A rule that does not judge is a problem scripts should see.
+    Ok(if broken.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
 }

@@ -203,7 +203,9 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     };
     let elapsed = started.elapsed();
     let audit = match &auditor {
-        Some(a) => Some(a.audit_sweep(&store, summary.sweep_id)?),
+        // Everything due, not just this sweep's changes: an earlier sweep that was
+        // killed before its audit is caught up here.
+        Some(a) => Some(a.audit_due(&store)?),
         None => None,
     };
     match format {
@@ -219,8 +221,12 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             output::json(&v)?
         }
     }
-    // A sweep that met bad input finished, but not cleanly: say so to scripts.
-    Ok(if summary.errors > 0 {
+    // A sweep that met bad input finished, but not cleanly: say so to scripts. So did
+    // one whose rules did not all judge (not loaded, erroring, suspended).
+    let rule_problems = audit
+        .as_ref()
+        .is_some_and(|a| !a.rule_problems.is_empty() || a.rule_errors > 0);
+    Ok(if summary.errors > 0 || rule_problems {
         ExitCode::from(2)
     } else {
         ExitCode::SUCCESS

@@ -197,6 +197,10 @@ pub struct MetricsSnapshot {
     pub rule_errors: i64,
     pub items_active: i64,
     pub latest_sweeps: Vec<SweepRow>,
+    /// Rules by health status (`ok`, `not_loaded`, `erroring`, `suspended`).
+    pub rules_by_status: Vec<(String, i64)>,
+    /// Active items whose latest revision no rule set has judged yet.
+    pub items_unaudited: i64,
 }
 
 fn page_limit(limit: i64, default: i64) -> i64 {
@@ -578,7 +582,18 @@ impl Store {
             (by, pending, gave_up, rule_errors, active)
         });
         let latest_sweeps = self.sweep_health()?.into_iter().map(|h| h.last).collect();
+        let mut rules_by_status: std::collections::BTreeMap<String, i64> =
+            ["ok", "not_loaded", "erroring", "suspended"]
+                .into_iter()
+                .map(|s| (s.to_owned(), 0))
+                .collect();
+        for r in self.rule_health()? {
+            *rules_by_status.entry(r.status).or_default() += 1;
+        }
+        let items_unaudited = self.count_never_audited()?;
         Ok(MetricsSnapshot {
+            rules_by_status: rules_by_status.into_iter().collect(),
+            items_unaudited,
             findings_by_state_severity: by,
             outbox_pending: pending,
             outbox_gave_up: gave_up,

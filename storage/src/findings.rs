@@ -37,7 +37,11 @@ pub struct NewFinding {
 #[derive(Debug, Clone)]
 pub enum RuleResult {
     Findings(Vec<NewFinding>),
+    /// The rule failed on this item; recorded as a rule error.
     Error(String),
+    /// The rule did not judge this item (suspended for the pass, or its errors are
+    /// already reported in the pass's counts): nothing recorded, findings untouched.
+    Skipped,
 }
 
 /// One item's audit: every rule that ran on it and what each concluded.
@@ -47,6 +51,17 @@ pub struct ItemAudit {
     pub key: ItemKey,
     pub revision_id: Option<i64>,
     pub results: Vec<(String, RuleResult)>,
+    /// Which revision (by version) and rule set this audit judged: recorded on the
+    /// item in the same transaction as the findings, so "audited" is never claimed
+    /// for an audit that was not stored. `None` records findings only.
+    pub audited_as: Option<AuditedAs>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuditedAs {
+    pub version: i64,
+    /// `RuleSet::identity` of the rules that judged.
+    pub rules: std::sync::Arc<str>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -60,10 +75,14 @@ pub struct AuditSummary {
     pub suppressed: u64,
     pub justifications_lapsed: u64,
     pub rule_errors: u64,
+    /// Rules that did not judge as they should in this pass (not loaded, erroring,
+    /// suspended), one line each naming the rule and the fix.
+    pub rule_problems: Vec<String>,
 }
 
 impl AuditSummary {
     pub fn add(&mut self, o: &AuditSummary) {
+        self.rule_problems.extend(o.rule_problems.iter().cloned());
         self.items += o.items;
         self.opened += o.opened;
         self.reopened += o.reopened;
@@ -307,11 +326,18 @@ impl Store {
                             // an error is not evidence that anything was fixed.
                             continue;
                         }
+                        RuleResult::Skipped => continue,
                         RuleResult::Findings(f) => f,
                     };
                     let current = by_item_rule.get(&(audit.item_id, rule_id.as_str())).cloned().unwrap_or_default();
                     let mut matched: Vec<i64> = Vec::new();
+                    // One finding per key: a caller that passes a key twice gets the
+                    // first, never a unique-constraint failure that loses the batch.
+                    let mut keys_seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
                     for new in found {
+                        if !keys_seen.insert(new.key.as_str()) {
+                            continue;
+                        }
                         let print = fingerprint(rule_id, &audit.key, &new.key);
                         let Some(old) = current.iter().find(|f| f.fingerprint == print) else {
                             let state = if new.suppressed_by.is_some() { "suppressed" } else { "open" };
@@ -406,6 +432,27 @@ impl Store {
             }
             for chunk in events.chunks(500) {
                 diesel::insert_into(finding_events::table).values(chunk).execute(conn)?;
+            }
+            // Mark the items audited, one statement per (version, rule set); the
+            // version guard keeps a revision stored meanwhile due for its own audit.
+            let mut marks: HashMap<(i64, &str), Vec<i64>> = HashMap::new();
+            for a in audits.iter() {
+                if let Some(m) = &a.audited_as {
+                    marks.entry((m.version, &*m.rules)).or_default().push(a.item_id);
+                }
+            }
+            for ((version, rules), ids) in marks {
+                diesel::update(
+                    items::table
+                        .filter(items::id.eq_any(&ids))
+                        .filter(items::version.eq(version)),
+                )
+                .set((
+                    items::audited_version.eq(Some(version)),
+                    items::audited_rules.eq(Some(rules)),
+                    items::audited_at.eq(Some(now)),
+                ))
+                .execute(conn)?;
             }
             Ok(s)
         })

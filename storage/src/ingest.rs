@@ -88,6 +88,8 @@ pub struct Ingestor {
     pending: Vec<Prepared>,
     pending_keys: HashSet<ItemKey>,
     errors_written: usize,
+    /// When this sweep last told the database it is alive.
+    heartbeat: std::time::Instant,
     summary: SweepSummary,
 }
 
@@ -156,13 +158,24 @@ fn naive(t: DateTime<Utc>) -> NaiveDateTime {
 impl Store {
     /// Starts a sweep record and returns the ingestor that fills it.
     pub fn begin_sweep(&self, source: &str) -> Result<Ingestor, StorageError> {
+        // A sweep another process left running when it died would otherwise stay
+        // `running` forever; say what happened to it before starting a new one.
+        for id in self.mark_interrupted_sweeps(Utc::now())? {
+            warn!(
+                sweep = id,
+                "an earlier sweep was interrupted; marked as such"
+            );
+        }
         let now = naive(Utc::now());
+        let owner = Store::sweep_owner();
         let sweep_id: i64 = write_tx!(self, conn => {
             Ok(diesel::insert_into(sweeps::table)
                 .values((
                     sweeps::source.eq(source),
                     sweeps::started_at.eq(now),
                     sweeps::status.eq("running"),
+                    sweeps::owner.eq(&owner),
+                    sweeps::heartbeat_at.eq(Some(now)),
                 ))
                 .returning(sweeps::id)
                 .get_result(conn)?)
@@ -176,6 +189,7 @@ impl Store {
             pending: Vec::new(),
             pending_keys: HashSet::new(),
             errors_written: 0,
+            heartbeat: std::time::Instant::now(),
             summary: SweepSummary {
                 sweep_id,
                 ..SweepSummary::default()
@@ -330,6 +344,11 @@ impl Ingestor {
     }
 
     fn flush(&mut self) -> Result<(), StorageError> {
+        if self.heartbeat.elapsed() > std::time::Duration::from_secs(30) {
+            self.store
+                .sweep_heartbeat(self.sweep_id, naive(Utc::now()))?;
+            self.heartbeat = std::time::Instant::now();
+        }
         if self.pending.is_empty() {
             return Ok(());
         }

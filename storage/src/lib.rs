@@ -8,6 +8,7 @@
 //! keeps diesel's type checking without generic-bound gymnastics.
 
 pub mod api;
+mod audit_state;
 pub mod auth;
 mod error;
 pub mod findings;
@@ -22,11 +23,12 @@ pub use api::{
     Count, FindingPage, FindingQuery, FindingSort, ItemPage, ItemQuery, MetricsSnapshot,
     SourceHealth, Summary, SummaryCounts, MAX_PAGE,
 };
+pub use audit_state::{DueAudit, DueRule, RuleHealthRow, SWEEP_SILENCE};
 pub use auth::{Principal, Role, TokenRow};
 pub use error::StorageError;
 pub use findings::{
-    finding_csv_fields, finding_json, fingerprint, to_ocsf, AuditSummary, FindingEventRow,
-    FindingFilter, FindingRow, ItemAudit, NewFinding, RuleErrorRow, RuleResult,
+    finding_csv_fields, finding_json, fingerprint, to_ocsf, AuditSummary, AuditedAs,
+    FindingEventRow, FindingFilter, FindingRow, ItemAudit, NewFinding, RuleErrorRow, RuleResult,
     FINDING_CSV_COLUMNS, OCSF_VERSION,
 };
 pub use ingest::{Ingestor, SweepSummary};

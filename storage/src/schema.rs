@@ -16,6 +16,8 @@ diesel::table! {
         ephemeral_updates -> BigInt,
         stale -> BigInt,
         errors -> BigInt,
+        owner -> Text,
+        heartbeat_at -> Nullable<Timestamp>,
     }
 }
 
@@ -36,6 +38,9 @@ diesel::table! {
         ephemeral -> Text,
         ephemeral_hash -> Text,
         first_seen_at -> Timestamp,
+        audited_version -> Nullable<BigInt>,
+        audited_rules -> Nullable<Text>,
+        audited_at -> Nullable<Timestamp>,
     }
 }
 
@@ -179,6 +184,19 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    rule_health (rule_id) {
+        rule_id -> Text,
+        status -> Text,
+        message -> Text,
+        evaluations -> BigInt,
+        errors -> BigInt,
+        exhausted -> BigInt,
+        skipped -> BigInt,
+        checked_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(findings -> items (item_id));
 diesel::joinable!(finding_events -> findings (finding_id));
 diesel::joinable!(rule_errors -> items (item_id));
@@ -193,5 +211,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     outbox,
     notify_cursors,
     api_tokens,
-    sessions
+    sessions,
+    rule_health
 );

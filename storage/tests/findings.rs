@@ -75,6 +75,7 @@ fn audit(
                 item_id,
                 key: key(id),
                 revision_id: None,
+                audited_as: None,
                 results: vec![(rule.into(), result)],
             }],
             at,
@@ -399,6 +400,7 @@ fn repeated_items_in_one_batch_count_once() {
         item_id: i,
         key: key("sg-1"),
         revision_id: None,
+        audited_as: None,
         results: vec![(
             "r".into(),
             RuleResult::Findings(vec![finding("k", score, "t")]),

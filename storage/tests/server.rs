@@ -109,6 +109,7 @@ fn seed(store: &Store) -> Vec<i64> {
             item_id: item.id,
             key: key(account, rtype, id),
             revision_id: None,
+            audited_as: None,
             results,
         });
     }

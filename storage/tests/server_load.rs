@@ -77,6 +77,7 @@ fn load(store: &Store, items: usize) {
                 item_id: *id,
                 key: key.clone(),
                 revision_id: None,
+                audited_as: None,
                 results: (0..5)
                     .map(|r| {
                         (

@@ -6,7 +6,7 @@
 //! no meaning. A new resource type is one more entry in [`RULES`]; a type with no entry
 //! still gets the generic treatment (embedded JSON parsed, tag lists sorted).
 
-use guardrail_model::canonical::sort_unordered;
+use guardrail_model::canonical::{sort_unordered, sort_unordered_by};
 use guardrail_model::policy::decode_policy_value;
 use serde_json::{Map, Value};
 
@@ -243,11 +243,34 @@ pub fn normalize(
                 return Err(f);
             }
         }
+        // Sort first, comparing elements without their ephemeral fields (so those
+        // cannot reorder a list), then take the ephemeral fields out: their recorded
+        // paths then index the list as stored, and rules can put them back
+        // (`item.live`).
+        for path in rules.unordered {
+            let inner: Vec<String> = rules
+                .ephemeral
+                .iter()
+                .filter_map(|e| e.strip_prefix(path)?.strip_prefix("[]."))
+                .map(str::to_owned)
+                .collect();
+            if inner.is_empty() {
+                sort_at(doc, path);
+            } else {
+                for_each_at(doc, path, &mut |_, v| {
+                    if let Value::Array(items) = v {
+                        sort_unordered_by(items, |e| {
+                            let mut drop = Map::new();
+                            for p in &inner {
+                                take_at(e, p, &mut drop);
+                            }
+                        });
+                    }
+                });
+            }
+        }
         for path in rules.ephemeral {
             take_at(doc, path, &mut ephemeral);
-        }
-        for path in rules.unordered {
-            sort_at(doc, path);
         }
     }
     for path in GENERIC_UNORDERED {
@@ -409,6 +432,34 @@ mod tests {
         normalize("AWS::EC2::SecurityGroup", &mut a).unwrap();
         normalize("AWS::EC2::SecurityGroup", &mut b).unwrap();
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn ephemeral_paths_index_lists_as_stored_and_never_reorder_them() {
+        let keys = |a: &str, b: &str| {
+            json!({"configuration": {"userName": "u", "accessKeys": [
+                {"accessKeyId": "AKIAZZZ", "status": "Active", "lastUsedDate": a},
+                {"accessKeyId": "AKIAAAA", "status": "Active", "lastUsedDate": b}
+            ]}})
+        };
+        let mut doc = keys("2026-01-01", "2026-11-30");
+        let eph = normalize("AWS::IAM::User", &mut doc).unwrap();
+        let stored = &doc["configuration"]["accessKeys"];
+        // Whatever order storage chose, the recorded path names the key it belongs to.
+        for i in 0..2 {
+            let id = stored[i]["accessKeyId"].as_str().unwrap();
+            let used = &eph[&format!("configuration.accessKeys[{i}].lastUsedDate")];
+            let want = if id == "AKIAZZZ" {
+                "2026-01-01"
+            } else {
+                "2026-11-30"
+            };
+            assert_eq!(used, want, "{eph:?}");
+        }
+        // Swapping only the ephemeral values changes nothing durable.
+        let mut other = keys("2026-11-30", "2026-01-01");
+        normalize("AWS::IAM::User", &mut other).unwrap();
+        assert_eq!(doc, other);
     }
 
     #[test]

@@ -1,0 +1,333 @@
+//! Audit completeness and rule health as durable state.
+//!
+//! Every item records the version of its latest judged revision, the identity of the
+//! rule set that judged it and when (`items.audited_*`, written in the transaction that
+//! stores the findings). An audit pass asks for the items that are *due*: latest
+//! revision not yet judged, judged by another rule set, or judged longer ago than the
+//! re-check interval (rules that depend on time: key age, expiry). Nothing depends on
+//! the process that stored a revision surviving to audit it.
+//!
+//! `rule_health` is each rule's state as of the last pass that ran it, and sweeps
+//! carry an owner and a heartbeat so a sweep left `running` by a dead process is
+//! marked `interrupted` instead of running forever.
+
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::Serialize;
+
+use crate::read::{utc_serde, ItemRow, RevisionRow};
+use crate::schema::{items, revisions, rule_health, sweep_errors, sweeps};
+use crate::{with_conn, write_tx, StorageError, Store};
+
+/// An item due for audit, with its latest revision and the version last judged.
+#[derive(Debug, Clone)]
+pub struct DueAudit {
+    pub item: ItemRow,
+    pub revision: RevisionRow,
+    /// The version judged last (`None`: never judged).
+    pub audited_version: Option<i64>,
+}
+
+/// What makes an item due.
+#[derive(Debug, Clone)]
+pub struct DueRule<'a> {
+    /// `RuleSet::identity` of the rules about to judge.
+    pub rules: &'a str,
+    /// Items judged before this are due again (the daily re-check).
+    pub judged_before: DateTime<Utc>,
+}
+
+/// A rule's state as of the last audit pass that ran it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Queryable, Selectable, Insertable)]
+#[diesel(table_name = rule_health)]
+pub struct RuleHealthRow {
+    pub rule_id: String,
+    /// `ok`, `not_loaded`, `erroring` or `suspended`.
+    pub status: String,
+    pub message: String,
+    pub evaluations: i64,
+    pub errors: i64,
+    pub exhausted: i64,
+    pub skipped: i64,
+    #[serde(with = "utc_serde")]
+    pub checked_at: NaiveDateTime,
+}
+
+impl RuleHealthRow {
+    pub fn healthy(&self) -> bool {
+        self.status == "ok"
+    }
+}
+
+/// Where a sweep runs: this host and process.
+fn owner() -> String {
+    format!("{}:{}", host_name(), std::process::id())
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|s| s.trim().to_owned())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// A sweep whose heartbeat is older than this is presumed dead even on another host.
+pub const SWEEP_SILENCE: Duration = Duration::minutes(30);
+
+/// Whether the process named by `owner` is certainly gone: it ran on this host and
+/// no process of that id exists any more.
+fn owner_gone(owner: &str) -> bool {
+    let Some((host, pid)) = owner.rsplit_once(':') else {
+        return false;
+    };
+    if host != host_name() {
+        return false;
+    }
+    match pid.parse::<u32>() {
+        Ok(pid) if pid == std::process::id() => false,
+        Ok(pid) => {
+            let proc = std::path::Path::new("/proc");
+            proc.is_dir() && !proc.join(pid.to_string()).exists()
+        }
+        Err(_) => false,
+    }
+}
+
+impl Store {
+    /// A page of items due for audit, by item id after `after_item`.
+    pub fn due_audits(
+        &self,
+        due: &DueRule<'_>,
+        after_item: i64,
+        limit: i64,
+    ) -> Result<Vec<DueAudit>, StorageError> {
+        let before = due.judged_before.naive_utc();
+        let rows: Vec<(ItemRow, RevisionRow, Option<i64>)> = with_conn!(self, conn => {
+            items::table
+                .inner_join(
+                    revisions::table.on(revisions::item_id
+                        .eq(items::id)
+                        .and(revisions::version.eq(items::version))),
+                )
+                .filter(items::active.eq(true))
+                .filter(items::id.gt(after_item))
+                .filter(
+                    items::audited_version
+                        .is_null()
+                        .or(items::audited_version.ne(items::version.nullable()))
+                        .or(items::audited_rules.is_null())
+                        .or(items::audited_rules.ne(due.rules))
+                        .or(items::audited_at.is_null())
+                        .or(items::audited_at.lt(before)),
+                )
+                .order(items::id)
+                .limit(limit.max(1))
+                .select((
+                    ItemRow::as_select(),
+                    RevisionRow::as_select(),
+                    items::audited_version,
+                ))
+                .load(conn)?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(item, revision, audited_version)| DueAudit {
+                item,
+                revision,
+                audited_version,
+            })
+            .collect())
+    }
+
+    /// How many items are due for audit (for `status` and `/metrics`).
+    pub fn count_due_audits(&self, due: &DueRule<'_>) -> Result<i64, StorageError> {
+        let before = due.judged_before.naive_utc();
+        Ok(with_conn!(self, conn => {
+            items::table
+                .filter(items::active.eq(true))
+                .filter(
+                    items::audited_version
+                        .is_null()
+                        .or(items::audited_version.ne(items::version.nullable()))
+                        .or(items::audited_rules.is_null())
+                        .or(items::audited_rules.ne(due.rules))
+                        .or(items::audited_at.is_null())
+                        .or(items::audited_at.lt(before)),
+                )
+                .count()
+                .get_result(conn)?
+        }))
+    }
+
+    /// Items whose latest revision has never been judged by any rule set.
+    pub fn count_never_audited(&self) -> Result<i64, StorageError> {
+        Ok(with_conn!(self, conn => {
+            items::table
+                .filter(items::active.eq(true))
+                .filter(
+                    items::audited_version
+                        .is_null()
+                        .or(items::audited_version.ne(items::version.nullable())),
+                )
+                .count()
+                .get_result(conn)?
+        }))
+    }
+
+    /// Replaces the health of every rule: `rows` for the rules this pass knows
+    /// (loaded or broken); rows of rules that no longer exist are removed. A loaded
+    /// rule that did not run in the pass keeps its earlier verdict unless that verdict
+    /// was `not_loaded` (it loads now).
+    pub fn record_rule_health(&self, rows: &[RuleHealthRow]) -> Result<(), StorageError> {
+        let ids: Vec<&str> = rows.iter().map(|r| r.rule_id.as_str()).collect();
+        write_tx!(self, conn => {
+            diesel::delete(rule_health::table.filter(rule_health::rule_id.ne_all(&ids)))
+                .execute(conn)?;
+            let existing: Vec<RuleHealthRow> = rule_health::table
+                .select(RuleHealthRow::as_select())
+                .load(conn)?;
+            for row in rows {
+                let old = existing.iter().find(|e| e.rule_id == row.rule_id);
+                let ran = row.evaluations > 0 || row.skipped > 0 || row.status == "not_loaded";
+                if let Some(old) = old {
+                    if !ran && old.status != "not_loaded" {
+                        continue;
+                    }
+                    diesel::update(rule_health::table.find(&row.rule_id))
+                        .set((
+                            rule_health::status.eq(&row.status),
+                            rule_health::message.eq(&row.message),
+                            rule_health::evaluations.eq(row.evaluations),
+                            rule_health::errors.eq(row.errors),
+                            rule_health::exhausted.eq(row.exhausted),
+                            rule_health::skipped.eq(row.skipped),
+                            rule_health::checked_at.eq(row.checked_at),
+                        ))
+                        .execute(conn)?;
+                } else {
+                    diesel::insert_into(rule_health::table).values(row).execute(conn)?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Every rule's health, unhealthy first.
+    pub fn rule_health(&self) -> Result<Vec<RuleHealthRow>, StorageError> {
+        let mut rows: Vec<RuleHealthRow> = with_conn!(self, conn => {
+            rule_health::table
+                .order(rule_health::rule_id)
+                .select(RuleHealthRow::as_select())
+                .load(conn)?
+        });
+        rows.sort_by_key(|r| r.healthy());
+        Ok(rows)
+    }
+
+    /// Rules that are not judging as they should (not loaded, erroring, suspended).
+    pub fn unhealthy_rules(&self) -> Result<Vec<RuleHealthRow>, StorageError> {
+        Ok(with_conn!(self, conn => {
+            rule_health::table
+                .filter(rule_health::status.ne("ok"))
+                .order(rule_health::rule_id)
+                .select(RuleHealthRow::as_select())
+                .load(conn)?
+        }))
+    }
+
+    /// Marks sweeps left `running` by a process that is gone as `interrupted`, with an
+    /// error saying so. A sweep counts as gone when its process ran on this host and no
+    /// longer exists, or when it has not written for [`SWEEP_SILENCE`]. Returns the
+    /// ids marked.
+    pub fn mark_interrupted_sweeps(&self, now: DateTime<Utc>) -> Result<Vec<i64>, StorageError> {
+        let now = now.naive_utc();
+        let running: Vec<(i64, String, NaiveDateTime, Option<NaiveDateTime>)> = with_conn!(self, conn => {
+            sweeps::table
+                .filter(sweeps::status.eq("running"))
+                .select((sweeps::id, sweeps::owner, sweeps::started_at, sweeps::heartbeat_at))
+                .load(conn)?
+        });
+        let gone: Vec<(i64, String)> = running
+            .into_iter()
+            .filter_map(|(id, owner, started, heartbeat)| {
+                let last = heartbeat.unwrap_or(started);
+                if owner_gone(&owner) {
+                    Some((id, format!("the process that ran it ({owner}) is gone")))
+                } else if now - last > SWEEP_SILENCE {
+                    Some((
+                        id,
+                        format!(
+                            "no progress written since {} (over {} minutes)",
+                            last.and_utc().to_rfc3339(),
+                            SWEEP_SILENCE.num_minutes()
+                        ),
+                    ))
+                } else {
+                    None
+                }
+            })
+            .collect();
+        if gone.is_empty() {
+            return Ok(Vec::new());
+        }
+        write_tx!(self, conn => {
+            for (id, why) in &gone {
+                let n = diesel::update(
+                    sweeps::table.find(id).filter(sweeps::status.eq("running")),
+                )
+                .set((sweeps::status.eq("interrupted"), sweeps::finished_at.eq(Some(now))))
+                .execute(conn)?;
+                if n == 0 {
+                    continue;
+                }
+                diesel::insert_into(sweep_errors::table)
+                    .values((
+                        sweep_errors::sweep_id.eq(id),
+                        sweep_errors::origin.eq("sweep"),
+                        sweep_errors::message.eq(format!(
+                            "interrupted: {why}; what it stored is kept, no deletion was inferred from it, \
+                             and its items are audited by the next audit pass"
+                        )),
+                        sweep_errors::at.eq(now),
+                    ))
+                    .execute(conn)?;
+                diesel::update(sweeps::table.find(id))
+                    .set(sweeps::errors.eq(sweeps::errors + 1))
+                    .execute(conn)?;
+            }
+            Ok(())
+        })?;
+        Ok(gone.into_iter().map(|(id, _)| id).collect())
+    }
+
+    /// Records that sweep `id` is alive.
+    pub(crate) fn sweep_heartbeat(&self, id: i64, now: NaiveDateTime) -> Result<(), StorageError> {
+        write_tx!(self, conn => {
+            diesel::update(sweeps::table.find(id))
+                .set(sweeps::heartbeat_at.eq(Some(now)))
+                .execute(conn)?;
+            Ok(())
+        })
+    }
+
+    pub(crate) fn sweep_owner() -> String {
+        owner()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_owner_is_gone_only_when_its_process_on_this_host_is() {
+        let me = owner();
+        assert!(!owner_gone(&me));
+        // Linux pids stop well below this.
+        assert!(owner_gone(&format!("{}:4194399", host_name())));
+        assert!(!owner_gone("some-other-host:4194399"));
+        assert!(!owner_gone(""));
+    }
+}
