@@ -17,6 +17,7 @@ use guardrail_auditors::{
     RuleTally,
 };
 use guardrail_model::ItemKey;
+pub use guardrail_notify::Delivery;
 use guardrail_storage::{
     AuditSummary, AuditedAs, DueAudit, DueRule, ItemAudit, NewFinding, RuleHealthRow, RuleResult,
     Store,
@@ -113,15 +114,26 @@ impl Auditor {
     /// one that was interrupted), judged by other rules or settings, or not re-checked
     /// for `audit.recheck_hours`.
     pub fn audit_due(&self, store: &Store) -> anyhow::Result<AuditSummary> {
-        self.pass(store, Scope::Due)
+        self.pass(store, Scope::Due, Delivery::Each)
+    }
+
+    /// [`Auditor::audit_due`] for a baseline: the findings it opens are notified as one
+    /// summary per route instead of one message each.
+    pub fn audit_due_as(&self, store: &Store, delivery: Delivery) -> anyhow::Result<AuditSummary> {
+        self.pass(store, Scope::Due, delivery)
     }
 
     /// Re-audits every active item (`guardrail audit`, after a settings change).
     pub fn audit_all(&self, store: &Store) -> anyhow::Result<AuditSummary> {
-        self.pass(store, Scope::Everything)
+        self.pass(store, Scope::Everything, Delivery::Each)
     }
 
-    fn pass(&self, store: &Store, scope: Scope) -> anyhow::Result<AuditSummary> {
+    fn pass(
+        &self,
+        store: &Store,
+        scope: Scope,
+        delivery: Delivery,
+    ) -> anyhow::Result<AuditSummary> {
         self.record_load_errors(store)?;
         let pass = AuditPass::new(&self.rules, self.settings.pass_limits());
         let recorded_errors: HashMap<String, std::sync::atomic::AtomicU64> = self
@@ -152,7 +164,7 @@ impl Auditor {
         }
         total.fixed += store.fix_findings_of_deleted_items(Utc::now())?;
         total.rule_problems = self.record_health(store, &pass.tallies())?;
-        self.queue_notifications(store)?;
+        self.queue_notifications(store, delivery)?;
         Ok(total)
     }
 
@@ -229,9 +241,9 @@ impl Auditor {
 
     /// Queues notifications for the finding events just recorded. Only writes outbox
     /// rows: sending is the dispatcher's job and never slows a sweep down.
-    fn queue_notifications(&self, store: &Store) -> anyhow::Result<()> {
+    fn queue_notifications(&self, store: &Store, delivery: Delivery) -> anyhow::Result<()> {
         if !self.notify.routes.is_empty() {
-            guardrail_notify::route_events(store, &self.notify, Utc::now())?;
+            guardrail_notify::route_events_as(store, &self.notify, Utc::now(), delivery)?;
         }
         Ok(())
     }

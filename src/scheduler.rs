@@ -176,9 +176,18 @@ impl Scheduler {
         let _enter = span.enter();
         let started = Instant::now();
         let outcome = source_watcher(&self.config, source)
-            .and_then(|mut watcher| sweep_into(&self.store, watcher.as_mut(), &Quiet))
-            .and_then(|s| {
-                let audit = self.auditor.audit_due(&self.store)?;
+            .and_then(|mut watcher| {
+                // A source's first sweep is a baseline: one summary per route.
+                let first = !self.store.source_swept_before(&watcher.describe())?;
+                Ok((sweep_into(&self.store, watcher.as_mut(), &Quiet)?, first))
+            })
+            .and_then(|(s, first)| {
+                let delivery = if first {
+                    crate::audit::Delivery::Baseline
+                } else {
+                    crate::audit::Delivery::Each
+                };
+                let audit = self.auditor.audit_due_as(&self.store, delivery)?;
                 Ok((s, audit))
             });
         self.audited = Some(Instant::now());

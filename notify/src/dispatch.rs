@@ -59,6 +59,17 @@ fn opening_diff(
     Ok(d)
 }
 
+/// How a routing pass turns events into messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// One message per event (or the route's own digest).
+    Each,
+    /// A baseline (the first sweep of a source, or `--baseline`): the events become one
+    /// summary per route (and Slack channel) instead of a message per pre-existing
+    /// finding.
+    Baseline,
+}
+
 /// Turns finding events recorded since the last pass into outbox rows. Idempotent: a
 /// crash before the cursor moves re-queues the same dedup keys, which are skipped.
 pub fn route_events(
@@ -66,6 +77,19 @@ pub fn route_events(
     settings: &NotifySettings,
     now: DateTime<Utc>,
 ) -> Result<RouteSummary, StorageError> {
+    route_events_as(store, settings, now, Delivery::Each)
+}
+
+/// [`route_events`], choosing how the events are delivered.
+pub fn route_events_as(
+    store: &Store,
+    settings: &NotifySettings,
+    now: DateTime<Utc>,
+    delivery: Delivery,
+) -> Result<RouteSummary, StorageError> {
+    if delivery == Delivery::Baseline {
+        return route_baseline(store, settings, now);
+    }
     let mut summary = RouteSummary::default();
     let mut cache = HashMap::new();
     loop {
@@ -149,6 +173,131 @@ pub fn route_events(
     {
         route_changes(store, settings, now, &mut summary)?;
     }
+    Ok(summary)
+}
+
+/// A baseline: every routed event since the cursor, summarised once per route and
+/// Slack channel. The cursor moves past all of them in the same transaction.
+fn route_baseline(
+    store: &Store,
+    settings: &NotifySettings,
+    now: DateTime<Utc>,
+) -> Result<RouteSummary, StorageError> {
+    let mut summary = RouteSummary::default();
+    // (route index, slack channel) → (score, severity, line, finding json)
+    type Found = (i64, String, String, Value);
+    let mut groups: BTreeMap<(usize, Option<String>), Vec<Found>> = BTreeMap::new();
+    let mut last_id = None;
+    loop {
+        let (_, page) = store.events_after_cursor(CURSOR, PAGE)?;
+        let Some(last) = page.last().map(|e| e.0.id) else {
+            break;
+        };
+        for (ev, f, item) in &page {
+            summary.events += 1;
+            let Some(event) = route_event(&ev.event) else {
+                continue;
+            };
+            if !matches!(event, "opened" | "reopened") {
+                continue;
+            }
+            let links = Links::new(settings.ui_base_url.as_deref(), f);
+            for (i, route) in settings.routes.iter().enumerate() {
+                if !route.matches(event, f, item) {
+                    continue;
+                }
+                let channel = match route.channel {
+                    Channel::Slack => route.slack_channel_for(item),
+                    _ => None,
+                };
+                groups.entry((i, channel)).or_default().push((
+                    f.score,
+                    f.severity.clone(),
+                    render::digest_line(event, f, item, &links),
+                    guardrail_storage::finding_json(f, item),
+                ));
+            }
+        }
+        // Rows are queued at the end; the cursor moves with them, so nothing is
+        // summarised twice or skipped if this process dies in between.
+        last_id = Some(last);
+        if (page.len() as i64) < PAGE {
+            break;
+        }
+    }
+    let Some(last) = last_id else {
+        return Ok(summary);
+    };
+    let mut rows = Vec::new();
+    for ((i, channel), mut found) in groups {
+        let route = &settings.routes[i];
+        found.sort_by_key(|f| std::cmp::Reverse(f.0));
+        let mut by_severity: BTreeMap<String, u64> = BTreeMap::new();
+        for f in &found {
+            *by_severity.entry(f.1.clone()).or_default() += 1;
+        }
+        let counts = by_severity
+            .iter()
+            .map(|(k, v)| format!("{v} {k}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let dedup_key = format!(
+            "{}:baseline:{last}:{}",
+            route.name,
+            channel.as_deref().unwrap_or("")
+        );
+        let headline = format!(
+            "guardrail baseline: {} existing findings recorded ({counts}); from now on each new one is sent as it happens",
+            found.len()
+        );
+        let payload = match route.channel {
+            Channel::Slack => {
+                let lines: Vec<(i64, String)> = found.iter().map(|f| (f.0, f.2.clone())).collect();
+                json!({
+                    "channel": channel,
+                    "message": render::slack_baseline(&route.name, &headline, &lines),
+                })
+            }
+            Channel::Pagerduty => json!({
+                "event_action": "trigger",
+                "dedup_key": dedup_key,
+                "client": "guardrail",
+                "payload": {
+                    "summary": render::truncate(&format!("[guardrail] {headline}"), 1024),
+                    "source": "guardrail",
+                    "severity": "info",
+                    "class": "baseline",
+                    "custom_details": {
+                        "by_severity": by_severity,
+                        "top": found.iter().take(20).map(|f| f.2.clone()).collect::<Vec<_>>(),
+                    },
+                },
+            }),
+            Channel::Webhook => json!({
+                "delivery_id": dedup_key,
+                "event": "baseline",
+                "route": route.name,
+                "baseline": {
+                    "count": found.len(),
+                    "by_severity": by_severity,
+                    "findings": found.iter().take(200).map(|f| f.3.clone()).collect::<Vec<_>>(),
+                    "truncated": found.len() > 200,
+                },
+            }),
+        };
+        rows.push(NewOutbox {
+            route: route.name.clone(),
+            channel: route.channel.as_str().into(),
+            dedup_key,
+            event: "baseline".into(),
+            finding_id: None,
+            payload: payload.to_string(),
+            created_at: now.naive_utc(),
+            next_attempt_at: now.naive_utc(),
+            digest_window: None,
+        });
+    }
+    summary.queued += store.enqueue(CURSOR, last, &rows)? as u64;
     Ok(summary)
 }
 
@@ -387,15 +536,15 @@ pub async fn dispatch_once(
                 let attempts = rows.iter().map(|r| r.attempts).max().unwrap_or(0);
                 let oldest = rows
                     .iter()
-                    .map(|r| r.created_at)
+                    .map(|r| r.trying_since())
                     .min()
                     .unwrap_or(now.naive_utc());
                 let expired = now.naive_utc() - oldest
                     >= Duration::seconds(
                         i64::try_from(settings.give_up_after_seconds).unwrap_or(i64::MAX),
                     );
-                let give_up = matches!(e, SendError::Permanent(_)) || expired;
-                let message = if expired && !matches!(e, SendError::Permanent(_)) {
+                let give_up = e.is_permanent() || expired;
+                let message = if expired && !e.is_permanent() {
                     format!(
                         "{e}; gave up after {}s undelivered",
                         settings.give_up_after_seconds
@@ -409,7 +558,12 @@ pub async fn dispatch_once(
                 } else {
                     s.failed += ids.len() as u64
                 }
-                let next = now + backoff(settings, attempts);
+                // The receiver's Retry-After wins over our backoff when it is longer.
+                let mut wait = backoff(settings, attempts);
+                if let Some(after) = e.retry_after().and_then(|d| Duration::from_std(d).ok()) {
+                    wait = wait.max(after);
+                }
+                let next = now + wait;
                 tokio::task::spawn_blocking(move || {
                     store.mark_failed(&ids, &message, next, give_up, now)
                 })

@@ -10,7 +10,9 @@ pub mod render;
 pub mod routes;
 pub mod send;
 
-pub use dispatch::{dispatch_once, route_events, DispatchSummary, RouteSummary};
+pub use dispatch::{
+    dispatch_once, route_events, route_events_as, Delivery, DispatchSummary, RouteSummary,
+};
 pub use routes::{Channel, Route, Secret};
 pub use send::{install_crypto_provider, signature, Http};
 

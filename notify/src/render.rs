@@ -192,6 +192,34 @@ pub fn slack_digest(route: &str, lines: &[(i64, String)], window: &str) -> Slack
         ])
 }
 
+/// The baseline summary: what a first sweep found, in one message.
+pub fn slack_baseline(route: &str, headline: &str, lines: &[(i64, String)]) -> SlackMessageContent {
+    let top: Vec<String> = lines.iter().take(15).map(|(_, l)| l.clone()).collect();
+    let mut text = top.join("\n");
+    if lines.len() > top.len() {
+        text.push_str(&format!("\n… and {} more", lines.len() - top.len()));
+    }
+    SlackMessageContent::new()
+        .with_text(format!("[guardrail] {headline}"))
+        .with_blocks(vec![
+            SlackHeaderBlock::new(pt!(
+                "{}",
+                truncate(
+                    &format!("guardrail baseline: {} existing findings", lines.len()),
+                    SLACK_HEADER_MAX
+                )
+            ))
+            .into(),
+            SlackContextBlock::new(vec![SlackContextBlockElement::MarkDown(
+                SlackBlockMarkDownText::new(format!("route `{route}` · {headline}")),
+            )])
+            .into(),
+            SlackSectionBlock::new()
+                .with_text(md!("{}", truncate(&text, SLACK_TEXT_MAX)))
+                .into(),
+        ])
+}
+
 /// One line of a digest for an event.
 pub fn digest_line(event: &str, f: &FindingRow, item: &ItemRow, links: &Links) -> String {
     let what = match &links.finding {

@@ -1,6 +1,19 @@
 //! Transports. One HTTP client (hyper, rustls on ring) serves PagerDuty and webhooks
-//! and is handed to slack-morphism for Slack. Every call has a timeout. Failures are
-//! either worth retrying (network, 429, 5xx) or not (the receiver refuses the request).
+//! and is handed to slack-morphism for Slack. Every call has a timeout.
+//!
+//! Failures are retried unless the answer is permanent *for that receiver's API*:
+//! a proxy in front of a receiver answers 404 or 502 during an outage, and giving up
+//! on those loses notifications. Per channel, only these give up:
+//! - PagerDuty Events v2: 400 (invalid event), 413 (payload too large).
+//! - Webhooks: 400, 401, 403, 405, 410, 413, 415, 422 (the receiver refuses this
+//!   request or this sender; resending the same bytes cannot succeed).
+//! - Slack: API error codes that name a configuration problem (`invalid_auth`,
+//!   `channel_not_found`, `not_in_channel`, `is_archived`, `token_revoked`, ...;
+//!   see [`SLACK_PERMANENT`]) and HTTP 400, 401, 403, 410, 413.
+//!
+//! Everything else (network errors, timeouts, 404, 408, 409, 425, 429, 5xx, unknown
+//! codes) is retried with backoff, honouring `Retry-After`, until the route's
+//! `give_up_after_seconds`.
 
 use std::time::Duration;
 
@@ -18,13 +31,32 @@ use slack_morphism::prelude::*;
 #[derive(Debug, Clone, PartialEq)]
 pub enum SendError {
     Retry(String),
+    /// Retry, but not before the receiver's `Retry-After`.
+    RetryAfter(String, Duration),
     Permanent(String),
+}
+
+impl SendError {
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, SendError::Permanent(_))
+    }
+
+    /// The receiver's requested pause, if it gave one.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            SendError::RetryAfter(_, d) => Some(*d),
+            _ => None,
+        }
+    }
 }
 
 impl std::fmt::Display for SendError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SendError::Retry(m) => write!(f, "{m} (will retry)"),
+            SendError::RetryAfter(m, d) => {
+                write!(f, "{m} (will retry, not before {}s as asked)", d.as_secs())
+            }
             SendError::Permanent(m) => write!(f, "{m} (not retried)"),
         }
     }
@@ -71,13 +103,13 @@ impl Http {
         }
     }
 
-    /// POSTs JSON; returns the status and (trimmed) body.
+    /// POSTs JSON; returns the answer's status, (trimmed) body and `Retry-After`.
     pub async fn post(
         &self,
         url: &str,
         headers: &[(&str, String)],
         body: Vec<u8>,
-    ) -> Result<(u16, String), SendError> {
+    ) -> Result<Answer, SendError> {
         let uri: hyper::Uri = url
             .parse()
             .map_err(|e| SendError::Permanent(format!("bad URL {url:?}: {e}")))?;
@@ -104,6 +136,11 @@ impl Http {
             })?
             .map_err(|e| SendError::Retry(format!("cannot reach {}: {e}", host(url))))?;
         let status = res.status().as_u16();
+        let retry_after = res
+            .headers()
+            .get(hyper::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
         let body = tokio::time::timeout(self.timeout, res.into_body().collect())
             .await
             .ok()
@@ -115,7 +152,11 @@ impl Http {
                     .collect()
             })
             .unwrap_or_default();
-        Ok((status, body))
+        Ok(Answer {
+            status,
+            body,
+            retry_after,
+        })
     }
 
     fn slack_client(
@@ -143,15 +184,77 @@ fn host(url: &str) -> String {
         .unwrap_or_else(|| "the receiver".into())
 }
 
-fn classify(status: u16, body: &str, who: &str) -> Result<(), SendError> {
+/// What a receiver answered.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub body: String,
+    pub retry_after: Option<Duration>,
+}
+
+/// `Retry-After` as seconds or an HTTP date; capped at an hour so one odd answer
+/// cannot park a notification for days.
+fn parse_retry_after(v: &str) -> Option<Duration> {
+    let v = v.trim();
+    let secs = match v.parse::<u64>() {
+        Ok(s) => s,
+        Err(_) => {
+            let at = chrono::DateTime::parse_from_rfc2822(v).ok()?;
+            u64::try_from((at.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_seconds())
+                .unwrap_or(0)
+        }
+    };
+    Some(Duration::from_secs(secs.min(3600)))
+}
+
+/// HTTP answers that are permanent for PagerDuty's Events API v2.
+pub const PAGERDUTY_PERMANENT: &[u16] = &[400, 413];
+/// HTTP answers that are permanent for a webhook receiver.
+pub const WEBHOOK_PERMANENT: &[u16] = &[400, 401, 403, 405, 410, 413, 415, 422];
+/// HTTP answers that are permanent for Slack (chat.postMessage and incoming webhooks).
+pub const SLACK_HTTP_PERMANENT: &[u16] = &[400, 401, 403, 410, 413];
+/// Slack API error codes that name a problem only a person can fix.
+pub const SLACK_PERMANENT: &[&str] = &[
+    "invalid_auth",
+    "not_authed",
+    "account_inactive",
+    "token_revoked",
+    "token_expired",
+    "no_permission",
+    "missing_scope",
+    "not_allowed_token_type",
+    "channel_not_found",
+    "not_in_channel",
+    "is_archived",
+    "channel_is_archived",
+    "restricted_action",
+    "cannot_reply_to_message",
+    "invalid_blocks",
+    "invalid_blocks_format",
+    "invalid_arguments",
+    "invalid_payload",
+    "msg_too_long",
+    "no_text",
+    "too_many_attachments",
+    "no_service",
+    "action_prohibited",
+    "posting_to_general_channel_denied",
+];
+
+fn classify(answer: &Answer, permanent: &[u16], who: &str) -> Result<(), SendError> {
+    let (status, body) = (answer.status, &answer.body);
     match status {
         200..=299 => Ok(()),
-        408 | 429 | 500..=599 => Err(SendError::Retry(format!(
-            "{who} answered HTTP {status}: {body}"
-        ))),
-        _ => Err(SendError::Permanent(format!(
+        s if permanent.contains(&s) => Err(SendError::Permanent(format!(
             "{who} refused the request with HTTP {status}: {body}"
         ))),
+        _ => {
+            let m = format!("{who} answered HTTP {status}: {body}");
+            Err(match answer.retry_after {
+                Some(d) => SendError::RetryAfter(m, d),
+                None => SendError::Retry(m),
+            })
+        }
     }
 }
 
@@ -164,8 +267,8 @@ pub async fn pagerduty(
     let mut body = event.clone();
     body["routing_key"] = Value::String(routing_key.to_owned());
     let bytes = serde_json::to_vec(&body).map_err(|e| SendError::Permanent(e.to_string()))?;
-    let (status, text) = http.post(events_url, &[], bytes).await?;
-    classify(status, &text, "PagerDuty")
+    let answer = http.post(events_url, &[], bytes).await?;
+    classify(&answer, PAGERDUTY_PERMANENT, "PagerDuty")
 }
 
 type HmacSha256 = Hmac<Sha256>;
@@ -196,8 +299,8 @@ pub async fn webhook(
         ("x-guardrail-signature", signature(secret, ts, &bytes)),
         ("x-guardrail-delivery", delivery.to_owned()),
     ];
-    let (status, text) = http.post(url, &headers, bytes).await?;
-    classify(status, &text, "the webhook receiver")
+    let answer = http.post(url, &headers, bytes).await?;
+    classify(&answer, WEBHOOK_PERMANENT, "the webhook receiver")
 }
 
 fn slack_error(e: slack_morphism::errors::SlackClientError) -> SendError {
@@ -205,26 +308,28 @@ fn slack_error(e: slack_morphism::errors::SlackClientError) -> SendError {
     match e {
         E::ApiError(api) => {
             let code = api.code.clone();
-            let retry = [
-                "ratelimited",
-                "internal_error",
-                "fatal_error",
-                "request_timeout",
-                "service_unavailable",
-            ]
-            .contains(&code.as_str());
-            let m = format!("Slack refused the message: {code}");
-            if retry {
-                SendError::Retry(m)
+            if SLACK_PERMANENT.contains(&code.as_str()) {
+                SendError::Permanent(format!("Slack refused the message: {code}"))
             } else {
-                SendError::Permanent(m)
+                SendError::Retry(format!("Slack answered {code}"))
             }
         }
-        E::HttpError(h) if h.status_code.as_u16() == 429 || h.status_code.is_server_error() => {
-            SendError::Retry(format!("Slack answered HTTP {}", h.status_code))
+        E::HttpError(h) if SLACK_HTTP_PERMANENT.contains(&h.status_code.as_u16()) => {
+            let body = h.http_response_body.clone().unwrap_or_default();
+            let body = body.trim();
+            SendError::Permanent(format!(
+                "Slack refused the message with HTTP {}{}{body}",
+                h.status_code,
+                if body.is_empty() { "" } else { ": " }
+            ))
         }
-        E::HttpError(h) => SendError::Permanent(format!("Slack answered HTTP {}", h.status_code)),
-        E::RateLimitError(_) => SendError::Retry("Slack rate limit".into()),
+        E::HttpError(h) => SendError::Retry(format!("Slack answered HTTP {}", h.status_code)),
+        E::RateLimitError(r) => match r.retry_after {
+            Some(d) => {
+                SendError::RetryAfter("Slack rate limit".into(), d.min(Duration::from_secs(3600)))
+            }
+            None => SendError::Retry("Slack rate limit".into()),
+        },
         other => SendError::Retry(format!("cannot reach Slack: {other}")),
     }
 }
@@ -283,6 +388,50 @@ mod tests {
             "hooks.slack.com"
         );
         assert_eq!(host("http://127.0.0.1:9999/x?token=y"), "127.0.0.1:9999");
+    }
+
+    fn answer(status: u16, retry_after: Option<u64>) -> Answer {
+        Answer {
+            status,
+            body: "x".into(),
+            retry_after: retry_after.map(Duration::from_secs),
+        }
+    }
+
+    #[test]
+    fn only_answers_permanent_for_the_api_give_up() {
+        for status in [404, 408, 409, 425, 429, 500, 502, 503, 504, 302] {
+            for permanent in [PAGERDUTY_PERMANENT, WEBHOOK_PERMANENT, SLACK_HTTP_PERMANENT] {
+                let e = classify(&answer(status, None), permanent, "r").unwrap_err();
+                assert!(!e.is_permanent(), "{status}: {e}");
+            }
+        }
+        assert!(
+            classify(&answer(400, None), PAGERDUTY_PERMANENT, "PagerDuty")
+                .unwrap_err()
+                .is_permanent()
+        );
+        assert!(
+            !classify(&answer(403, None), PAGERDUTY_PERMANENT, "PagerDuty")
+                .unwrap_err()
+                .is_permanent()
+        );
+        assert!(classify(&answer(410, None), WEBHOOK_PERMANENT, "w")
+            .unwrap_err()
+            .is_permanent());
+        assert!(classify(&answer(202, None), PAGERDUTY_PERMANENT, "p").is_ok());
+        let e = classify(&answer(429, Some(120)), WEBHOOK_PERMANENT, "w").unwrap_err();
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(120)));
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates_and_is_capped() {
+        assert_eq!(parse_retry_after("30"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_retry_after("999999"), Some(Duration::from_secs(3600)));
+        let soon = (chrono::Utc::now() + chrono::Duration::seconds(90)).to_rfc2822();
+        let d = parse_retry_after(&soon).unwrap().as_secs();
+        assert!((85..=90).contains(&d), "{d}");
+        assert_eq!(parse_retry_after("soon"), None);
     }
 
     #[tokio::test]

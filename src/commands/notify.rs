@@ -31,12 +31,29 @@ enum NotifyCommand {
 }
 
 #[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct OutboxArgs {
+    #[command(subcommand)]
+    command: Option<OutboxCommand>,
     /// pending, failed, delivered, gave_up (default: all).
     #[arg(long)]
     status: Option<String>,
     #[arg(long, default_value_t = 100)]
     limit: i64,
+}
+
+#[derive(clap::Subcommand)]
+enum OutboxCommand {
+    /// Put given-up (or failed) notifications back in the queue, due now, with a
+    /// fresh give-up clock. The next dispatch (serve, watch, notify dispatch) sends them.
+    Requeue {
+        /// Which rows: gave_up (default) or failed.
+        #[arg(long, default_value = "gave_up")]
+        status: String,
+        /// Only these outbox ids (repeat or comma-separate).
+        #[arg(long, value_delimiter = ',')]
+        id: Vec<i64>,
+    },
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -150,6 +167,18 @@ fn sample_payload(r: &guardrail_notify::Route, key: &str) -> serde_json::Value {
 
 pub fn outbox(ctx: &Context, a: OutboxArgs) -> anyhow::Result<ExitCode> {
     let format = ctx.format()?;
+    if let Some(OutboxCommand::Requeue { status, id }) = a.command {
+        if !["gave_up", "failed"].contains(&status.as_str()) {
+            anyhow::bail!("--status {status:?}: requeue takes gave_up or failed");
+        }
+        let store = ctx.open_store()?;
+        let n = store.requeue_outbox(&status, &id, chrono::Utc::now())?;
+        match format {
+            Format::Text => println!("requeued {n} notification(s); the next dispatch sends them"),
+            _ => output::json(&serde_json::json!({ "requeued": n }))?,
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     if let Some(s) = &a.status {
         if !["pending", "failed", "delivered", "gave_up"].contains(&s.as_str()) {
             anyhow::bail!("--status {s:?}: use pending, failed, delivered or gave_up");

@@ -41,6 +41,13 @@ pub struct Args {
     /// Record changes only; do not audit the changed items.
     #[arg(long)]
     no_audit: bool,
+    /// Notify the findings of this sweep as one summary per route, not one message
+    /// each (automatic on the first sweep of a source).
+    #[arg(long, conflicts_with = "no_baseline")]
+    baseline: bool,
+    /// Notify each finding even on the first sweep of a source.
+    #[arg(long)]
+    no_baseline: bool,
 }
 
 /// Progress on a terminal: a bar over delivery files, with the item count.
@@ -186,6 +193,15 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         Some(ctx.auditor()?)
     };
     let mut watcher = watcher_for(ctx, &args)?;
+    // The first sweep of a source finds everything that already exists: people get one
+    // summary per route, not a page per pre-existing finding.
+    let delivery = if args.baseline
+        || (!args.no_baseline && !store.source_swept_before(&watcher.describe())?)
+    {
+        crate::audit::Delivery::Baseline
+    } else {
+        crate::audit::Delivery::Each
+    };
     let started = Instant::now();
     let summary = if std::io::stderr().is_terminal() {
         let bar = ProgressBar::new(0).with_style(
@@ -205,7 +221,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let audit = match &auditor {
         // Everything due, not just this sweep's changes: an earlier sweep that was
         // killed before its audit is caught up here.
-        Some(a) => Some(a.audit_due(&store)?),
+        Some(a) => Some(a.audit_due_as(&store, delivery)?),
         None => None,
     };
     match format {

@@ -302,6 +302,19 @@ impl Store {
         Ok(gone.into_iter().map(|(id, _)| id).collect())
     }
 
+    /// Whether `source` has finished a sweep before (complete or partial): its first
+    /// sweep is a baseline for notifications.
+    pub fn source_swept_before(&self, source: &str) -> Result<bool, StorageError> {
+        let n: i64 = with_conn!(self, conn => {
+            sweeps::table
+                .filter(sweeps::source.eq(source))
+                .filter(sweeps::status.eq_any(["complete", "partial"]))
+                .count()
+                .get_result(conn)?
+        });
+        Ok(n > 0)
+    }
+
     /// Records that sweep `id` is alive.
     pub(crate) fn sweep_heartbeat(&self, id: i64, now: NaiveDateTime) -> Result<(), StorageError> {
         write_tx!(self, conn => {

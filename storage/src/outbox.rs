@@ -39,9 +39,18 @@ pub struct OutboxRow {
     pub gave_up_at: Option<NaiveDateTime>,
     #[serde(with = "utc_serde::option")]
     pub digest_window: Option<NaiveDateTime>,
+    #[serde(with = "utc_serde::option")]
+    pub requeued_at: Option<NaiveDateTime>,
 }
 
 impl OutboxRow {
+    /// Since when the row has been trying: its give-up clock.
+    pub fn trying_since(&self) -> NaiveDateTime {
+        self.requeued_at
+            .unwrap_or(self.created_at)
+            .max(self.created_at)
+    }
+
     pub fn status(&self) -> &'static str {
         if self.delivered_at.is_some() {
             "delivered"
@@ -284,6 +293,40 @@ impl Store {
         Ok(with_conn!(self, conn => {
             outbox::table.find(id).select(OutboxRow::as_select()).first(conn).optional()?
         }))
+    }
+
+    /// Puts given-up (or failed) rows back in the queue, due now, with a fresh
+    /// give-up clock; `ids` narrows to those rows. Delivered rows are never resent.
+    /// Returns how many rows were requeued.
+    pub fn requeue_outbox(
+        &self,
+        status: &str,
+        ids: &[i64],
+        now: DateTime<Utc>,
+    ) -> Result<usize, StorageError> {
+        let now = now.naive_utc();
+        let status = status.to_owned();
+        write_tx!(self, conn => {
+            let mut q = diesel::update(outbox::table)
+                .filter(outbox::delivered_at.is_null())
+                .into_boxed();
+            match status.as_str() {
+                "gave_up" => q = q.filter(outbox::gave_up_at.is_not_null()),
+                "failed" => q = q.filter(outbox::gave_up_at.is_null()).filter(outbox::attempts.gt(0)),
+                _ => {}
+            }
+            if !ids.is_empty() {
+                q = q.filter(outbox::id.eq_any(ids));
+            }
+            Ok(q.set((
+                outbox::gave_up_at.eq(None::<NaiveDateTime>),
+                outbox::next_attempt_at.eq(now),
+                outbox::leased_until.eq(None::<NaiveDateTime>),
+                outbox::requeued_at.eq(Some(now)),
+                outbox::attempts.eq(0),
+            ))
+            .execute(conn)?)
+        })
     }
 
     /// Queues one notification directly (tests, `notify test`).

@@ -150,6 +150,7 @@ diesel::table! {
         delivered_at -> Nullable<Timestamp>,
         gave_up_at -> Nullable<Timestamp>,
         digest_window -> Nullable<Timestamp>,
+        requeued_at -> Nullable<Timestamp>,
     }
 }
 

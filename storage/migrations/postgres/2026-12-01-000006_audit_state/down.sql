@@ -1,3 +1,4 @@
+ALTER TABLE outbox DROP COLUMN requeued_at;
 DROP TABLE rule_health;
 ALTER TABLE sweeps DROP COLUMN heartbeat_at;
 ALTER TABLE sweeps DROP COLUMN owner;

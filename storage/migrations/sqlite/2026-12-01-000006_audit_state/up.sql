@@ -24,3 +24,7 @@ CREATE TABLE rule_health (
     skipped BIGINT NOT NULL DEFAULT 0,
     checked_at TIMESTAMP NOT NULL
 );
+
+-- `guardrail outbox requeue` gives given-up notifications a new life; their give-up
+-- clock restarts at the requeue, while created_at keeps when they were first queued.
+ALTER TABLE outbox ADD COLUMN requeued_at TIMESTAMP;
