@@ -224,3 +224,43 @@ fn bad_database_urls_are_clear_errors() {
         "{err}"
     );
 }
+
+#[test]
+fn read_commands_never_create_a_mistyped_sqlite_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let typo = dir.path().join("guardrial.db");
+    let url = format!("sqlite://{}", typo.display());
+    for args in [
+        &["findings"][..],
+        &["items"],
+        &["status"],
+        &["sweeps"],
+        &["outbox"],
+    ] {
+        let r = std::process::Command::new(env!("CARGO_BIN_EXE_guardrail"))
+            .arg("--database")
+            .arg(&url)
+            .args(args)
+            .env_remove("GUARDRAIL_DATABASE_URL")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert!(
+            !r.status.success(),
+            "{args:?} succeeded on a missing database"
+        );
+        assert!(
+            err.contains("no database at") && err.contains("guardrial.db"),
+            "{args:?}: {err}"
+        );
+        assert!(!typo.exists(), "{args:?} created {}", typo.display());
+    }
+    // Commands that write create it.
+    let db = common::Db::at(&url);
+    let r = db.run(&[
+        "sweep",
+        "--source",
+        common::examples("day1").to_str().unwrap(),
+    ]);
+    assert!(typo.exists(), "{}", r.stderr);
+}

@@ -20,7 +20,7 @@ pub fn print_summary(s: &AuditSummary) {
 
 pub fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
     let format = ctx.format()?;
-    let store = ctx.open_store()?;
+    let store = ctx.open_existing_store()?;
     let auditor = ctx.auditor()?;
     let summary = auditor.audit_all(&store)?;
     match format {

@@ -19,7 +19,7 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
-    let store = ctx.open_store()?;
+    let store = ctx.open_existing_store()?;
     let rows = match (a.since, a.sweep) {
         (Some(since), _) => store.changes_since(since, a.limit)?,
         (None, Some(id)) => store.sweep_changes(id, 0, a.limit, true)?,

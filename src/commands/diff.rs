@@ -34,7 +34,7 @@ fn compact(v: &Option<Value>) -> String {
 }
 
 pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
-    let store = ctx.open_store()?;
+    let store = ctx.open_existing_store()?;
     let item = store.resolve_item(&a.item)?;
     let to_version = a.to.unwrap_or(item.version);
     let from_version = a.from.unwrap_or(to_version - 1);

@@ -80,7 +80,7 @@ fn parse_until(s: &str) -> anyhow::Result<DateTime<Utc>> {
 }
 
 pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
-    let store = ctx.open_store()?;
+    let store = ctx.open_existing_store()?;
     match a.command {
         None => list(ctx, &store, a.list),
         Some(FindingsCommand::Show { id }) => show(ctx, &store, id),

@@ -12,7 +12,7 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
-    let store = ctx.open_store()?;
+    let store = ctx.open_existing_store()?;
     let item = store.resolve_item(&a.item)?;
     let revisions = store.history(item.id, a.limit)?;
     match ctx.format()? {

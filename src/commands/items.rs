@@ -27,7 +27,7 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
-    let store = ctx.open_store()?;
+    let store = ctx.open_existing_store()?;
     let items = store.items(&ItemFilter {
         resource_type: a.resource_type,
         account: a.account,

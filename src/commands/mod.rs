@@ -48,8 +48,17 @@ impl Context {
         crate::audit::Auditor::new(&self.rules_dir, &self.config)
     }
 
+    /// Opens the database, creating it if needed: for commands that write
+    /// (sweep, watch, serve, token, notify).
     pub fn open_store(&self) -> anyhow::Result<Store> {
         Store::open(&self.database_url).with_context(|| {
+            "opening the database (set --database or GUARDRAIL_DATABASE_URL)".to_owned()
+        })
+    }
+
+    /// Opens a database that must exist: for commands that read what sweeps stored.
+    pub fn open_existing_store(&self) -> anyhow::Result<Store> {
+        Store::open_existing(&self.database_url).with_context(|| {
             "opening the database (set --database or GUARDRAIL_DATABASE_URL)".to_owned()
         })
     }

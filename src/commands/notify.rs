@@ -171,7 +171,7 @@ pub fn outbox(ctx: &Context, a: OutboxArgs) -> anyhow::Result<ExitCode> {
         if !["gave_up", "failed"].contains(&status.as_str()) {
             anyhow::bail!("--status {status:?}: requeue takes gave_up or failed");
         }
-        let store = ctx.open_store()?;
+        let store = ctx.open_existing_store()?;
         let n = store.requeue_outbox(&status, &id, chrono::Utc::now())?;
         match format {
             Format::Text => println!("requeued {n} notification(s); the next dispatch sends them"),
@@ -184,7 +184,7 @@ pub fn outbox(ctx: &Context, a: OutboxArgs) -> anyhow::Result<ExitCode> {
             anyhow::bail!("--status {s:?}: use pending, failed, delivered or gave_up");
         }
     }
-    let store = ctx.open_store()?;
+    let store = ctx.open_existing_store()?;
     let rows = store.outbox(a.status.as_deref(), a.limit)?;
     match format {
         Format::Text => {

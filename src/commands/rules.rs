@@ -138,7 +138,7 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         RulesCommand::Errors { limit } => {
-            let store = ctx.open_store()?;
+            let store = ctx.open_existing_store()?;
             let errors = store.rule_errors(limit)?;
             match format {
                 Format::Text => {

@@ -19,7 +19,7 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
-    let store = ctx.open_store()?;
+    let store = ctx.open_existing_store()?;
     let item = store.resolve_item(&a.item)?;
     let revision = match (a.at, a.version) {
         (Some(at), _) => store

@@ -4,7 +4,7 @@ use super::{short_time, Context};
 use crate::output::{self, Format};
 
 pub fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
-    let store = ctx.open_store()?;
+    let store = ctx.open_existing_store()?;
     let (items, active, revisions) = store.counts()?;
     let bytes = store.database_size()?;
     let last = store.sweeps(1)?.into_iter().next();

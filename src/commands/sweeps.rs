@@ -13,7 +13,7 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
-    let store = ctx.open_store()?;
+    let store = ctx.open_existing_store()?;
     if let Some(id) = a.id {
         let sweep = store
             .sweep(id)?

@@ -76,6 +76,11 @@ struct OpenListing {
     tainted: HashSet<Scope>,
     tainted_all: bool,
     first_error: usize,
+    /// For listings that vouch for scopes: each key's position in the listing, so a
+    /// key listed twice is an error naming both (by a 64-bit digest of the key, to keep
+    /// memory at a few bytes an item).
+    positions: Option<HashMap<u64, u64>>,
+    observed: u64,
 }
 
 /// Receives one sweep's observations (it implements [`Collector`]) and writes them.
@@ -149,6 +154,13 @@ fn digest(hex_text: &str) -> Digest {
         out = [0u8; 32];
     }
     out
+}
+
+fn key_digest(key: &ItemKey) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut h);
+    h.finish()
 }
 
 fn naive(t: DateTime<Utc>) -> NaiveDateTime {
@@ -667,6 +679,9 @@ fn new_revision<'a>(
 
 impl Collector for Ingestor {
     fn begin_listing(&mut self, listing: Listing) -> Result<(), CollectError> {
+        // History files and events carry several states of one item; a periodic
+        // listing (snapshot, API) lists each item once.
+        let one_state_per_item = matches!(listing.cause, guardrail_model::Cause::Sweep);
         if let Some(open) = self.listing.take() {
             warn!(origin = %open.listing.origin, "listing not ended before the next began; no deletions inferred from it");
             self.flush()?;
@@ -680,6 +695,8 @@ impl Collector for Ingestor {
             tainted: HashSet::new(),
             tainted_all: false,
             first_error: self.summary.error_details.len(),
+            positions: one_state_per_item.then(HashMap::new),
+            observed: 0,
         });
         Ok(())
     }
@@ -690,6 +707,46 @@ impl Collector for Ingestor {
         };
         open.scopes_seen.insert(obs.key.scope());
         self.summary.items_seen += 1;
+        open.observed += 1;
+        let position = open.observed;
+        // An item without an id would merge with every other one; an id listed twice
+        // in one listing means two different resources collapsed into one item. Both
+        // are errors that taint the scope (no deletion inferred there), never stored.
+        let rejected = if obs.key.resource_id.trim().is_empty() {
+            Some(format!(
+                "item #{position} ({} in {}/{}, name {:?}, ARN {:?}) has an empty resource id; not stored (the source must give each item an id)",
+                obs.key.resource_type,
+                obs.key.account,
+                obs.key.region,
+                obs.name.as_deref().unwrap_or(""),
+                obs.arn.as_deref().unwrap_or("")
+            ))
+        } else if let Some(positions) = open.positions.as_mut() {
+            let digest = key_digest(&obs.key);
+            match positions.get(&digest) {
+                Some(&first) => Some(format!(
+                    "{} is listed twice in this listing (items #{first} and #{position}); the second is not stored: two resources reported one identity",
+                    obs.key
+                )),
+                None => {
+                    positions.insert(digest, position);
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        if let Some(message) = rejected {
+            let origin = open.listing.origin.clone();
+            let scope = obs.key.scope();
+            self.error(SourceError {
+                origin,
+                item: Some(obs.key.to_string()),
+                scope: Some(scope),
+                message,
+            });
+            return Ok(());
+        }
         // A second observation of the same item in one batch must see the first one's
         // write (history files carry several states of one item).
         if self.pending_keys.contains(&obs.key) {

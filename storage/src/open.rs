@@ -95,6 +95,24 @@ impl Store {
         Ok(store)
     }
 
+    /// Opens a database that must exist already: for commands that only read, a
+    /// mistyped SQLite path must name the missing file, not silently create an empty
+    /// database that answers "nothing found".
+    pub fn open_existing(url: &str) -> Result<Store, StorageError> {
+        if let Some(path) = sqlite_path(url) {
+            if path != ":memory:" && !Path::new(path).exists() {
+                return Err(StorageError::Open {
+                    url: redact_url(url),
+                    reason: format!(
+                        "no database at {path}; check --database (or GUARDRAIL_DATABASE_URL), \
+                         or create it with `guardrail sweep`"
+                    ),
+                });
+            }
+        }
+        Store::open(url)
+    }
+
     fn migrate(&self) -> Result<(), StorageError> {
         let fail = |e: Box<dyn std::error::Error + Send + Sync>| StorageError::Migration {
             url: self.display_url(),

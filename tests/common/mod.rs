@@ -62,6 +62,15 @@ pub fn examples(day: &str) -> PathBuf {
 }
 
 impl Db {
+    /// A database at a URL the test manages itself.
+    pub fn at(url: &str) -> Db {
+        Db {
+            url: url.to_owned(),
+            _dir: None,
+            _pg: None,
+        }
+    }
+
     pub fn run(&self, args: &[&str]) -> Run {
         self.run_env(args, &[])
     }

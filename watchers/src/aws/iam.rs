@@ -51,11 +51,26 @@ fn iam_item(
     configuration: Value,
     tags: BTreeMap<String, String>,
 ) -> Result<guardrail_model::Observation, String> {
+    // An answer without its id (moto and some real answers omit PolicyId) must not
+    // collapse different resources into one item: the ARN is unique, as for the AWS
+    // managed policies. Neither is an error the ingestor rejects.
+    let id = if id.trim().is_empty() {
+        arn.as_str()
+    } else {
+        id
+    };
+    if id.trim().is_empty() {
+        return Err(format!(
+            "{resource_type} {} has neither an id nor an ARN in the answer; skipped",
+            name.unwrap_or("(no name)")
+        ));
+    }
+    let id = id.to_owned();
     ItemDoc {
         resource_type,
         account: &ctx.account,
         region: "global",
-        id,
+        id: &id,
         name,
         arn,
         configuration,
