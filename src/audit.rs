@@ -102,10 +102,25 @@ impl Auditor {
         }
     }
 
-    /// Rules that failed to load are recorded as rule errors: visible, never silent.
-    fn record_load_errors(&self, store: &Store) -> anyhow::Result<()> {
+    /// Rules that failed to load are recorded as rule errors (visible, never silent),
+    /// each once while it stays broken the same way: its health row already saying
+    /// `not_loaded` with the same message means it was recorded.
+    pub fn record_load_errors(&self, store: &Store) -> anyhow::Result<()> {
+        if self.rules.load_errors.is_empty() {
+            return Ok(());
+        }
+        let known = store.rule_health()?;
+        let now = Utc::now();
         for e in &self.rules.load_errors {
-            store.record_rule_error(&e.path, &format!("does not load: {e}"), Utc::now())?;
+            let message = e.to_string();
+            if known
+                .iter()
+                .any(|h| h.rule_id == e.rule_id && h.status == "not_loaded" && h.message == message)
+            {
+                continue;
+            }
+            store.record_rule_error(&e.path, &format!("does not load: {e}"), now)?;
+            store.set_rule_not_loaded(&e.rule_id, &message, now)?;
         }
         Ok(())
     }

@@ -257,9 +257,8 @@ impl Scheduler {
             .filter(|e| !self.reported.contains(e))
         {
             self.say(&format!("rule error (last good version kept): {e}"));
-            self.store
-                .record_rule_error(&e.path, &format!("does not load: {e}"), Utc::now())?;
         }
+        self.auditor.record_load_errors(&self.store)?;
         self.reported = self.auditor.rules.load_errors.clone();
         if !changed.is_empty() {
             // The rule set is part of what judged each item: every item is due.

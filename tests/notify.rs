@@ -40,17 +40,17 @@ const ENV: &[(&str, &str)] = &[
     ("HOOK_SECRET_T", "webhook-secret"),
 ];
 
+/// A sweep that notifies each finding (these tests are about per-finding delivery;
+/// the baseline summary of a first sweep has its own test).
 fn sweep(db: &Db, cfg: &Setup, day: &str) {
-    let r = db.run_env(
-        &[
-            "--config",
-            &cfg.path,
-            "sweep",
-            "--source",
-            &examples(day).display().to_string(),
-        ],
-        ENV,
-    );
+    sweep_with(db, cfg, day, &["--no-baseline"]);
+}
+
+fn sweep_with(db: &Db, cfg: &Setup, day: &str, extra: &[&str]) {
+    let source = examples(day).display().to_string();
+    let mut args = vec!["--config", &cfg.path, "sweep", "--source", &source];
+    args.extend_from_slice(extra);
+    let r = db.run_env(&args, ENV);
     assert_eq!(r.code, 0, "{}", r.stderr);
 }
 
@@ -505,4 +505,113 @@ fn undeliverable_notifications_are_given_up_after_their_age_and_kept() {
         text.contains("gave_up") && text.contains("HTTP 503"),
         "{text}"
     );
+}
+
+#[test]
+fn a_first_sweep_sends_one_baseline_summary_per_route_then_each_finding() {
+    let hook = Receiver::start(Receiver::ok_json("{}"));
+    let pd = Receiver::start(Mode::Up {
+        status: 202,
+        content_type: "application/json",
+        body: r#"{"status":"success"}"#.into(),
+    });
+    let cfg = config(&format!(
+        "[[notify.routes]]\nname = \"siem\"\nchannel = \"webhook\"\nurl = \"{}/in\"\nsecret = {{ env = \"HOOK_SECRET_T\" }}\n\
+         [[notify.routes]]\nname = \"oncall\"\nchannel = \"pagerduty\"\nmin_score = 9\nevents_url = \"{}/v2/enqueue\"\nrouting_key = {{ file = \"{{dir}}/pd.key\" }}\n",
+        hook.url, pd.url
+    ));
+    let db = common::sqlite();
+    // One delivery directory, as in production: day 1 now, day 2 added later.
+    let source = tempfile::tempdir().unwrap();
+    let copy = |day: &str| {
+        let r = std::process::Command::new("cp")
+            .arg("-r")
+            .arg(format!("{}/.", examples(day).display()))
+            .arg(source.path())
+            .status()
+            .unwrap();
+        assert!(r.success());
+    };
+    let sweep_source = || {
+        let s = source.path().display().to_string();
+        let r = db.run_env(&["--config", &cfg.path, "sweep", "--source", &s], ENV);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    };
+    copy("day1");
+    // First sweep of this source: a baseline, without any flag.
+    sweep_source();
+    dispatch(&db, &cfg);
+    let open = findings(&db, &[]);
+    assert!(open.len() > 10, "{}", open.len());
+    let hooks = hook.received();
+    assert_eq!(hooks.len(), 1, "one summary, not one per finding");
+    let body = hooks[0].json();
+    assert_eq!(body["event"], "baseline");
+    assert_eq!(
+        body["baseline"]["count"].as_u64().unwrap() as usize,
+        open.len()
+    );
+    let pages = pd.received();
+    assert_eq!(pages.len(), 1, "one PagerDuty event for the baseline");
+    let page = pages[0].json();
+    assert_eq!(page["payload"]["severity"], "info");
+    assert!(page["payload"]["summary"]
+        .as_str()
+        .unwrap()
+        .contains("baseline"));
+    // Day 2 is not a first sweep of the source: each new finding is its own message.
+    let before = open.len();
+    copy("day2");
+    sweep_source();
+    dispatch(&db, &cfg);
+    let later: Vec<Value> = hook.received()[1..].iter().map(|r| r.json()).collect();
+    assert!(!later.is_empty());
+    assert!(later.iter().all(|v| v["event"] != "baseline"), "{later:?}");
+    assert!(findings(&db, &["--state", "all"]).len() >= before);
+}
+
+#[test]
+fn a_proxy_404_is_retried_and_given_up_rows_can_be_requeued() {
+    let hook = Receiver::start(Mode::Up {
+        status: 404,
+        content_type: "text/html",
+        body: "<h1>Not Found</h1> (proxy)".into(),
+    });
+    let cfg = config(&format!(
+        "[notify]\nretry_initial_seconds = 1\n[[notify.routes]]\nname = \"siem\"\nchannel = \"webhook\"\nmin_score = 10\nurl = \"{}/in\"\nsecret = {{ env = \"HOOK_SECRET_T\" }}\n",
+        hook.url
+    ));
+    let db = common::sqlite();
+    sweep(&db, &cfg, "day1");
+    let d = dispatch(&db, &cfg);
+    assert!(d["dispatch"]["failed"].as_u64().unwrap() > 0, "{d}");
+    assert_eq!(
+        d["dispatch"]["gave_up"], 0,
+        "a 404 from a proxy is not permanent: {d}"
+    );
+    let gave_up = db
+        .run(&["outbox", "--status", "gave_up", "--format", "json"])
+        .json();
+    assert!(gave_up.as_array().unwrap().is_empty(), "{gave_up}");
+
+    // A permanent refusal gives up; requeue brings the rows back once it is fixed.
+    hook.set(Mode::Up {
+        status: 400,
+        content_type: "text/plain",
+        body: "bad".into(),
+    });
+    std::thread::sleep(Duration::from_millis(2100));
+    let d = dispatch(&db, &cfg);
+    let n = d["dispatch"]["gave_up"].as_u64().unwrap();
+    assert!(n > 0, "{d}");
+    hook.set(Receiver::ok_json("{}"));
+    let r = db.run(&["outbox", "requeue", "--format", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.json()["requeued"].as_u64().unwrap(), n);
+    let d = dispatch(&db, &cfg);
+    assert_eq!(d["dispatch"]["delivered"].as_u64().unwrap(), n, "{d}");
+    let gave_up = db
+        .run(&["outbox", "--status", "gave_up", "--format", "json"])
+        .json();
+    assert!(gave_up.as_array().unwrap().is_empty(), "{gave_up}");
 }

@@ -84,7 +84,7 @@ fn rules_hot_reload_in_a_running_process() {
         .count();
     assert_eq!(
         loads, 1,
-        "a broken rule is recorded once, not once per poll"
+        "a broken rule is recorded once, not once per poll: {errors:#}"
     );
 
     // The original back: the findings reopen.

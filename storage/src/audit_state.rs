@@ -214,6 +214,30 @@ impl Store {
         })
     }
 
+    /// Marks one rule as not loading, at once (before any audit pass runs).
+    pub fn set_rule_not_loaded(
+        &self,
+        rule_id: &str,
+        message: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        let row = RuleHealthRow {
+            rule_id: rule_id.to_owned(),
+            status: "not_loaded".into(),
+            message: message.to_owned(),
+            evaluations: 0,
+            errors: 0,
+            exhausted: 0,
+            skipped: 0,
+            checked_at: now.naive_utc(),
+        };
+        write_tx!(self, conn => {
+            diesel::delete(rule_health::table.find(rule_id)).execute(conn)?;
+            diesel::insert_into(rule_health::table).values(&row).execute(conn)?;
+            Ok(())
+        })
+    }
+
     /// Every rule's health, unhealthy first.
     pub fn rule_health(&self) -> Result<Vec<RuleHealthRow>, StorageError> {
         let mut rows: Vec<RuleHealthRow> = with_conn!(self, conn => {
