@@ -151,12 +151,8 @@ impl Auditor {
     ) -> anyhow::Result<AuditSummary> {
         self.record_load_errors(store)?;
         let pass = AuditPass::new(&self.rules, self.settings.pass_limits());
-        let recorded_errors: HashMap<String, std::sync::atomic::AtomicU64> = self
-            .rules
-            .rules()
-            .iter()
-            .map(|r| (r.id.clone(), Default::default()))
-            .collect();
+        // Rule errors recorded in full so far this pass, per rule.
+        let mut recorded_errors: HashMap<String, u64> = HashMap::new();
         let mut total = AuditSummary {
             justifications_lapsed: store.lapse_expired_justifications(Utc::now())?,
             ..AuditSummary::default()
@@ -175,7 +171,7 @@ impl Auditor {
             let page = store.due_audits(&due, after, PAGE)?;
             let Some(last) = page.last() else { break };
             after = last.item.id;
-            total.add(&self.audit_batch(store, &pass, &recorded_errors, page, scope)?);
+            total.add(&self.audit_batch(store, &pass, &mut recorded_errors, page, scope)?);
         }
         total.fixed += store.fix_findings_of_deleted_items(Utc::now())?;
         total.rule_problems = self.record_health(store, &pass.tallies())?;
@@ -267,7 +263,7 @@ impl Auditor {
         &self,
         store: &Store,
         pass: &AuditPass,
-        recorded_errors: &HashMap<String, std::sync::atomic::AtomicU64>,
+        recorded_errors: &mut HashMap<String, u64>,
         page: Vec<DueAudit>,
         scope: Scope,
     ) -> anyhow::Result<AuditSummary> {
@@ -358,10 +354,9 @@ impl Auditor {
                         let result = match o.result {
                             Err(e) if e.kind == RuleErrorKind::Suspended => RuleResult::Skipped,
                             Err(e) => {
-                                let n = recorded_errors.get(&o.rule_id).map_or(0, |c| {
-                                    c.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-                                });
-                                if n < ERRORS_RECORDED_PER_RULE {
+                                let n = recorded_errors.entry(o.rule_id.clone()).or_default();
+                                *n += 1;
+                                if *n <= ERRORS_RECORDED_PER_RULE {
                                     RuleResult::Error(e.message)
                                 } else {
                                     RuleResult::Skipped

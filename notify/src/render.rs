@@ -163,55 +163,46 @@ pub fn slack_message(
 pub fn slack_digest(route: &str, lines: &[(i64, String)], window: &str) -> SlackMessageContent {
     let mut sorted = lines.to_vec();
     sorted.sort_by_key(|l| std::cmp::Reverse(l.0));
-    let top: Vec<String> = sorted.iter().take(15).map(|(_, l)| l.clone()).collect();
-    let mut text = top.join("\n");
-    if sorted.len() > top.len() {
-        text.push_str(&format!("\n… and {} more", sorted.len() - top.len()));
-    }
-    SlackMessageContent::new()
-        .with_text(format!(
+    slack_summary(
+        format!(
             "[guardrail] {} findings for {route} since {window}",
             lines.len()
-        ))
-        .with_blocks(vec![
-            SlackHeaderBlock::new(pt!(
-                "{}",
-                truncate(
-                    &format!("guardrail digest: {} finding events", lines.len()),
-                    SLACK_HEADER_MAX
-                )
-            ))
-            .into(),
-            SlackContextBlock::new(vec![SlackContextBlockElement::MarkDown(
-                SlackBlockMarkDownText::new(format!("route `{route}` · window from {window}")),
-            )])
-            .into(),
-            SlackSectionBlock::new()
-                .with_text(md!("{}", truncate(&text, SLACK_TEXT_MAX)))
-                .into(),
-        ])
+        ),
+        format!("guardrail digest: {} finding events", lines.len()),
+        format!("route `{route}` · window from {window}"),
+        &sorted,
+    )
 }
 
-/// The baseline summary: what a first sweep found, in one message.
+/// The baseline summary: what a first sweep found, in one message (`lines` already
+/// sorted, highest score first).
 pub fn slack_baseline(route: &str, headline: &str, lines: &[(i64, String)]) -> SlackMessageContent {
+    slack_summary(
+        format!("[guardrail] {headline}"),
+        format!("guardrail baseline: {} existing findings", lines.len()),
+        format!("route `{route}` · {headline}"),
+        lines,
+    )
+}
+
+/// One message for many findings: a header, a context line and the first 15 lines.
+fn slack_summary(
+    fallback: String,
+    header: String,
+    context: String,
+    lines: &[(i64, String)],
+) -> SlackMessageContent {
     let top: Vec<String> = lines.iter().take(15).map(|(_, l)| l.clone()).collect();
     let mut text = top.join("\n");
     if lines.len() > top.len() {
         text.push_str(&format!("\n… and {} more", lines.len() - top.len()));
     }
     SlackMessageContent::new()
-        .with_text(format!("[guardrail] {headline}"))
+        .with_text(fallback)
         .with_blocks(vec![
-            SlackHeaderBlock::new(pt!(
-                "{}",
-                truncate(
-                    &format!("guardrail baseline: {} existing findings", lines.len()),
-                    SLACK_HEADER_MAX
-                )
-            ))
-            .into(),
+            SlackHeaderBlock::new(pt!("{}", truncate(&header, SLACK_HEADER_MAX))).into(),
             SlackContextBlock::new(vec![SlackContextBlockElement::MarkDown(
-                SlackBlockMarkDownText::new(format!("route `{route}` · {headline}")),
+                SlackBlockMarkDownText::new(context),
             )])
             .into(),
             SlackSectionBlock::new()

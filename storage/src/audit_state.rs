@@ -141,26 +141,6 @@ impl Store {
             .collect())
     }
 
-    /// How many items are due for audit (for `status` and `/metrics`).
-    pub fn count_due_audits(&self, due: &DueRule<'_>) -> Result<i64, StorageError> {
-        let before = due.judged_before.naive_utc();
-        Ok(with_conn!(self, conn => {
-            items::table
-                .filter(items::active.eq(true))
-                .filter(
-                    items::audited_version
-                        .is_null()
-                        .or(items::audited_version.ne(items::version.nullable()))
-                        .or(items::audited_rules.is_null())
-                        .or(items::audited_rules.ne(due.rules))
-                        .or(items::audited_at.is_null())
-                        .or(items::audited_at.lt(before)),
-                )
-                .count()
-                .get_result(conn)?
-        }))
-    }
-
     /// Items whose latest revision has never been judged by any rule set.
     pub fn count_never_audited(&self) -> Result<i64, StorageError> {
         Ok(with_conn!(self, conn => {
