@@ -233,6 +233,48 @@ fn scenario_errors_taint_only_their_scope(store: &Store) {
     assert!(!store.resolve_item("sg-1").unwrap().active);
 }
 
+fn scenario_empty_and_repeated_identities_are_errors_never_items(store: &Store) {
+    let scope = Coverage::Scopes(vec![sg_scope()]);
+    sweep(
+        store,
+        t(1),
+        vec![sg("sg-1", &[22], t(1)), sg("sg-2", &[22], t(1))],
+        scope.clone(),
+    );
+    // Day 2: sg-1 twice with different content, one item without an id, sg-2 absent.
+    let s = sweep(
+        store,
+        t(2),
+        vec![
+            sg("sg-1", &[22], t(2)),
+            sg("sg-1", &[443], t(2)),
+            sg("", &[80], t(2)),
+        ],
+        scope,
+    );
+    let messages: Vec<&str> = s.error_details.iter().map(|e| e.message.as_str()).collect();
+    assert_eq!(s.errors, 2, "{messages:?}");
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("listed twice") && m.contains("#1") && m.contains("#2")),
+        "{messages:?}"
+    );
+    assert!(
+        messages.iter().any(|m| m.contains("empty resource id")),
+        "{messages:?}"
+    );
+    // The scope is tainted: the item missing from it is not deleted.
+    assert_eq!(s.deleted, 0);
+    assert!(store.resolve_item("sg-2").unwrap().active);
+    // The first sg-1 counts; the second is not stored; nothing has an empty id.
+    let sg1 = store.resolve_item("sg-1").unwrap();
+    assert_eq!(sg1.version, 1, "the repeated observation made no revision");
+    let all = store.items(&ItemFilter::default()).unwrap();
+    assert!(all.iter().all(|i| !i.resource_id.is_empty()));
+    assert_eq!(all.len(), 2);
+}
+
 fn scenario_recorded_coverage_covers_stored_types_of_the_region(store: &Store) {
     let mut vpc = sg("vpc-1", &[], t(1));
     vpc.key.resource_type = "AWS::EC2::VPC".into();
@@ -446,6 +488,7 @@ on_both_backends!(
     scenario_complete_listing_deletes_missing_items,
     scenario_incomplete_listing_deletes_nothing,
     scenario_errors_taint_only_their_scope,
+    scenario_empty_and_repeated_identities_are_errors_never_items,
     scenario_recorded_coverage_covers_stored_types_of_the_region,
     scenario_every_region_coverage_reaches_buckets_in_any_region,
     scenario_stale_data_changes_nothing,
