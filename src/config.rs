@@ -2,7 +2,7 @@
 //! checked; a typo or a bad value is an error naming the key and the fix.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
 use guardrail_auditors::{AccountInfo, AuditSettings};
@@ -28,6 +28,10 @@ pub struct Config {
     /// What the scheduler of `serve` sweeps, and how often.
     #[serde(default)]
     pub sources: Vec<SourceConfig>,
+    /// A rule directory to use instead of the pack built into the binary (relative
+    /// paths are relative to this file); `--rules` overrides it.
+    #[serde(default)]
+    pub rules: Option<PathBuf>,
 }
 
 /// `[aws]`: the base credentials and defaults for the accounts swept through the APIs.
@@ -191,6 +195,11 @@ impl Config {
                 if p.is_relative() {
                     *p = base.join(&*p);
                 }
+            }
+        }
+        if let Some(p) = &mut config.rules {
+            if p.is_relative() {
+                *p = base.join(&*p);
             }
         }
         config

@@ -7,6 +7,7 @@ mod audit;
 mod commands;
 mod config;
 mod output;
+mod rules_pack;
 mod scheduler;
 
 use std::path::PathBuf;
@@ -36,9 +37,10 @@ struct Cli {
     #[arg(long, global = true, env = "GUARDRAIL_CONFIG")]
     config: Option<PathBuf>,
 
-    /// Rule directory used by every command that audits.
-    #[arg(long, global = true, env = "GUARDRAIL_RULES", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/rules"))]
-    rules: PathBuf,
+    /// Rule directory used by every command that audits (default: `rules` in the
+    /// configuration file, else the pack built into this binary).
+    #[arg(long, global = true, env = "GUARDRAIL_RULES")]
+    rules: Option<PathBuf>,
 
     /// Output format for results (csv and ocsf: findings only).
     #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
@@ -135,13 +137,20 @@ fn main() -> ExitCode {
         },
         None => config::Config::default(),
     };
+    let rules_dir = match rules_pack::resolve(cli.rules, config.rules.as_deref()) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
     let ctx = commands::Context {
         database_url: cli
             .database
             .or_else(|| config.database.url.clone())
             .unwrap_or_else(default_database_url),
         format: cli.format,
-        rules_dir: cli.rules,
+        rules_dir,
         config,
         config_path: cli.config.clone(),
     };

@@ -410,3 +410,39 @@ fn rules_test_runs_the_pack() {
         one.stdout
     );
 }
+
+#[test]
+fn an_installed_binary_judges_with_its_built_in_pack() {
+    // No --rules, no GUARDRAIL_RULES, no checkout nearby: the embedded pack is used,
+    // written once under the cache directory.
+    let cache = tempfile::tempdir().unwrap();
+    let db = common::sqlite();
+    let cache_dir = cache.path().display().to_string();
+    let env = [("XDG_CACHE_HOME", cache_dir.as_str())];
+    let r = db.run_env(
+        &["sweep", "--source", &examples("day1").display().to_string()],
+        &env,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!findings(&db, &["--rule", "ec2/sg_admin_ports_open"]).is_empty());
+    let packs: Vec<_> = std::fs::read_dir(cache.path().join("guardrail"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("rules-")
+        })
+        .collect();
+    assert_eq!(packs.len(), 1, "{packs:?}");
+    assert!(packs[0].join("ec2/sg_admin_ports_open.rhai").exists());
+    // `rules list` reads the same pack.
+    let list = db.run_env(&["rules", "list"], &env);
+    assert!(
+        list.stdout.contains("ec2/sg_admin_ports_open"),
+        "{}",
+        list.stdout
+    );
+}

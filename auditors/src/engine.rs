@@ -270,6 +270,81 @@ impl Engine {
         })
     }
 
+    /// Problems a rule compiles with but would fail on at run time: calls to functions
+    /// (or methods) that neither the rule defines nor guardrail or Rhai provide. Rhai
+    /// resolves calls only when they run, so a typo would otherwise surface as a rule
+    /// error on every item.
+    pub fn lint(&self, rule: &Rule) -> Vec<LoadError> {
+        let known = self.known_functions();
+        let own: std::collections::HashSet<String> = rule
+            .ast
+            .iter_functions()
+            .map(|f| f.name.to_owned())
+            .collect();
+        let mut seen = std::collections::BTreeSet::new();
+        let mut problems = Vec::new();
+        rule.ast.walk(&mut |path: &[rhai::ASTNode]| {
+            let call = match path.last() {
+                Some(rhai::ASTNode::Expr(rhai::Expr::FnCall(f, pos))) if f.op_token.is_none() => {
+                    Some((f, *pos, false))
+                }
+                Some(rhai::ASTNode::Expr(rhai::Expr::MethodCall(f, pos))) => Some((f, *pos, true)),
+                _ => None,
+            };
+            if let Some((f, pos, method)) = call {
+                let name = f.name.as_str();
+                if !f.is_qualified()
+                    && !known.contains(name)
+                    && !own.contains(name)
+                    && seen.insert((name.to_owned(), pos.line()))
+                {
+                    problems.push(LoadError {
+                        rule_id: rule.id.clone(),
+                        path: rule.path.display().to_string(),
+                        line: pos.line(),
+                        message: format!(
+                            "calls unknown {} `{name}` (a typo? see rules/README.md for the helpers)",
+                            if method { "method" } else { "function" }
+                        ),
+                    });
+                }
+            }
+            true
+        });
+        problems
+    }
+
+    /// Every function name callable from a rule: the helpers, Rhai's packages and the
+    /// keywords the evaluator handles itself.
+    fn known_functions(&self) -> std::collections::HashSet<String> {
+        let mut names: std::collections::HashSet<String> = self
+            .rhai
+            .gen_fn_signatures(true)
+            .into_iter()
+            .filter_map(|sig| {
+                let name = sig.split('(').next()?.trim();
+                // Signatures may carry a leading qualifier (`global::`, `get$prop`).
+                Some(name.rsplit("::").next().unwrap_or(name).to_owned())
+            })
+            .collect();
+        for keyword in [
+            "print",
+            "debug",
+            "type_of",
+            "Fn",
+            "call",
+            "curry",
+            "is_shared",
+            "is_def_fn",
+            "is_def_var",
+            "throw",
+            "this",
+        ] {
+            names.insert(keyword.to_owned());
+        }
+        names
+    }
+
     fn call(
         &self,
         ast: &AST,

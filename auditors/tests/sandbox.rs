@@ -223,3 +223,46 @@ fn hot_reload_keeps_the_last_good_version() {
     assert!(changed.contains(&"new".to_string()));
     assert_eq!(set.rules().len(), 2);
 }
+
+#[test]
+fn lint_names_calls_to_unknown_functions_and_methods() {
+    let dir = rules_dir(&[(
+        "typo.rhai",
+        &format!(
+            "{META}\nfn helper(x) {{ x }}\nfn check(item, ctx) {{\n let a = [];\n a.pussh(1);\n let d = days_betwen(item.id, ctx.now);\n helper(sg_permissions(item.config, \"ingress\"));\n if \"x\" in a {{ print(\"y\"); }}\n [] \n}}\n"
+        ),
+    )]);
+    let engine = Engine::new(Limits::default());
+    let set = RuleSet::load(&engine, dir.path()).unwrap();
+    assert!(set.load_errors.is_empty(), "{:?}", set.load_errors);
+    let problems = engine.lint(&set.rules()[0]);
+    let messages: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+    assert_eq!(problems.len(), 2, "{messages:#?}");
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("method `pussh`") && m.contains(":5:")),
+        "{messages:#?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("function `days_betwen`") && m.contains(":6:")),
+        "{messages:#?}"
+    );
+}
+
+#[test]
+fn the_shipped_pack_lints_clean() {
+    let engine = Engine::new(Limits::default());
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules");
+    let set = RuleSet::load(&engine, &dir).unwrap();
+    assert!(set.load_errors.is_empty(), "{:?}", set.load_errors);
+    let problems: Vec<String> = set
+        .rules()
+        .iter()
+        .flat_map(|r| engine.lint(r))
+        .map(|p| p.to_string())
+        .collect();
+    assert!(problems.is_empty(), "{problems:#?}");
+}

@@ -105,12 +105,14 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
     );
     let mut results = Vec::new();
     let mut audit = None;
+    let mut hostile = None;
     if matches!(a.backend, BackendChoice::Sqlite | BackendChoice::Both) {
         let db = temp.path().join("bench.db");
         let store = Store::open(&format!("sqlite://{}", db.display()))?;
         results.push(measure("sqlite", &store, &root, &days)?);
         if !a.no_audit {
             audit = Some(measure_audit(ctx, &store)?);
+            hostile = Some(measure_hostile(ctx, &store)?);
         }
     }
     if matches!(a.backend, BackendChoice::Postgres | BackendChoice::Both) {
@@ -119,9 +121,9 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
         results.push(measure("postgres", &store, &root, &days)?);
     }
     match ctx.format()? {
-        Format::Json | Format::Csv | Format::Ocsf => {
-            output::json(&json!({"items": a.items, "results": results}))?
-        }
+        Format::Json | Format::Csv | Format::Ocsf => output::json(
+            &json!({"items": a.items, "results": results, "audit": audit, "hostile_rule": hostile}),
+        )?,
         Format::Text => {
             let mut t = Table::new(&[
                 "BACKEND",
@@ -156,6 +158,12 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
                     "  document -> Rhai value: {:.1} µs via serde, {:.1} µs via parse_json",
                     r.dynamic_via_serde_ns / 1000.0,
                     r.dynamic_via_parse_json_ns / 1000.0
+                );
+            }
+            if let Some(h) = &hostile {
+                println!(
+                    "re-audit with a rule that exhausts its budget on every item: {:.2}s vs {:.2}s without it ({:.2}x); it was suspended after {} exhausted evaluations, {} skipped",
+                    h.with_hostile_seconds, h.pack_seconds, h.ratio, h.exhausted, h.skipped
                 );
             }
         }
@@ -227,6 +235,68 @@ fn measure_audit(ctx: &Context, store: &Store) -> anyhow::Result<AuditResult> {
         dynamic_via_serde_ns: serde_ns,
         dynamic_via_parse_json_ns: parse_ns,
     })
+}
+
+#[derive(Serialize)]
+struct HostileResult {
+    items: u64,
+    pack_seconds: f64,
+    with_hostile_seconds: f64,
+    ratio: f64,
+    exhausted: i64,
+    skipped: i64,
+}
+
+/// The cost of a rule that runs out of its budget on every item: a re-audit of every
+/// item with the pack alone, then with the pack plus that rule (suspended after its
+/// budget is exhausted `audit.rule_budget_exhaustions` times), as a ratio.
+fn measure_hostile(ctx: &Context, store: &Store) -> anyhow::Result<HostileResult> {
+    let pack = ctx.auditor()?;
+    let t = Instant::now();
+    let s = pack.audit_all(store)?;
+    let pack_seconds = t.elapsed().as_secs_f64();
+
+    let dir = tempfile::tempdir()?;
+    copy_dir(&ctx.rules_dir, dir.path())?;
+    std::fs::create_dir_all(dir.path().join("zz"))?;
+    std::fs::write(
+        dir.path().join("zz/hostile.rhai"),
+        "fn meta() { #{ resource_types: [\"AWS::EC2::SecurityGroup\", \"AWS::EC2::Instance\", \"AWS::IAM::Role\", \"AWS::S3::Bucket\"], description: \"loops forever\" } }\n\
+         fn check(item, ctx) { let n = 0; loop { n += 1; } }\n",
+    )?;
+    let hostile = crate::audit::Auditor::new(dir.path(), &ctx.config)?;
+    let t = Instant::now();
+    hostile.audit_all(store)?;
+    let with_hostile_seconds = t.elapsed().as_secs_f64();
+    let health = store
+        .rule_health()?
+        .into_iter()
+        .find(|r| r.rule_id == "zz/hostile");
+    eprintln!(
+        "audit with a hostile rule: {with_hostile_seconds:.1}s (pack alone {pack_seconds:.1}s)"
+    );
+    Ok(HostileResult {
+        items: s.items,
+        pack_seconds,
+        with_hostile_seconds,
+        ratio: with_hostile_seconds / pack_seconds.max(1e-9),
+        exhausted: health.as_ref().map_or(0, |h| h.exhausted),
+        skipped: health.as_ref().map_or(0, |h| h.skipped),
+    })
+}
+
+fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
+    for entry in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            std::fs::create_dir_all(&target)?;
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
 }
 
 /// Resets VmHWM (Linux ≥ 4.0); elsewhere the figure covers the whole run.

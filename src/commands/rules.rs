@@ -32,11 +32,34 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
     let engine = Engine::new(Limits::default());
     match a.command {
         RulesCommand::Test { paths } => {
-            let set = RuleSet::load(&engine, &ctx.rules_dir).map_err(|e| anyhow::anyhow!(e))?;
             let wanted: Vec<PathBuf> = paths
                 .iter()
                 .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()))
                 .collect();
+            // Paths outside the rules in use (a checkout being edited, while the
+            // built-in pack judges) are tested where they are.
+            let in_use = std::fs::canonicalize(&ctx.rules_dir).unwrap_or(ctx.rules_dir.clone());
+            let mut roots: Vec<PathBuf> = vec![];
+            for w in &wanted {
+                let root = if w.starts_with(&in_use) {
+                    in_use.clone()
+                } else if w.is_dir() {
+                    w.clone()
+                } else {
+                    w.parent()
+                        .map_or(in_use.clone(), std::path::Path::to_path_buf)
+                };
+                if !roots.contains(&root) {
+                    roots.push(root);
+                }
+            }
+            if roots.is_empty() {
+                roots.push(in_use);
+            }
+            let sets = roots
+                .iter()
+                .map(|r| RuleSet::load(&engine, r).map_err(|e| anyhow::anyhow!(e)))
+                .collect::<anyhow::Result<Vec<_>>>()?;
             let selected = |path: &std::path::Path| {
                 wanted.is_empty() || {
                     let p = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
@@ -46,12 +69,16 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
                 }
             };
             let mut results = Vec::new();
-            for rule in set.rules().iter().filter(|r| selected(&r.path)) {
+            for rule in sets
+                .iter()
+                .flat_map(|s| s.rules())
+                .filter(|r| selected(&r.path))
+            {
                 results.extend(run_cases(&engine, rule));
             }
-            let load_failures: Vec<_> = set
-                .load_errors
+            let load_failures: Vec<_> = sets
                 .iter()
+                .flat_map(|s| &s.load_errors)
                 .filter(|e| selected(std::path::Path::new(&e.path)))
                 .collect();
             let failed = results.iter().filter(|r| !r.passed).count() + load_failures.len();
@@ -91,22 +118,28 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
         }
         RulesCommand::Lint => {
             let set = RuleSet::load(&engine, &ctx.rules_dir).map_err(|e| anyhow::anyhow!(e))?;
+            let mut problems = set.load_errors.clone();
+            for rule in set.rules() {
+                problems.extend(engine.lint(rule));
+            }
+            let broken: std::collections::BTreeSet<&str> =
+                problems.iter().map(|p| p.rule_id.as_str()).collect();
             match format {
                 Format::Text => {
-                    for e in &set.load_errors {
+                    for e in &problems {
                         println!("{e}");
                     }
                     println!(
                         "{} rules compiled, {} with problems",
                         set.rules().len(),
-                        set.load_errors.len()
+                        broken.len()
                     );
                 }
                 _ => output::json(
-                    &serde_json::json!({"compiled": set.rules().len(), "problems": set.load_errors}),
+                    &serde_json::json!({"compiled": set.rules().len(), "problems": problems}),
                 )?,
             }
-            Ok(if set.load_errors.is_empty() {
+            Ok(if problems.is_empty() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE
