@@ -38,6 +38,8 @@ pub struct Scheduler {
     auditor: Auditor,
     reported: Vec<LoadError>,
     due: BTreeMap<String, Instant>,
+    /// Each source's definition when it was scheduled: an edited source is due at once.
+    defined: BTreeMap<String, SourceConfig>,
     http: guardrail_notify::Http,
     rt: tokio::runtime::Runtime,
     metrics: Arc<Metrics>,
@@ -84,6 +86,7 @@ impl Scheduler {
             reported: auditor.rules.load_errors.clone(),
             auditor,
             due: BTreeMap::new(),
+            defined: BTreeMap::new(),
             http,
             rt,
             metrics,
@@ -106,20 +109,52 @@ impl Scheduler {
 
     /// Gives new sources a first due time and forgets removed ones. At start-up the
     /// sources are spread over a minute so many of them do not all start together; a
-    /// source added later by a config edit is due at once.
+    /// source added or edited later (path, account, interval, ...) is due at once.
     fn schedule(&mut self, startup: bool) {
-        let names: Vec<String> = self.sources().iter().map(|s| s.name.clone()).collect();
-        self.due.retain(|k, _| names.contains(k));
-        let n = names.len().max(1) as u32;
+        let sources: Vec<SourceConfig> = self.sources().to_vec();
+        self.due.retain(|k, _| sources.iter().any(|s| &s.name == k));
+        self.defined
+            .retain(|k, _| sources.iter().any(|s| &s.name == k));
+        let n = sources.len().max(1) as u32;
         let now = Instant::now();
-        for (i, name) in names.into_iter().enumerate() {
+        for (i, source) in sources.into_iter().enumerate() {
             let offset = if startup {
                 Duration::from_secs(60) * i as u32 / n
             } else {
                 Duration::ZERO
             };
-            self.due.entry(name).or_insert(now + offset);
+            let edited = self
+                .defined
+                .get(&source.name)
+                .is_some_and(|before| *before != source);
+            if edited {
+                self.due.insert(source.name.clone(), now);
+            } else {
+                self.due.entry(source.name.clone()).or_insert(now + offset);
+            }
+            self.defined.insert(source.name.clone(), source);
         }
+        self.publish_schedule();
+    }
+
+    /// What the server's sweeps page shows: each source and when it is next due.
+    fn publish_schedule(&self) {
+        let now = Instant::now();
+        let wall = Utc::now();
+        let rows = self
+            .sources()
+            .iter()
+            .map(|s| guardrail_server::ScheduledSource {
+                name: s.name.clone(),
+                what: s.describe(),
+                interval_seconds: s.interval_seconds,
+                next_due: self.due.get(&s.name).map(|t| {
+                    wall + chrono::Duration::from_std(t.saturating_duration_since(now))
+                        .unwrap_or_default()
+                }),
+            })
+            .collect();
+        self.metrics.set_schedule(rows);
     }
 
     fn say(&self, line: &str) {
@@ -246,6 +281,7 @@ impl Scheduler {
                 source.name.clone(),
                 Instant::now() + Duration::from_secs_f64(source.interval_seconds),
             );
+            self.publish_schedule();
         }
         let changed = self.auditor.reload()?;
         // Report a broken rule once, not on every poll while it stays broken.

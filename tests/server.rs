@@ -203,6 +203,27 @@ fn scenario(db: common::Db) {
     );
     let sweeps = json(&http(&addr, "GET", "/api/v1/sweeps", Some(&token)));
     assert_eq!(sweeps["health"].as_array().unwrap().len(), 2, "{sweeps}");
+    // The sweeps page says when each source is next due (an hour from its sweep).
+    let page = http(&addr, "GET", "/sweeps", Some(&token)).body;
+    assert!(
+        page.contains("Scheduled sources")
+            && page.matches("class=\"scheduled-source\"").count() == 2,
+        "{page}"
+    );
+
+    // An edited source (same name, another path) is due at once, not in an hour.
+    let p = dir.path().join("guardrail.toml");
+    let text = std::fs::read_to_string(&p).unwrap();
+    let edited = text.replacen(
+        &common::examples("day2").display().to_string(),
+        &common::examples("day1").display().to_string(),
+        1,
+    );
+    assert_ne!(edited, text);
+    std::thread::sleep(Duration::from_millis(1100)); // a new modification time
+    std::fs::write(&p, edited).unwrap();
+    common::wait_for(&lines, "config reloaded", Duration::from_secs(90));
+    common::wait_for(&lines, "sweep 3:", Duration::from_secs(90));
 
     // SIGTERM: a clean stop.
     let killed = Command::new("kill")

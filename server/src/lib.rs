@@ -43,9 +43,32 @@ pub struct Metrics {
     pub audits_run: AtomicU64,
     /// Woken by each finished audit (the dashboard's counts are recomputed).
     pub findings_changed: tokio::sync::Notify,
+    /// The scheduler's sources and when each is next due (shown on the sweeps page).
+    schedule: std::sync::Mutex<Vec<ScheduledSource>>,
+}
+
+/// One scheduled source as the scheduler last planned it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ScheduledSource {
+    pub name: String,
+    /// What it sweeps (a path, a bucket, AWS accounts and services).
+    pub what: String,
+    pub interval_seconds: f64,
+    pub next_due: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Metrics {
+    pub fn set_schedule(&self, rows: Vec<ScheduledSource>) {
+        *self.schedule.lock().unwrap_or_else(|p| p.into_inner()) = rows;
+    }
+
+    pub fn schedule(&self) -> Vec<ScheduledSource> {
+        self.schedule
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     pub fn record_sweep(&self, ok: bool) {
         self.sweeps_run.fetch_add(1, Ordering::Relaxed);
         if !ok {

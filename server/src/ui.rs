@@ -695,6 +695,8 @@ pub struct ErrorView {
 #[template(path = "sweeps.html")]
 struct SweepsTemplate {
     l: Layout,
+    /// (name, what, every, next due) of each scheduled source.
+    schedule: Vec<(String, String, String, String)>,
     health: Vec<SweepView>,
     sweeps: Vec<SweepView>,
     errors: Vec<ErrorView>,
@@ -725,6 +727,21 @@ pub async fn sweeps(
         StatusCode::OK,
         &SweepsTemplate {
             l: layout(&auth),
+            schedule: state
+                .metrics
+                .schedule()
+                .into_iter()
+                .map(|s| {
+                    let next = s.next_due.map_or("not scheduled".into(), |t| {
+                        if t <= Utc::now() {
+                            "now".to_owned()
+                        } else {
+                            t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+                        }
+                    });
+                    (s.name, s.what, format!("{}s", s.interval_seconds), next)
+                })
+                .collect(),
             health: health.iter().map(|h| sweep_view(&h.last)).collect(),
             sweeps: sweeps.iter().map(sweep_view).collect(),
             errors: errors
