@@ -38,7 +38,9 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AwsConfig {
-    /// Regions of accounts that name none; `["all"]` = every enabled region.
+    /// Regions of accounts that name none; `["all"]` = every enabled region; empty
+    /// (default) = the SDK's region chain: AWS_REGION, AWS_DEFAULT_REGION, the
+    /// profile's region, else us-east-1.
     #[serde(default = "default_regions")]
     pub regions: Vec<String>,
     /// Profile of the base credentials (default: the standard credential chain).
@@ -60,8 +62,10 @@ pub struct AwsConfig {
     pub config_aggregator: Option<String>,
 }
 
+/// None: the SDK's region chain decides (AWS_REGION, the profile's region, else
+/// us-east-1).
 fn default_regions() -> Vec<String> {
-    vec!["us-east-1".into()]
+    Vec::new()
 }
 fn default_attempts() -> u32 {
     5

@@ -847,3 +847,48 @@ interval_seconds = 3600
         "{kinds:?}"
     );
 }
+
+#[test]
+fn without_regions_the_sdk_region_chain_decides() {
+    let m = moto();
+    // A security group in eu-west-2 only.
+    boto(
+        &m,
+        "e = boto3.client('ec2', region_name='eu-west-2')\nv = e.create_vpc(CidrBlock='10.9.0.0/16')['Vpc']['VpcId']\ne.create_security_group(GroupName='chain-sg', Description='d', VpcId=v)\n",
+    );
+    let db = common::sqlite();
+    let mut env = aws_env(&m);
+    env.retain(|(k, _)| *k != "AWS_REGION" && *k != "AWS_DEFAULT_REGION");
+    env.push(("AWS_REGION", "eu-west-2".into()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    // No --regions and no [aws] regions: AWS_REGION is the region swept.
+    let r = db.run_env(
+        &["sweep", "--aws", "--only", "ec2", "--format", "json"],
+        &env,
+    );
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let items = db
+        .run(&[
+            "items",
+            "--type",
+            "AWS::EC2::SecurityGroup",
+            "--format",
+            "json",
+        ])
+        .json();
+    let regions: Vec<&str> = items
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["region"].as_str())
+        .collect();
+    assert!(!regions.is_empty(), "{items}");
+    assert!(regions.iter().all(|r| *r == "eu-west-2"), "{regions:?}");
+    let names: Vec<&str> = items
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["name"].as_str())
+        .collect();
+    assert!(names.contains(&"chain-sg"), "{names:?}");
+}

@@ -25,7 +25,8 @@ pub struct Args {
     /// accounts configured in --config are swept.
     #[arg(long)]
     aws: bool,
-    /// Regions (default: the config's [aws] regions, else us-east-1); `all` = every
+    /// Regions (default: the config's [aws] regions, else the SDK's region chain:
+    /// AWS_REGION, AWS_DEFAULT_REGION, the profile's region, else us-east-1); `all` = every
     /// enabled region.
     #[arg(long, value_delimiter = ',')]
     regions: Vec<String>,

@@ -160,11 +160,7 @@ pub async fn check_accounts(target: &AwsTarget) -> Vec<AccountAccess> {
             }
         }
         access.account = id;
-        let regions = if account.regions.is_empty() {
-            target.regions.clone()
-        } else {
-            account.regions.clone()
-        };
+        let regions = super::configured_regions(target, &account.regions).await;
         let regions = if regions.iter().any(|r| r == "all") {
             match enabled_regions(&config).await {
                 Ok(r) => r,

@@ -94,7 +94,7 @@ impl Default for AwsTarget {
     fn default() -> Self {
         AwsTarget {
             accounts: Vec::new(),
-            regions: vec!["us-east-1".into()],
+            regions: Vec::new(),
             endpoint_url: None,
             profile: None,
             max_attempts: 5,
@@ -202,6 +202,23 @@ impl<T: AwsLister> AwsListerDyn for T {
     fn list<'a>(&'a self, ctx: &'a Context) -> ListFuture<'a> {
         Box::pin(AwsLister::list(self, ctx))
     }
+}
+
+/// The regions to sweep where none are configured: the SDK's own region chain
+/// (`AWS_REGION`, `AWS_DEFAULT_REGION`, the profile's `region`), else us-east-1.
+pub async fn configured_regions(target: &AwsTarget, own: &[String]) -> Vec<String> {
+    if !own.is_empty() {
+        return own.to_vec();
+    }
+    if !target.regions.is_empty() {
+        return target.regions.clone();
+    }
+    let mut chain = aws_config::default_provider::region::DefaultRegionChain::builder();
+    if let Some(p) = &target.profile {
+        chain = chain.profile_name(p);
+    }
+    let region = chain.build().region().await;
+    vec![region.map_or_else(|| "us-east-1".to_owned(), |r| r.to_string())]
 }
 
 /// The SDK configuration of the base credentials in one region.
@@ -473,11 +490,7 @@ impl AwsSweep {
                 ));
             }
         }
-        let names = if account.regions.is_empty() {
-            self.target.regions.clone()
-        } else {
-            account.regions.clone()
-        };
+        let names = configured_regions(&self.target, &account.regions).await;
         let names = if names.iter().any(|r| r == "all") {
             accounts::enabled_regions(&config).await?
         } else {
@@ -540,12 +553,11 @@ impl AwsSweep {
         c: &mut dyn Collector,
         progress: &dyn Progress,
     ) -> Result<(), CollectError> {
-        let home = self
-            .target
-            .regions
-            .first()
-            .filter(|r| *r != "all")
-            .cloned()
+        let home = configured_regions(&self.target, &[])
+            .await
+            .into_iter()
+            .next()
+            .filter(|r| r != "all")
             .unwrap_or_else(|| "us-east-1".into());
         let base = sdk_config(&self.target, &home).await;
         let limiters = Limiters::default();
@@ -692,7 +704,11 @@ impl Watcher for AwsSweep {
             "AWS APIs ({}; {} account(s); {})",
             services.join(", "),
             self.accounts().len(),
-            self.target.regions.join(", ")
+            if self.target.regions.is_empty() {
+                "the SDK's default region".to_owned()
+            } else {
+                self.target.regions.join(", ")
+            }
         )
     }
 
