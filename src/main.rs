@@ -100,6 +100,39 @@ enum Command {
     Loadtest(commands::loadtest::Args),
 }
 
+impl Command {
+    /// Commands that read the database and print, with no sockets of their own (the
+    /// database client handles its own): `| head` may close their output early.
+    fn only_prints(&self) -> bool {
+        matches!(
+            self,
+            Command::Items(_)
+                | Command::History(_)
+                | Command::Diff(_)
+                | Command::Changes(_)
+                | Command::Show(_)
+                | Command::Sweeps(_)
+                | Command::Status
+                | Command::Findings(_)
+                | Command::Rules(_)
+                | Command::Outbox(_)
+        )
+    }
+}
+
+/// Rust ignores SIGPIPE, so a reader that stops early (`guardrail findings --format csv
+/// | head`) turns every later write into an error or a panic in `println!`. For
+/// commands that only print, the default action is right: stop quietly, as `cat` does.
+/// Never for commands with sockets (serve, notify, sweeps of AWS), where a peer
+/// closing a connection must not kill the process.
+fn quiet_on_closed_pipe() {
+    // SAFETY: called once at start-up, before any thread is spawned; restoring the
+    // default disposition of one signal has no other effect.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn default_database_url() -> String {
     let base = dirs::data_dir().unwrap_or_else(|| PathBuf::from("."));
     format!(
@@ -154,6 +187,9 @@ fn main() -> ExitCode {
         config,
         config_path: cli.config.clone(),
     };
+    if cli.command.only_prints() {
+        quiet_on_closed_pipe();
+    }
     let result = match cli.command {
         Command::Sweep(a) => commands::sweep::run(&ctx, a),
         Command::Accounts { command } => commands::accounts::run(&ctx, command),

@@ -264,3 +264,40 @@ fn read_commands_never_create_a_mistyped_sqlite_database() {
     ]);
     assert!(typo.exists(), "{}", r.stderr);
 }
+
+#[test]
+fn a_reader_that_stops_early_ends_the_output_quietly() {
+    let db = common::sqlite();
+    let data = tempfile::tempdir().unwrap();
+    common::write_snapshot(data.path(), 4000);
+    let r = db.run(&["sweep", "--source", data.path().to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for args in [
+        &["findings", "--format", "csv", "--limit", "100000"][..],
+        &["findings", "--limit", "100000"],
+        &["items", "--limit", "100000"],
+        &["items", "--format", "json", "--limit", "100000"],
+    ] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_guardrail"))
+            .arg("--database")
+            .arg(&db.url)
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Like `| head -c 100`: read a little, then close the pipe.
+        let mut first = [0u8; 100];
+        std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.is_empty(), "{args:?}: {err}");
+        // Ended by SIGPIPE (no exit code) or exited 0: never an error exit.
+        assert!(
+            out.status.code().is_none_or(|c| c == 0),
+            "{args:?}: {:?}",
+            out.status
+        );
+    }
+}

@@ -7,79 +7,12 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::Db;
+use common::{write_snapshot, Db};
 use guardrail_storage::{FindingFilter, Store};
-
-const ACCOUNT: &str = "111111111111";
-const REGION: &str = "eu-west-1";
-
-/// One snapshot of `n` items: security groups open to the world on SSH (every other
-/// one), and buckets without encryption, so the audit opens thousands of findings.
-fn write_snapshot(dir: &Path, n: usize) {
-    let folder = dir.join(format!(
-        "AWSLogs/{ACCOUNT}/Config/{REGION}/2026/11/20/ConfigSnapshot"
-    ));
-    std::fs::create_dir_all(&folder).unwrap();
-    let path = folder.join(format!(
-        "{ACCOUNT}_Config_{REGION}_ConfigSnapshot_20261120T060000Z_00000000-0000-4000-8000-000000000001.json"
-    ));
-    let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
-    write!(
-        out,
-        "{{\"fileVersion\":\"1.0\",\"configSnapshotId\":\"crash\",\"configurationItems\":["
-    )
-    .unwrap();
-    for i in 0..n {
-        if i > 0 {
-            out.write_all(b",").unwrap();
-        }
-        let (rtype, id, configuration, supplementary) = if i % 2 == 0 {
-            let id = format!("sg-{i:017x}");
-            let cidr = if i % 4 == 0 {
-                "0.0.0.0/0"
-            } else {
-                "10.0.0.0/8"
-            };
-            (
-                "AWS::EC2::SecurityGroup",
-                id.clone(),
-                serde_json::json!({
-                    "groupId": id, "groupName": format!("sg-{i}"), "vpcId": "vpc-1",
-                    "ipPermissions": [{"fromPort": 22, "toPort": 22, "ipProtocol": "tcp",
-                        "ipv4Ranges": [{"cidrIp": cidr}], "ipv6Ranges": [], "prefixListIds": [], "userIdGroupPairs": []}],
-                    "ipPermissionsEgress": []
-                }),
-                serde_json::json!({}),
-            )
-        } else {
-            let name = format!("bucket-{i}");
-            (
-                "AWS::S3::Bucket",
-                name.clone(),
-                serde_json::json!({"name": name}),
-                serde_json::json!({"BucketVersioningConfiguration": {"status": "Off"}}),
-            )
-        };
-        serde_json::to_writer(
-            &mut out,
-            &serde_json::json!({
-                "version": "1.3", "accountId": ACCOUNT,
-                "configurationItemCaptureTime": "2026-11-20T05:00:00.000Z",
-                "configurationItemStatus": "OK", "configurationStateId": format!("{}", 1_700_000_000_000u64 + i as u64),
-                "arn": format!("arn:aws:test:::{id}"), "resourceType": rtype, "resourceId": id,
-                "resourceName": id, "awsRegion": REGION, "tags": {}, "relationships": [],
-                "configuration": configuration, "supplementaryConfiguration": supplementary
-            }),
-        )
-        .unwrap();
-    }
-    out.write_all(b"]}").unwrap();
-}
 
 fn findings(url: &str) -> BTreeSet<(String, String)> {
     let store = Store::open(url).unwrap();

@@ -11,8 +11,9 @@ pub struct Args {
     /// The sweep whose changes to list (default: the latest sweep).
     #[arg(long, conflicts_with = "since")]
     sweep: Option<i64>,
-    /// List changes observed since this time (RFC 3339) instead.
-    #[arg(long)]
+    /// List changes observed since this time (RFC 3339, a date, or a duration ago such
+    /// as 24h) instead.
+    #[arg(long, value_parser = super::past_time)]
     since: Option<DateTime<Utc>>,
     #[arg(long, default_value_t = 500)]
     limit: i64,

@@ -68,3 +68,47 @@ impl Context {
 pub fn short_time(t: &chrono::NaiveDateTime) -> String {
     t.format("%Y-%m-%d %H:%M:%S").to_string()
 }
+
+/// A point in time on the command line: an RFC 3339 time, a date (`2026-11-20`, midnight
+/// UTC), or a duration back from now (`24h`, `7d`, `90m`, `2weeks`).
+pub fn past_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&chrono::Utc));
+    }
+    if let Some(t) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+    {
+        return Ok(t.and_utc());
+    }
+    humantime::parse_duration(s)
+        .ok()
+        .and_then(|d| chrono::Duration::from_std(d).ok())
+        .map(|d| chrono::Utc::now() - d)
+        .ok_or_else(|| {
+            format!(
+                "{s:?} is not a time: use an RFC 3339 time (2026-11-20T12:00:00Z), a date (2026-11-20) or a duration back from now (24h, 7d)"
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_rfc3339_dates_or_durations_ago() {
+        let t = past_time("2026-11-20T12:00:00Z").unwrap();
+        assert_eq!(t.to_rfc3339(), "2026-11-20T12:00:00+00:00");
+        assert_eq!(
+            past_time("2026-11-20").unwrap().to_rfc3339(),
+            "2026-11-20T00:00:00+00:00"
+        );
+        let ago = chrono::Utc::now() - past_time("24h").unwrap();
+        assert!((ago.num_seconds() - 86_400).abs() < 5, "{ago}");
+        let ago = chrono::Utc::now() - past_time("7d").unwrap();
+        assert_eq!(ago.num_days(), 7);
+        let e = past_time("yesterday").unwrap_err();
+        assert!(e.contains("RFC 3339") && e.contains("24h"), "{e}");
+    }
+}

@@ -10,8 +10,9 @@ use crate::output;
 pub struct Args {
     /// Item id, ARN, resource id or name.
     item: String,
-    /// The configuration in force at this time (RFC 3339), instead of the latest.
-    #[arg(long, conflicts_with = "version")]
+    /// The configuration in force at this time (RFC 3339, a date, or a duration ago
+    /// such as 24h), instead of the latest.
+    #[arg(long, conflicts_with = "version", value_parser = super::past_time)]
     at: Option<DateTime<Utc>>,
     /// A specific version.
     #[arg(long)]
