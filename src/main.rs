@@ -133,6 +133,9 @@ fn quiet_on_closed_pipe() {
     }
 }
 
+/// sysexits.h EX_USAGE: the command line is wrong.
+const USAGE: u8 = 64;
+
 fn default_database_url() -> String {
     let base = dirs::data_dir().unwrap_or_else(|| PathBuf::from("."));
     format!(
@@ -158,7 +161,20 @@ fn init_logging(verbose: u8) {
 fn main() -> ExitCode {
     // Before anything can open a TLS connection (DESIGN §6).
     guardrail_notify::install_crypto_provider();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            // Exit code 2 means "finished, but met bad input or rules that did not
+            // judge" (README); a wrong command line is EX_USAGE.
+            let _ = e.print();
+            return ExitCode::from(USAGE);
+        }
+    };
     init_logging(cli.verbose);
     let config = match &cli.config {
         Some(path) => match config::Config::load(path) {

@@ -301,3 +301,59 @@ fn a_reader_that_stops_early_ends_the_output_quietly() {
         );
     }
 }
+
+#[test]
+fn a_wrong_command_line_is_a_usage_error_not_bad_input() {
+    for args in [
+        &["sweep", "--no-such-flag"][..],
+        &["no-such-command"],
+        &["changes", "--since", "yesterday"],
+    ] {
+        let r = std::process::Command::new(env!("CARGO_BIN_EXE_guardrail"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(r.status.code(), Some(64), "{args:?}");
+        assert!(!r.stderr.is_empty(), "{args:?}");
+    }
+    let since = std::process::Command::new(env!("CARGO_BIN_EXE_guardrail"))
+        .args(["changes", "--since", "yesterday"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&since.stderr);
+    assert!(err.contains("RFC 3339") && err.contains("24h"), "{err}");
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_guardrail"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert_eq!(help.status.code(), Some(0));
+}
+
+#[test]
+fn a_listing_cut_at_its_limit_says_so() {
+    let db = common::sqlite();
+    let r = db.run(&[
+        "sweep",
+        "--source",
+        common::examples("day1").to_str().unwrap(),
+    ]);
+    assert!(r.code == 0, "{}", r.stderr);
+    let cut = db.run(&["findings", "--limit", "2", "--format", "json"]);
+    assert_eq!(cut.json().as_array().unwrap().len(), 2);
+    assert!(
+        cut.stderr.contains("showing the first 2 findings"),
+        "{}",
+        cut.stderr
+    );
+    let whole = db.run(&["findings", "--format", "json"]);
+    assert!(
+        !whole.stderr.contains("showing the first"),
+        "{}",
+        whole.stderr
+    );
+    let outbox = db.run(&["outbox", "--limit", "1"]);
+    assert!(
+        !outbox.stderr.contains("showing"),
+        "an empty outbox is not cut"
+    );
+}

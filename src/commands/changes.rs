@@ -29,6 +29,7 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
             None => Vec::new(),
         },
     };
+    super::note_if_cut(rows.len(), a.limit, "changes");
     // One line per change, with how many paths differ from the previous version:
     // one extra revision read per change, never a whole history.
     let mut out = Vec::with_capacity(rows.len());

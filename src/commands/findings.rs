@@ -137,6 +137,7 @@ fn list(ctx: &Context, store: &guardrail_storage::Store, a: ListArgs) -> anyhow:
         limit: a.limit,
         offset: a.offset,
     })?;
+    super::note_if_cut(rows.len(), a.limit, "findings");
     match ctx.format {
         Format::Json => output::json(
             &rows

@@ -37,6 +37,7 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
         limit: a.limit,
         offset: a.offset,
     })?;
+    super::note_if_cut(items.len(), a.limit, "items");
     match ctx.format()? {
         Format::Json | Format::Csv | Format::Ocsf => {
             let rows: Vec<serde_json::Value> = items

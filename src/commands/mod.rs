@@ -69,6 +69,14 @@ pub fn short_time(t: &chrono::NaiveDateTime) -> String {
     t.format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
+/// Says on stderr when a listing stopped at its limit, so a cut list never reads as
+/// the whole (stdout stays the data, for scripts).
+pub fn note_if_cut(shown: usize, limit: i64, what: &str) {
+    if limit > 0 && shown as i64 >= limit {
+        eprintln!("note: showing the first {limit} {what}; there may be more (raise --limit, or page with --offset where offered)");
+    }
+}
+
 /// A point in time on the command line: an RFC 3339 time, a date (`2026-11-20`, midnight
 /// UTC), or a duration back from now (`24h`, `7d`, `90m`, `2weeks`).
 pub fn past_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {

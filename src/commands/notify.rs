@@ -186,6 +186,7 @@ pub fn outbox(ctx: &Context, a: OutboxArgs) -> anyhow::Result<ExitCode> {
     }
     let store = ctx.open_existing_store()?;
     let rows = store.outbox(a.status.as_deref(), a.limit)?;
+    super::note_if_cut(rows.len(), a.limit, "notifications");
     match format {
         Format::Text => {
             let mut t = Table::new(&[

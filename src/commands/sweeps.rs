@@ -52,6 +52,7 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let sweeps = store.sweeps(a.limit)?;
+    super::note_if_cut(sweeps.len(), a.limit, "sweeps");
     match ctx.format()? {
         Format::Json | Format::Csv | Format::Ocsf => output::json(&sweeps)?,
         Format::Text => {
