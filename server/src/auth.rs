@@ -302,6 +302,58 @@ fn login_page(
     r
 }
 
+/// Failed logins per client address: after [`LOGIN_FAILURES`] within
+/// [`LOGIN_WINDOW`] the address is refused (429) until the oldest failure ages out.
+/// Written here rather than with `governor`/`tower_governor`: those count every request,
+/// and only failures may count, so a team behind one address is never locked out by
+/// its own successful logins.
+#[derive(Default)]
+pub struct LoginLimiter {
+    failures:
+        std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, Vec<std::time::Instant>>>,
+}
+
+pub const LOGIN_FAILURES: usize = 10;
+pub const LOGIN_WINDOW: std::time::Duration = std::time::Duration::from_secs(300);
+
+impl LoginLimiter {
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut std::collections::HashMap<std::net::IpAddr, Vec<std::time::Instant>>) -> T,
+    ) -> T {
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let now = std::time::Instant::now();
+        map.retain(|_, times| {
+            times.retain(|t| now.duration_since(*t) < LOGIN_WINDOW);
+            !times.is_empty()
+        });
+        f(&mut map)
+    }
+
+    /// How long `ip` must wait, if it is refused now.
+    pub fn refused(&self, ip: std::net::IpAddr) -> Option<std::time::Duration> {
+        self.with(|map| {
+            let times = map.get(&ip)?;
+            (times.len() >= LOGIN_FAILURES).then(|| {
+                let oldest = times
+                    .iter()
+                    .min()
+                    .copied()
+                    .unwrap_or_else(std::time::Instant::now);
+                LOGIN_WINDOW.saturating_sub(oldest.elapsed())
+            })
+        })
+    }
+
+    pub fn failed(&self, ip: std::net::IpAddr) {
+        self.with(|map| map.entry(ip).or_default().push(std::time::Instant::now()));
+    }
+
+    pub fn succeeded(&self, ip: std::net::IpAddr) {
+        self.with(|map| map.remove(&ip));
+    }
+}
+
 #[derive(Deserialize)]
 pub struct LoginForm {
     #[serde(default)]
@@ -312,9 +364,29 @@ pub struct LoginForm {
 
 pub async fn login(
     State(state): State<AppState>,
+    peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     Form(f): Form<LoginForm>,
 ) -> Response {
+    let ip = peer.map_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |p| {
+        p.0 .0.ip()
+    });
+    if let Some(wait) = state.logins.refused(ip) {
+        tracing::warn!(%ip, "login refused: too many failed attempts");
+        let mut r = login_page(
+            &state,
+            &headers,
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(&format!(
+                "too many failed logins from this address; try again in {} s",
+                wait.as_secs().max(1)
+            )),
+        );
+        if let Ok(v) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return r;
+    }
     let expected = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
     if expected.is_empty() || !same(expected, &f.csrf) {
         return crate::ui::error_page(
@@ -327,7 +399,8 @@ pub async fn login(
     let principal = match db(&state, move |s| s.verify_token(&token, now)).await {
         Ok(Some(p)) => p,
         Ok(None) => {
-            tracing::warn!("login with an unknown or revoked token");
+            state.logins.failed(ip);
+            tracing::warn!(%ip, "login with an unknown or revoked token");
             return login_page(
                 &state,
                 &headers,
@@ -343,6 +416,7 @@ pub async fn login(
         Ok(v) => v,
         Err(e) => return e.into_response(),
     };
+    state.logins.succeeded(ip);
     tracing::info!(user = %principal.name, role = %principal.role, "signed in");
     let mut r = Redirect::to("/").into_response();
     *r.status_mut() = StatusCode::SEE_OTHER;

@@ -99,6 +99,7 @@ pub struct AppState {
     /// One permit per pooled connection; see [`db`].
     db_permits: Arc<tokio::sync::Semaphore>,
     pub(crate) summary: Arc<summary::SummaryCache>,
+    pub(crate) logins: Arc<auth::LoginLimiter>,
 }
 
 impl AppState {
@@ -114,6 +115,7 @@ impl AppState {
         Ok(AppState {
             db_permits: Arc::new(tokio::sync::Semaphore::new(permits)),
             summary: Arc::default(),
+            logins: Arc::default(),
             store,
             settings: Arc::new(settings),
             metrics,
@@ -387,6 +389,18 @@ async fn security_headers(
     next: axum::middleware::Next,
 ) -> Response {
     state.metrics.http_requests.fetch_add(1, Ordering::Relaxed);
+    // A NUL in a filter (`?tag=%00`) would reach the database, which refuses it
+    // (PostgreSQL text cannot hold NUL): say what is wrong instead of a 500.
+    if req
+        .uri()
+        .query()
+        .is_some_and(|q| q.to_ascii_lowercase().contains("%00"))
+    {
+        return AppError::BadRequest(
+            "a query parameter contains a NUL character (%00); remove it".into(),
+        )
+        .into_response();
+    }
     let mut r = next.run(req).await;
     let h = r.headers_mut();
     // A page may set a stricter or more specific policy of its own (the login page).

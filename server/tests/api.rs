@@ -789,3 +789,60 @@ async fn summary_counts_follow_justifications_and_audits() {
     metrics.record_audit();
     assert_eq!(send(&app, summary()).await.json()["open"], 1);
 }
+
+#[tokio::test]
+async fn failed_logins_from_one_address_are_rate_limited() {
+    let fx = fixture();
+    let app = app(&fx, ServerSettings::default());
+    let login = send(&app, Request::get("/login").body(Body::empty()).unwrap()).await;
+    let pre = login.cookie("guardrail_login").unwrap();
+    let pre = pre.split(';').next().unwrap().to_owned();
+    let csrf = csrf_in(&login.body);
+    let from = |ip: [u8; 4], token: &str| {
+        let mut r = Request::post("/login")
+            .header(header::COOKIE, &pre)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(format!("token={token}&csrf={csrf}")))
+            .unwrap();
+        r.extensions_mut()
+            .insert(axum::extract::ConnectInfo(std::net::SocketAddr::from((
+                ip, 40000,
+            ))));
+        r
+    };
+    for _ in 0..10 {
+        let r = send(&app, from([192, 0, 2, 1], "grd_wrong")).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    // The eleventh try from that address is refused, even with a good token.
+    let good = fx.tokens[&Role::Viewer].clone();
+    let r = send(&app, from([192, 0, 2, 1], &good)).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.body);
+    assert!(r.body.contains("too many failed logins"), "{}", r.body);
+    // Another address is not affected.
+    let r = send(&app, from([192, 0, 2, 2], &good)).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn a_nul_in_a_filter_is_a_bad_request_not_a_server_error() {
+    let fx = fixture();
+    let app = app(&fx, ServerSettings::default());
+    let token = fx.tokens[&Role::Viewer].clone();
+    for path in [
+        "/api/v1/findings?tag=%00",
+        "/findings?owner=a%00b",
+        "/api/v1/items?q=%00",
+    ] {
+        let r = send(
+            &app,
+            Request::get(path)
+                .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{path}: {}", r.body);
+        assert!(r.body.contains("NUL"), "{path}: {}", r.body);
+    }
+}

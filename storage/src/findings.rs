@@ -543,6 +543,11 @@ impl Store {
                 "a justification needs a reason (--reason)".into(),
             ));
         }
+        if reason.contains('\0') || who.contains('\0') {
+            return Err(StorageError::Invalid(
+                "a justification may not contain NUL characters".into(),
+            ));
+        }
         let now = now.naive_utc();
         let until = until.map(|u| u.naive_utc());
         if until.is_some_and(|u| u <= now) {
