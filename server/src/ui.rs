@@ -398,6 +398,10 @@ struct FindingTemplate {
     events: Vec<EventView>,
     can_justify: bool,
     can_unjustify: bool,
+    /// A justify form that was refused: why, and what was typed (kept, not lost).
+    form_error: Option<String>,
+    typed_reason: String,
+    typed_until: String,
 }
 
 pub async fn finding(
@@ -405,7 +409,19 @@ pub async fn finding(
     Extension(auth): Extension<Auth>,
     Path(id): Path<i64>,
 ) -> Page {
-    let d = crate::api::finding_detail(&state, id).await?;
+    finding_page(&state, &auth, id, StatusCode::OK, None).await
+}
+
+/// The finding page; `refused` re-shows a justify form that could not be applied,
+/// with the reason and what was typed.
+async fn finding_page(
+    state: &AppState,
+    auth: &Auth,
+    id: i64,
+    status: StatusCode,
+    refused: Option<(String, JustifyForm)>,
+) -> Page {
+    let d = crate::api::finding_detail(state, id).await?;
     let f = &d.finding;
     let triager = auth.principal.role >= Role::Triager;
     let justification = f.justification.as_ref().map(|j| {
@@ -417,10 +433,14 @@ pub async fn finding(
                 .unwrap_or_default()
         )
     });
+    let (form_error, typed) = match refused {
+        Some((e, form)) => (Some(e), form),
+        None => (None, JustifyForm::default()),
+    };
     Ok(render(
-        StatusCode::OK,
+        status,
         &FindingTemplate {
-            l: layout(&auth),
+            l: layout(auth),
             f: finding_view(f, &d.item),
             detail: f.detail.clone(),
             remediation: f.remediation.clone(),
@@ -448,11 +468,14 @@ pub async fn finding(
                 .collect(),
             can_justify: triager && (f.state == "open" || f.state == "suppressed"),
             can_unjustify: triager && f.state == "justified",
+            form_error,
+            typed_reason: typed.reason,
+            typed_until: typed.until,
         },
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default, Clone)]
 pub struct JustifyForm {
     #[serde(default)]
     pub reason: String,
@@ -466,9 +489,27 @@ pub async fn justify(
     Path(id): Path<i64>,
     Form(form): Form<JustifyForm>,
 ) -> Page {
-    let until = crate::api::parse_until(Some(&form.until))?;
-    crate::api::do_justify(&state, &auth, id, form.reason, until).await?;
-    Ok(Redirect::to(&format!("/findings/{id}")).into_response())
+    let outcome = match crate::api::parse_until(Some(&form.until)) {
+        Ok(until) => crate::api::do_justify(&state, &auth, id, form.reason.clone(), until)
+            .await
+            .map(|_| ()),
+        Err(e) => Err(e),
+    };
+    match outcome {
+        Ok(()) => Ok(Redirect::to(&format!("/findings/{id}")).into_response()),
+        // A refusal the person can fix: the page again, with why and what they typed.
+        Err(AppError::BadRequest(why)) => {
+            finding_page(
+                &state,
+                &auth,
+                id,
+                StatusCode::BAD_REQUEST,
+                Some((why, form)),
+            )
+            .await
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 pub async fn unjustify(

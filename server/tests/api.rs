@@ -598,6 +598,27 @@ async fn browser_login_session_csrf_and_logout() {
         fx.store.finding(fx.finding_id).unwrap().unwrap().state,
         "open"
     );
+    // A form the server refuses comes back with why and with what was typed.
+    let r = send(
+        &app,
+        justify(format!(
+            "reason=bastion+%3Cb%3Ehost%3C%2Fb%3E&until=next+tuesday&csrf={csrf}"
+        )),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains("id=\"justify-error\""), "{}", r.body);
+    assert!(
+        r.body
+            .contains("bastion &#60;b&#62;host&#60;/b&#62;</textarea>"),
+        "the typed reason is kept (escaped): {}",
+        r.body
+    );
+    assert!(r.body.contains("value=\"next tuesday\""), "{}", r.body);
+    assert_eq!(
+        fx.store.finding(fx.finding_id).unwrap().unwrap().state,
+        "open"
+    );
     let r = send(
         &app,
         justify(format!("reason=bastion+host&until=2099-01-01&csrf={csrf}")),
