@@ -60,6 +60,13 @@ pub struct AwsConfig {
     pub config_types: Vec<String>,
     /// Read `config_types` through this aggregator (the whole organisation at once).
     pub config_aggregator: Option<String>,
+    /// Overall deadline of one API call, retries included (default 60).
+    #[serde(default = "default_call_timeout")]
+    pub call_timeout_seconds: u64,
+}
+
+fn default_call_timeout() -> u64 {
+    60
 }
 
 /// None: the SDK's region chain decides (AWS_REGION, the profile's region, else
@@ -81,6 +88,7 @@ impl Default for AwsConfig {
             profile: None,
             endpoint_url: None,
             max_attempts: default_attempts(),
+            call_timeout_seconds: default_call_timeout(),
             concurrency: default_concurrency(),
             only: Vec::new(),
             config_types: Vec::new(),

@@ -892,3 +892,57 @@ fn without_regions_the_sdk_region_chain_decides() {
         .collect();
     assert!(names.contains(&"chain-sg"), "{names:?}");
 }
+
+#[test]
+fn a_stalled_endpoint_is_reported_while_waiting_and_gives_up_at_its_deadline() {
+    // Accepts connections and never answers.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("g.toml");
+    std::fs::write(
+        &cfg,
+        "[aws]\nregions = [\"us-east-1\"]\ncall_timeout_seconds = 17\nmax_attempts = 2\n",
+    )
+    .unwrap();
+    let db = common::sqlite();
+    let started = Instant::now();
+    let mut env: Vec<(&str, &str)> = OFFLINE.to_vec();
+    env.push(("AWS_REGION", "us-east-1"));
+    let r = db.run_env(
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "sweep",
+            "--aws",
+            "--only",
+            "ec2",
+            "--endpoint-url",
+            &url,
+            "--format",
+            "json",
+        ],
+        &env,
+    );
+    let took = started.elapsed();
+    assert_eq!(r.code, 2, "{}\n{}", r.stdout, r.stderr);
+    assert!(took < Duration::from_secs(60), "{took:?}");
+    assert!(
+        r.stderr.contains("still waiting after") && r.stderr.contains("entering account"),
+        "{}",
+        r.stderr
+    );
+    let s = r.json();
+    let errors = s["error_details"].to_string();
+    assert!(errors.contains("no answer in time"), "{errors}");
+    assert!(
+        !errors.contains("DispatchFailure") && !errors.contains("ConnectorError"),
+        "{errors}"
+    );
+}

@@ -7,7 +7,7 @@ use std::time::Instant;
 use guardrail_storage::{Store, SweepSummary};
 use guardrail_watchers::aws::{AwsSweep, AwsTarget, S3Deliveries};
 use guardrail_watchers::aws_config::{ConfigDeliveries, LocalDirectory};
-use guardrail_watchers::{Progress, Quiet, Watcher};
+use guardrail_watchers::{Progress, Watcher};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::Context;
@@ -74,6 +74,18 @@ impl Progress for Bar {
     fn finish(&self) {
         self.0.finish_and_clear();
     }
+    fn waiting(&self, what: &str, seconds: u64) {
+        self.0.set_message(format!("waiting {seconds}s on {what}"));
+    }
+}
+
+/// Not on a terminal: only stalls are reported, one line each on stderr.
+struct Stalls;
+
+impl Progress for Stalls {
+    fn waiting(&self, what: &str, seconds: u64) {
+        eprintln!("still waiting after {seconds}s on: {what} (each call gives up after [aws] call_timeout_seconds)");
+    }
 }
 
 /// Runs one watcher into a new sweep and returns its summary. A storage failure
@@ -125,6 +137,7 @@ pub fn aws_target(
         },
         config_types: c.config_types.clone(),
         config_aggregator: c.config_aggregator.clone(),
+        call_timeout_seconds: c.call_timeout_seconds,
     }
 }
 
@@ -216,7 +229,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         bar.enable_steady_tick(std::time::Duration::from_millis(120));
         sweep_into(&store, watcher.as_mut(), &Bar(bar, AtomicU64::new(0)))?
     } else {
-        sweep_into(&store, watcher.as_mut(), &Quiet)?
+        sweep_into(&store, watcher.as_mut(), &Stalls)?
     };
     let elapsed = started.elapsed();
     let audit = match &auditor {

@@ -31,9 +31,17 @@ pub trait Progress {
     fn file(&self, _location: &str) {}
     fn item(&self) {}
     fn finish(&self) {}
+    /// Nothing finished for `seconds`; `what` names what is still running. Called
+    /// every [`WAITING_EVERY`] of silence, so a stalled endpoint is never silent.
+    fn waiting(&self, what: &str, seconds: u64) {
+        tracing::warn!(seconds, still_running = %what, "waiting on the source");
+    }
 }
 
-/// Reports nothing.
+/// How often a source that makes no progress says so.
+pub const WAITING_EVERY: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Reports nothing but stalls (as warnings in the log).
 pub struct Quiet;
 
 impl Progress for Quiet {}

@@ -88,6 +88,8 @@ pub struct AwsTarget {
     /// AWS Config API source: resource types to read, and an optional aggregator.
     pub config_types: Vec<String>,
     pub config_aggregator: Option<String>,
+    /// Overall deadline of one API call, retries included.
+    pub call_timeout_seconds: u64,
 }
 
 impl Default for AwsTarget {
@@ -102,6 +104,7 @@ impl Default for AwsTarget {
             only: Vec::new(),
             config_types: Vec::new(),
             config_aggregator: None,
+            call_timeout_seconds: 60,
         }
     }
 }
@@ -234,9 +237,11 @@ pub async fn sdk_config(target: &AwsTarget, region: &str) -> SdkConfig {
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(5))
-                .read_timeout(Duration::from_secs(30))
-                .operation_attempt_timeout(Duration::from_secs(30))
-                .operation_timeout(Duration::from_secs(180))
+                .read_timeout(Duration::from_secs(20))
+                .operation_attempt_timeout(Duration::from_secs(20))
+                // One deadline over all attempts of a call: a stalled endpoint costs
+                // this, not attempts x attempt timeout.
+                .operation_timeout(Duration::from_secs(target.call_timeout_seconds.max(1)))
                 .build(),
         );
     if let Some(url) = &target.endpoint_url {
@@ -285,7 +290,10 @@ fn in_region(config: &SdkConfig, region: &str) -> SdkConfig {
 /// Every page of a paginated call, each page under the (account, region, service)
 /// limit. Any failed page fails the whole listing: a partial list must not read as
 /// complete.
-pub async fn all_pages<T, E: std::error::Error>(
+pub async fn all_pages<
+    T,
+    E: std::error::Error + aws_smithy_types::error::metadata::ProvideErrorMetadata,
+>(
     ctx: &Context,
     operation: &str,
     mut pages: aws_smithy_async::future::pagination_stream::PaginationStream<Result<T, E>>,
@@ -310,9 +318,108 @@ pub async fn all_pages<T, E: std::error::Error>(
     }
 }
 
-/// Reads AWS error messages with their causes, never just "service error".
-pub fn describe<E: std::error::Error>(e: &E) -> String {
-    aws_smithy_types::error::display::DisplayErrorContext(e).to_string()
+/// An AWS error as a person reads it: `<code>: <message>` when AWS answered, else
+/// what went wrong on the way (unreachable, no answer in time) with its innermost
+/// cause, plus a hint naming the fix. Never the SDK's multi-line debug dump.
+pub fn describe<E>(e: &E) -> String
+where
+    E: std::error::Error + aws_smithy_types::error::metadata::ProvideErrorMetadata,
+{
+    let text = match (e.code(), e.message()) {
+        (Some(code), message) => {
+            let message = message.unwrap_or("(no message)");
+            match hint(code) {
+                Some(h) => format!("{code}: {message} ({h})"),
+                None => format!("{code}: {message}"),
+            }
+        }
+        (None, _) => {
+            let mut innermost: &dyn std::error::Error = e;
+            while let Some(next) = innermost.source() {
+                innermost = next;
+            }
+            let top = e.to_string();
+            let (what, fix) = if top.contains("dispatch") {
+                (
+                    "cannot reach the endpoint",
+                    "check the network, a proxy, or --endpoint-url",
+                )
+            } else if top.contains("timed out") || top.contains("timeout") {
+                (
+                    "no answer in time",
+                    "the endpoint is stalled or unreachable; each call gives up after its deadline",
+                )
+            } else if top.contains("response") {
+                (
+                    "the answer could not be read",
+                    "retry; report it if it persists",
+                )
+            } else if top.contains("construct") {
+                (
+                    "the request could not be built",
+                    "check the region, endpoint and credentials settings",
+                )
+            } else if top.contains("service error") {
+                (
+                    "AWS refused the request without an error code",
+                    "see the cause",
+                )
+            } else {
+                ("the request failed", "see the cause")
+            };
+            let cause = innermost.to_string();
+            if std::ptr::addr_eq(innermost, e as &dyn std::error::Error) || cause == top {
+                format!("{what} ({fix})")
+            } else {
+                format!("{what}: {cause} ({fix})")
+            }
+        }
+    };
+    shorten(&text, 400)
+}
+
+/// What to do about an AWS error code.
+fn hint(code: &str) -> Option<&'static str> {
+    if code.contains("AccessDenied")
+        || code == "UnauthorizedOperation"
+        || code == "AuthorizationError"
+    {
+        Some("missing permission: grant the action to the monitor's role; examples/iam-policy.json lists them all")
+    } else if code.contains("Throttl")
+        || code == "RequestLimitExceeded"
+        || code == "SlowDown"
+        || code == "TooManyRequestsException"
+    {
+        Some("throttled even after retries: lower [aws] concurrency or sweep less often")
+    } else if [
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "InvalidClientTokenId",
+        "UnrecognizedClientException",
+        "SignatureDoesNotMatch",
+        "AuthFailure",
+        "InvalidAccessKeyId",
+    ]
+    .contains(&code)
+    {
+        Some("the credentials were refused: check the profile or role, and the clock")
+    } else if code == "OptInRequired" {
+        Some("the region is not enabled for this account: drop it from regions")
+    } else {
+        None
+    }
+}
+
+fn shorten(s: &str, max: usize) -> String {
+    let one_line = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.len() <= max {
+        return one_line;
+    }
+    let mut end = max;
+    while !one_line.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &one_line[..end])
 }
 
 /// An SDK timestamp as RFC 3339, as AWS Config writes them.
@@ -563,7 +670,16 @@ impl AwsSweep {
         let limiters = Limiters::default();
         let mut jobs = Vec::new();
         for account in self.accounts() {
-            match self.prepare(&base, &account).await {
+            let entering = format!(
+                "entering account {} (sts:GetCallerIdentity{}, enabled regions)",
+                account.id.as_deref().unwrap_or("of the base credentials"),
+                if account.role_arn.is_some() {
+                    ", sts:AssumeRole"
+                } else {
+                    ""
+                }
+            );
+            match reporting(progress, &entering, self.prepare(&base, &account)).await {
                 Ok(p) => self.jobs(&p, &limiters, &mut jobs),
                 Err(message) => {
                     // Nothing of this account is vouched for: no deletions anywhere in it.
@@ -597,8 +713,28 @@ impl AwsSweep {
         for job in pending.by_ref().take(LISTINGS_IN_FLIGHT) {
             running.push(run_job(job));
         }
-        while let Some((job, started, outcome)) = running.next().await {
+        let mut in_flight: Vec<String> = jobs
+            .iter()
+            .take(LISTINGS_IN_FLIGHT)
+            .map(origin_of)
+            .collect();
+        let mut quiet_since = std::time::Instant::now();
+        loop {
+            let next = tokio::select! {
+                done = running.next() => done,
+                _ = tokio::time::sleep(crate::WAITING_EVERY) => {
+                    progress.waiting(&in_flight.join(", "), quiet_since.elapsed().as_secs());
+                    continue;
+                }
+            };
+            let Some((job, started, outcome)) = next else {
+                break;
+            };
+            quiet_since = std::time::Instant::now();
+            let done = origin_of(job);
+            in_flight.retain(|o| *o != done);
             if let Some(next) = pending.next() {
+                in_flight.push(origin_of(next));
                 running.push(run_job(next));
             }
             // Storage is fed one whole listing at a time, in completion order; the
@@ -608,6 +744,25 @@ impl AwsSweep {
         }
         progress.finish();
         Ok(())
+    }
+}
+
+/// Awaits `fut`, telling `progress` what is still running every [`crate::WAITING_EVERY`]
+/// of silence.
+async fn reporting<F: std::future::Future>(
+    progress: &dyn Progress,
+    what: &str,
+    fut: F,
+) -> F::Output {
+    tokio::pin!(fut);
+    let started = std::time::Instant::now();
+    loop {
+        tokio::select! {
+            out = &mut fut => return out,
+            _ = tokio::time::sleep(crate::WAITING_EVERY) => {
+                progress.waiting(what, started.elapsed().as_secs());
+            }
+        }
     }
 }
 
@@ -721,5 +876,98 @@ impl Watcher for AwsSweep {
             .enable_all()
             .build()?;
         rt.block_on(self.run(c, progress))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_smithy_types::error::metadata::{ErrorMetadata, ProvideErrorMetadata};
+
+    #[derive(Debug)]
+    struct Answered(ErrorMetadata);
+    impl std::fmt::Display for Answered {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "service error")
+        }
+    }
+    impl std::error::Error for Answered {}
+    impl ProvideErrorMetadata for Answered {
+        fn meta(&self) -> &ErrorMetadata {
+            &self.0
+        }
+    }
+
+    #[derive(Debug)]
+    struct Unreachable(std::io::Error, ErrorMetadata);
+    impl std::fmt::Display for Unreachable {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "dispatch failure")
+        }
+    }
+    impl std::error::Error for Unreachable {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+    impl ProvideErrorMetadata for Unreachable {
+        fn meta(&self) -> &ErrorMetadata {
+            &self.1
+        }
+    }
+
+    #[test]
+    fn errors_read_as_code_message_and_the_fix() {
+        let denied = Answered(
+            ErrorMetadata::builder()
+                .code("AccessDenied")
+                .message("User: arn:aws:sts::1:assumed-role/guardrail is not authorized to perform: iam:GetRole")
+                .build(),
+        );
+        let d = describe(&denied);
+        assert!(
+            d.starts_with(
+                "AccessDenied: User: arn:aws:sts::1:assumed-role/guardrail is not authorized"
+            ),
+            "{d}"
+        );
+        assert!(
+            d.contains("missing permission") && d.contains("iam-policy.json"),
+            "{d}"
+        );
+        let throttled = Answered(
+            ErrorMetadata::builder()
+                .code("Throttling")
+                .message("Rate exceeded")
+                .build(),
+        );
+        assert!(describe(&throttled).contains("lower [aws] concurrency"));
+        let other = Answered(
+            ErrorMetadata::builder()
+                .code("NoSuchEntity")
+                .message("gone")
+                .build(),
+        );
+        assert_eq!(describe(&other), "NoSuchEntity: gone");
+        let down = Unreachable(
+            std::io::Error::new(
+                std::io::ErrorKind::ConnectionRefused,
+                "Connection refused (os error 111)",
+            ),
+            ErrorMetadata::builder().build(),
+        );
+        let d = describe(&down);
+        assert_eq!(
+            d,
+            "cannot reach the endpoint: Connection refused (os error 111) (check the network, a proxy, or --endpoint-url)"
+        );
+        let long = Answered(
+            ErrorMetadata::builder()
+                .code("X")
+                .message("m\n".repeat(1000))
+                .build(),
+        );
+        let d = describe(&long);
+        assert!(d.len() < 420 && !d.contains('\n'), "{}", d.len());
     }
 }
