@@ -10,8 +10,10 @@ pub enum Format {
     Json,
     /// Findings only.
     Csv,
-    /// Findings only: OCSF Compliance Finding objects.
+    /// Findings only: OCSF Compliance Finding objects, as a JSON array.
     Ocsf,
+    /// Findings only: OCSF Compliance Finding objects, one per line (NDJSON).
+    OcsfNdjson,
 }
 
 /// Prints `value` as pretty JSON on stdout.

@@ -263,10 +263,20 @@ fn exports_and_suppressions() {
     assert_eq!(first["class_uid"], 2003);
     assert_eq!(first["metadata"]["version"], "1.1.0");
     assert_eq!(first["severity_id"], 5);
-    assert!(first["resources"][0]["uid"]
+    assert!(first["resource"]["uid"]
         .as_str()
         .unwrap()
         .starts_with("arn:aws:"));
+    // NDJSON, what SIEM pipelines ingest: one record per line, the same records.
+    let nd = db.run(&["findings", "--format", "ocsf-ndjson", "--min-score", "10"]);
+    assert_eq!(nd.code, 0, "{}", nd.stderr);
+    let lines: Vec<serde_json::Value> = nd
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), ocsf.as_array().unwrap().len());
+    assert_eq!(lines[0], *first);
     let bad = db.run(&["items", "--format", "csv"]);
     assert!(bad.code != 0 && bad.stderr.contains("for `guardrail findings`"));
     let bad = db.run(&["--config", "/nonexistent.toml", "findings"]);

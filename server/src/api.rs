@@ -545,6 +545,8 @@ enum ExportFormat {
     Json,
     Csv,
     Ocsf,
+    /// One OCSF record per line, what SIEM pipelines ingest.
+    OcsfNdjson,
 }
 
 /// Findings as a JSON array, CSV or OCSF, streamed page by page: the response starts
@@ -557,9 +559,10 @@ pub async fn export(
         "json" => ExportFormat::Json,
         "csv" => ExportFormat::Csv,
         "ocsf" => ExportFormat::Ocsf,
+        "ocsf-ndjson" => ExportFormat::OcsfNdjson,
         other => {
             return Err(AppError::BadRequest(format!(
-                "format {other:?}: use json, csv or ocsf"
+                "format {other:?}: use json, csv, ocsf or ocsf-ndjson"
             )))
         }
     };
@@ -580,6 +583,7 @@ pub async fn export(
             ExportFormat::Csv => {
                 csv_line(&guardrail_storage::FINDING_CSV_COLUMNS.map(String::from))
             }
+            ExportFormat::OcsfNdjson => String::new(),
             _ => "[".to_owned(),
         };
         if tx.blocking_send(Ok(head)).is_err() {
@@ -591,6 +595,10 @@ pub async fn export(
                 match format {
                     ExportFormat::Csv => {
                         chunk.push_str(&csv_line(&guardrail_storage::finding_csv_fields(f, i)))
+                    }
+                    ExportFormat::OcsfNdjson => {
+                        chunk.push_str(&to_ocsf(f, i).to_string());
+                        chunk.push('\n');
                     }
                     ExportFormat::Json | ExportFormat::Ocsf => {
                         if n > 0 {
@@ -623,7 +631,7 @@ pub async fn export(
                 }
             }
         }
-        if !matches!(format, ExportFormat::Csv) {
+        if matches!(format, ExportFormat::Json | ExportFormat::Ocsf) {
             let _ = tx.blocking_send(Ok("]\n".to_owned()));
         }
     });
@@ -632,6 +640,7 @@ pub async fn export(
     });
     let (ctype, ext) = match format {
         ExportFormat::Csv => ("text/csv; charset=utf-8", "csv"),
+        ExportFormat::OcsfNdjson => ("application/x-ndjson", "ndjson"),
         _ => ("application/json", "json"),
     };
     Ok((

@@ -458,6 +458,18 @@ async fn api_data_is_right() {
     .unwrap();
     assert_eq!(ocsf.as_array().unwrap().len(), 3);
     assert_eq!(ocsf[0]["class_uid"], 2003);
+    let nd = send(&app, get("/api/v1/export?format=ocsf-ndjson".into())).await;
+    assert_eq!(nd.status, StatusCode::OK);
+    let lines: Vec<Value> = nd
+        .body
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        lines,
+        ocsf.as_array().unwrap().clone(),
+        "same records, one per line"
+    );
     let all: Value = serde_json::from_str(
         &send(&app, get("/api/v1/export?state=all".into()))
             .await

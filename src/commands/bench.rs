@@ -121,7 +121,7 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
         results.push(measure("postgres", &store, &root, &days)?);
     }
     match ctx.format()? {
-        Format::Json | Format::Csv | Format::Ocsf => output::json(
+        Format::Json | Format::Csv | Format::Ocsf | Format::OcsfNdjson => output::json(
             &json!({"items": a.items, "results": results, "audit": audit, "hostile_rule": hostile}),
         )?,
         Format::Text => {

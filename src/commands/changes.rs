@@ -46,7 +46,7 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
         out.push((rev, item, paths));
     }
     match ctx.format()? {
-        Format::Json | Format::Csv | Format::Ocsf => {
+        Format::Json | Format::Csv | Format::Ocsf | Format::OcsfNdjson => {
             let list: Vec<serde_json::Value> = out
                 .iter()
                 .map(|(rev, item, paths)| serde_json::json!({"revision": rev, "item": item, "changed_paths": paths}))

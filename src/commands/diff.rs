@@ -61,9 +61,11 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
     let (old, new) = (load(from_version)?, load(to_version)?);
     let entries = diff(&old, &new);
     match ctx.format()? {
-        Format::Json | Format::Csv | Format::Ocsf => output::json(&serde_json::json!({
-            "item": item, "from": from_version, "to": to_version, "changes": entries
-        }))?,
+        Format::Json | Format::Csv | Format::Ocsf | Format::OcsfNdjson => {
+            output::json(&serde_json::json!({
+                "item": item, "from": from_version, "to": to_version, "changes": entries
+            }))?
+        }
         Format::Text => {
             println!(
                 "{} [item {}]: v{from_version} → v{to_version}",

@@ -149,6 +149,15 @@ fn list(ctx: &Context, store: &guardrail_storage::Store, a: ListArgs) -> anyhow:
             eprintln!("OCSF {OCSF_VERSION} Compliance Finding (class 2003)");
             output::json(&rows.iter().map(|(f, i)| to_ocsf(f, i)).collect::<Vec<_>>())?
         }
+        Format::OcsfNdjson => {
+            use std::io::Write as _;
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            for (f, i) in &rows {
+                serde_json::to_writer(&mut out, &to_ocsf(f, i))?;
+                out.write_all(b"\n")?;
+            }
+            out.flush()?;
+        }
         Format::Csv => {
             let mut w = csv::Writer::from_writer(std::io::stdout().lock());
             w.write_record(guardrail_storage::FINDING_CSV_COLUMNS)?;

@@ -16,7 +16,7 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
     let item = store.resolve_item(&a.item)?;
     let revisions = store.history(item.id, a.limit)?;
     match ctx.format()? {
-        Format::Json | Format::Csv | Format::Ocsf => {
+        Format::Json | Format::Csv | Format::Ocsf | Format::OcsfNdjson => {
             output::json(&serde_json::json!({"item": item, "revisions": revisions}))?
         }
         Format::Text => {

@@ -39,7 +39,7 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
     })?;
     super::note_if_cut(items.len(), a.limit, "items");
     match ctx.format()? {
-        Format::Json | Format::Csv | Format::Ocsf => {
+        Format::Json | Format::Csv | Format::Ocsf | Format::OcsfNdjson => {
             let rows: Vec<serde_json::Value> = items
                 .iter()
                 .map(|i| {

@@ -37,8 +37,8 @@ impl Context {
     /// Text or JSON; CSV and OCSF are export formats of `findings`.
     pub fn format(&self) -> anyhow::Result<Format> {
         match self.format {
-            Format::Csv | Format::Ocsf => {
-                anyhow::bail!("--format csv and --format ocsf are for `guardrail findings`; use text or json here")
+            Format::Csv | Format::Ocsf | Format::OcsfNdjson => {
+                anyhow::bail!("--format csv, ocsf and ocsf-ndjson are for `guardrail findings`; use text or json here")
             }
             f => Ok(f),
         }

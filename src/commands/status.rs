@@ -12,17 +12,19 @@ pub fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
     let broken: Vec<_> = rules.iter().filter(|r| !r.healthy()).collect();
     let unaudited = store.count_never_audited()?;
     match ctx.format()? {
-        Format::Json | Format::Csv | Format::Ocsf => output::json(&serde_json::json!({
-            "database": store.display_url(),
-            "backend": store.backend().as_str(),
-            "items": items,
-            "active_items": active,
-            "revisions": revisions,
-            "database_bytes": bytes,
-            "last_sweep": last,
-            "items_unaudited": unaudited,
-            "rules": rules,
-        }))?,
+        Format::Json | Format::Csv | Format::Ocsf | Format::OcsfNdjson => {
+            output::json(&serde_json::json!({
+                "database": store.display_url(),
+                "backend": store.backend().as_str(),
+                "items": items,
+                "active_items": active,
+                "revisions": revisions,
+                "database_bytes": bytes,
+                "last_sweep": last,
+                "items_unaudited": unaudited,
+                "rules": rules,
+            }))?
+        }
         Format::Text => {
             println!(
                 "database   {} ({})",

@@ -20,7 +20,7 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
             .ok_or_else(|| anyhow::anyhow!("no sweep {id}; see `guardrail sweeps`"))?;
         let errors = store.sweep_errors(id)?;
         match ctx.format()? {
-            Format::Json | Format::Csv | Format::Ocsf => {
+            Format::Json | Format::Csv | Format::Ocsf | Format::OcsfNdjson => {
                 output::json(&serde_json::json!({"sweep": sweep, "errors": errors}))?
             }
             Format::Text => {
@@ -54,7 +54,7 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
     let sweeps = store.sweeps(a.limit)?;
     super::note_if_cut(sweeps.len(), a.limit, "sweeps");
     match ctx.format()? {
-        Format::Json | Format::Csv | Format::Ocsf => output::json(&sweeps)?,
+        Format::Json | Format::Csv | Format::Ocsf | Format::OcsfNdjson => output::json(&sweeps)?,
         Format::Text => {
             let mut t = Table::new(&[
                 "ID", "STARTED", "STATUS", "SEEN", "CREATED", "MODIFIED", "DELETED", "ERRORS",

@@ -728,6 +728,8 @@ pub fn to_ocsf(f: &FindingRow, item: &ItemRow) -> serde_json::Value {
         "message": f.title,
         "metadata": {
             "version": OCSF_VERSION,
+            // `cloud` comes from OCSF's cloud profile: a record that carries it says so.
+            "profiles": ["cloud"],
             "uid": f.fingerprint,
             "product": {"name": "guardrail", "vendor_name": "guardrail", "version": env!("CARGO_PKG_VERSION")},
         },
@@ -742,20 +744,26 @@ pub fn to_ocsf(f: &FindingRow, item: &ItemRow) -> serde_json::Value {
             "analytic": {"uid": f.rule_id, "name": f.rule_id, "type_id": 1, "type": "Rule"},
         },
         "compliance": {
+            // Required in 1.1.0. Rules do not name external standards yet (CIS and
+            // AWS best-practice mappings are to come); until then the standard is the
+            // rule pack itself.
+            "standards": ["guardrail rule pack"],
             "control": f.rule_id,
             "status_id": if f.state == "fixed" { 1 } else { 3 },
             "status": if f.state == "fixed" { "Pass" } else { "Fail" },
         },
         "remediation": {"desc": f.remediation},
         "cloud": {"provider": "AWS", "region": item.region, "account": {"uid": item.account, "type": "AWS Account", "type_id": 10}},
-        "resources": [{
+        // Class 2003 has one `resource` (resource_details); `resources` is not one of
+        // its attributes in 1.1.0.
+        "resource": {
             "uid": item.arn.clone().unwrap_or_else(|| item.resource_id.clone()),
             "name": item.name.clone().unwrap_or_else(|| item.resource_id.clone()),
             "type": item.resource_type,
             "region": item.region,
             "cloud_partition": "aws",
             "labels": [format!("resource_id:{}", item.resource_id)],
-        }],
+        },
         "unmapped": {
             "guardrail_id": f.id,
             "score": f.score,
