@@ -28,10 +28,28 @@ pub struct Config {
     /// What the scheduler of `serve` sweeps, and how often.
     #[serde(default)]
     pub sources: Vec<SourceConfig>,
+    /// `[ingest]`: limits on what one delivery item may cost.
+    #[serde(default)]
+    pub ingest: IngestConfig,
     /// A rule directory to use instead of the pack built into the binary (relative
     /// paths are relative to this file); `--rules` overrides it.
     #[serde(default)]
     pub rules: Option<PathBuf>,
+}
+
+/// `[ingest] max_item_bytes = 16777216`: an AWS Config item larger than this is
+/// reported and skipped; the rest of its file is read.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestConfig {
+    pub max_item_bytes: Option<usize>,
+}
+
+impl IngestConfig {
+    pub fn max_item_bytes(&self) -> usize {
+        self.max_item_bytes
+            .unwrap_or(guardrail_watchers::aws_config::MAX_ITEM_BYTES)
+    }
 }
 
 /// `[aws]`: the base credentials and defaults for the accounts swept through the APIs.

@@ -69,6 +69,10 @@ pub struct Observation {
     /// capture times). Stored with the item, never a revision or an alert.
     pub ephemeral: Value,
     pub observed_at: DateTime<Utc>,
+    /// Fields the source could not read (path and why), kept raw in `config`. Storage
+    /// stores such an item only when it has never been seen; an item already stored
+    /// keeps its last readable revision (see `storage::Ingestor`).
+    pub unreadable: Vec<String>,
 }
 
 impl Observation {
@@ -141,6 +145,7 @@ mod tests {
             config: json!({"z": [1, {"y": null}], "a": "x"}),
             ephemeral: Value::Null,
             observed_at: Utc::now(),
+            unreadable: Vec::new(),
         };
         assert_eq!(
             obs.canonical_document(),

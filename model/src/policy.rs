@@ -27,6 +27,8 @@ pub fn decode_policy_value(value: &Value) -> Result<Value, PolicyError> {
         Value::Null => Ok(Value::Null),
         Value::String(s) => decode_policy_document(s),
         Value::Object(_) => Ok(normalise_policy(value.clone())),
+        // Some writers wrap the document in a one-element list.
+        Value::Array(list) if list.len() == 1 => decode_policy_value(&list[0]),
         other => Err(PolicyError::NotObject(kind_name(other))),
     }
 }
@@ -37,10 +39,21 @@ pub fn decode_policy_document(text: &str) -> Result<Value, PolicyError> {
     if trimmed.is_empty() {
         return Err(PolicyError::Empty);
     }
+    if trimmed.starts_with('[') {
+        // A document wrapped in a one-element list, as text.
+        if let Ok(Value::Array(list)) = serde_json::from_str::<Value>(trimmed) {
+            if list.len() == 1 {
+                return decode_policy_value(&list[0]);
+            }
+        }
+    }
     let parsed = if trimmed.starts_with('{') {
         parse_object(trimmed)?
     } else {
         let decoded = url_decode(trimmed)?;
+        if decoded.trim_start().starts_with('[') && decoded != trimmed {
+            return decode_policy_document(&decoded);
+        }
         match parse_object(decoded.trim()) {
             Ok(v) => v,
             // Form-style encoders write spaces as '+'; only try that reading when the
@@ -130,6 +143,28 @@ fn normalise_statement(statement: &mut Value) {
 fn sort_dedup(list: &mut Vec<Value>) {
     list.sort_by_cached_key(canonical_json);
     list.dedup();
+}
+
+#[cfg(test)]
+mod wrapped_tests {
+    use super::*;
+
+    #[test]
+    fn documents_wrapped_in_a_list_are_read() {
+        let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#;
+        let plain = decode_policy_document(doc).unwrap();
+        assert_eq!(decode_policy_document(&format!("[{doc}]")).unwrap(), plain);
+        let encoded: String = percent_encoding::utf8_percent_encode(
+            &format!("[{doc}]"),
+            percent_encoding::NON_ALPHANUMERIC,
+        )
+        .to_string();
+        assert_eq!(decode_policy_document(&encoded).unwrap(), plain);
+        let value: Value = serde_json::from_str(&format!("[{doc}]")).unwrap();
+        assert_eq!(decode_policy_value(&value).unwrap(), plain);
+        // Two documents in a list are not one policy.
+        assert!(decode_policy_document(&format!("[{doc},{doc}]")).is_err());
+    }
 }
 
 #[cfg(test)]

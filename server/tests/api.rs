@@ -57,6 +57,7 @@ fn sweep(store: &Store, day: u32, ports: &[i64]) {
             config: json!({ "ports": ports }),
             ephemeral: json!({}),
             observed_at: at,
+            unreadable: Vec::new(),
         })
         .unwrap();
     }

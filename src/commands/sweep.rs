@@ -153,12 +153,14 @@ fn watcher_for(ctx: &Context, args: &Args) -> anyhow::Result<Box<dyn Watcher>> {
         )
     };
     Ok(match &args.source {
-        Some(url) if url.starts_with("s3://") => Box::new(ConfigDeliveries::new(
-            S3Deliveries::new(url, &target(false)).map_err(anyhow::Error::msg)?,
-        )),
-        Some(path) => Box::new(ConfigDeliveries::new(LocalDirectory::new(PathBuf::from(
-            path,
-        )))),
+        Some(url) if url.starts_with("s3://") => Box::new(
+            ConfigDeliveries::new(S3Deliveries::new(url, &target(false)).map_err(anyhow::Error::msg)?)
+                .with_max_item_bytes(ctx.config.ingest.max_item_bytes()),
+        ),
+        Some(path) => Box::new(
+            ConfigDeliveries::new(LocalDirectory::new(PathBuf::from(path)))
+                .with_max_item_bytes(ctx.config.ingest.max_item_bytes()),
+        ),
         None if args.aws => Box::new(AwsSweep::new(target(false)).map_err(anyhow::Error::msg)?),
         None if !ctx.config.aws_accounts().is_empty() => {
             Box::new(AwsSweep::new(target(true)).map_err(anyhow::Error::msg)?)
@@ -172,14 +174,18 @@ fn watcher_for(ctx: &Context, args: &Args) -> anyhow::Result<Box<dyn Watcher>> {
 
 /// The watcher of one scheduled `[[sources]]` entry.
 pub fn source_watcher(config: &Config, source: &SourceConfig) -> anyhow::Result<Box<dyn Watcher>> {
+    let max = config.ingest.max_item_bytes();
     if let Some(path) = &source.path {
-        return Ok(Box::new(ConfigDeliveries::new(LocalDirectory::new(path))));
+        return Ok(Box::new(
+            ConfigDeliveries::new(LocalDirectory::new(path)).with_max_item_bytes(max),
+        ));
     }
     if let Some(url) = &source.url {
         let target = aws_target(config, &[], &[], None, None, false);
-        return Ok(Box::new(ConfigDeliveries::new(
-            S3Deliveries::new(url, &target).map_err(anyhow::Error::msg)?,
-        )));
+        return Ok(Box::new(
+            ConfigDeliveries::new(S3Deliveries::new(url, &target).map_err(anyhow::Error::msg)?)
+                .with_max_item_bytes(max),
+        ));
     }
     let a = source.aws.clone().unwrap_or_default();
     let mut target = aws_target(config, &a.regions, &a.only, None, None, true);

@@ -677,6 +677,34 @@ fn new_revision<'a>(
     }
 }
 
+impl Ingestor {
+    /// Queues one readable observation for the next batch.
+    fn stage(&mut self, obs: Observation) -> Result<(), CollectError> {
+        // A second observation of the same item in one batch must see the first one's
+        // write (history files carry several states of one item).
+        if self.pending_keys.contains(&obs.key) {
+            self.flush()?;
+        }
+        let document = obs.canonical_document();
+        let ephemeral = canonical_json(&obs.ephemeral);
+        let tags = obs.canonical_tags();
+        let prepared = Prepared {
+            hash: content_hash(&document),
+            eph_hash: content_hash(&ephemeral),
+            document,
+            ephemeral,
+            tags,
+            obs,
+        };
+        self.pending_keys.insert(prepared.obs.key.clone());
+        self.pending.push(prepared);
+        if self.pending.len() >= BATCH {
+            self.flush()?;
+        }
+        Ok(())
+    }
+}
+
 impl Collector for Ingestor {
     fn begin_listing(&mut self, listing: Listing) -> Result<(), CollectError> {
         // History files and events carry several states of one item; a periodic
@@ -747,28 +775,45 @@ impl Collector for Ingestor {
             });
             return Ok(());
         }
-        // A second observation of the same item in one batch must see the first one's
-        // write (history files carry several states of one item).
-        if self.pending_keys.contains(&obs.key) {
-            self.flush()?;
+        // A field the source could not read: an item seen before keeps its last
+        // (readable) revision, so rules never judge a raw field as if the setting were
+        // gone; an item never seen is stored with the field raw and marked, so it is
+        // not missing from inventory and audit. Either way the error is visible.
+        if !obs.unreadable.is_empty() {
+            let origin = open.listing.origin.clone();
+            let scope = obs.key.scope();
+            let what = obs.unreadable.join("; ");
+            self.ensure_scope(&scope)?;
+            let known = self
+                .index
+                .get_mut(&scope)
+                .and_then(|m| m.get_mut(&obs.key.resource_id))
+                .filter(|e| e.active);
+            let number = self.listing.as_ref().map_or(0, |l| l.number);
+            let keep_last = known.is_some();
+            let message = match known {
+                Some(e) => {
+                    e.seen_in = number; // present: never inferred deleted
+                    format!("unreadable field(s): {what}; the last stored revision (version {}) is kept until the source is fixed", e.version)
+                }
+                None => format!("unreadable field(s): {what}; first seen, so stored with the field(s) raw and marked unreadable"),
+            };
+            self.error(SourceError {
+                origin,
+                item: Some(obs.key.to_string()),
+                scope: Some(scope),
+                message,
+            });
+            if keep_last {
+                return Ok(());
+            }
+            let mut obs = obs;
+            if let serde_json::Value::Object(m) = &mut obs.ephemeral {
+                m.insert("unreadable".into(), serde_json::json!(obs.unreadable));
+            }
+            return self.stage(obs);
         }
-        let document = obs.canonical_document();
-        let ephemeral = canonical_json(&obs.ephemeral);
-        let tags = obs.canonical_tags();
-        let prepared = Prepared {
-            hash: content_hash(&document),
-            eph_hash: content_hash(&ephemeral),
-            document,
-            ephemeral,
-            tags,
-            obs,
-        };
-        self.pending_keys.insert(prepared.obs.key.clone());
-        self.pending.push(prepared);
-        if self.pending.len() >= BATCH {
-            self.flush()?;
-        }
-        Ok(())
+        self.stage(obs)
     }
 
     fn deleted(&mut self, key: ItemKey, at: DateTime<Utc>) -> Result<(), CollectError> {

@@ -40,6 +40,7 @@ fn item(store: &Store, id: &str) -> i64 {
         config: json!({"x": 1}),
         ephemeral: json!({}),
         observed_at: t(1),
+        unreadable: Vec::new(),
     })
     .unwrap();
     ing.end_listing(Coverage::Nothing).unwrap();

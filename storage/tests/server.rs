@@ -48,6 +48,7 @@ fn sweep(store: &Store, at: DateTime<Utc>, items: &[(&str, &str, &str, Option<&s
             config: json!({ "x": x }),
             ephemeral: json!({}),
             observed_at: at,
+            unreadable: Vec::new(),
         })
         .unwrap();
     }

@@ -40,6 +40,7 @@ fn load(store: &Store, items: usize) {
             config: json!({ "n": n }),
             ephemeral: json!({}),
             observed_at: now,
+            unreadable: Vec::new(),
         })
         .unwrap();
     }

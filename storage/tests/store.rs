@@ -37,6 +37,7 @@ fn sg(id: &str, ports: &[u16], at: DateTime<Utc>) -> Observation {
         config: json!({"ipPermissions": ports.iter().map(|p| json!({"fromPort": p, "toPort": p})).collect::<Vec<_>>()}),
         ephemeral: json!({"configurationItemCaptureTime": at.to_rfc3339()}),
         observed_at: at,
+        unreadable: Vec::new(),
     }
 }
 
@@ -275,6 +276,54 @@ fn scenario_empty_and_repeated_identities_are_errors_never_items(store: &Store) 
     assert_eq!(all.len(), 2);
 }
 
+fn scenario_unreadable_fields_never_cost_an_item(store: &Store) {
+    let scope = Coverage::Scopes(vec![sg_scope()]);
+    let unreadable = |mut o: Observation| {
+        o.unreadable = vec!["configuration.policy: broken IAM policy document".into()];
+        o
+    };
+    // Day 1: sg-1 readable; sg-2 first seen with an unreadable field: stored, marked.
+    let s = sweep(
+        store,
+        t(1),
+        vec![sg("sg-1", &[22], t(1)), unreadable(sg("sg-2", &[22], t(1)))],
+        scope.clone(),
+    );
+    assert_eq!(s.created, 2, "{:?}", s.error_details);
+    assert!(
+        s.error_details[0].message.contains("first seen, so stored"),
+        "{:?}",
+        s.error_details
+    );
+    let sg2 = store.resolve_item("sg-2").unwrap();
+    assert_eq!(
+        sg2.ephemeral_json()["unreadable"][0],
+        "configuration.policy: broken IAM policy document"
+    );
+    // Day 2: sg-1 turns unreadable (and would look different): its readable revision
+    // stays, it is not deleted, and the error says which revision is kept.
+    let s = sweep(
+        store,
+        t(2),
+        vec![
+            unreadable(sg("sg-1", &[443], t(2))),
+            sg("sg-2", &[22], t(2)),
+        ],
+        scope,
+    );
+    assert_eq!(s.deleted, 0);
+    assert!(
+        s.error_details[0]
+            .message
+            .contains("last stored revision (version 1) is kept"),
+        "{:?}",
+        s.error_details
+    );
+    let sg1 = store.resolve_item("sg-1").unwrap();
+    assert!(sg1.active);
+    assert_eq!(sg1.version, 1);
+}
+
 fn scenario_recorded_coverage_covers_stored_types_of_the_region(store: &Store) {
     let mut vpc = sg("vpc-1", &[], t(1));
     vpc.key.resource_type = "AWS::EC2::VPC".into();
@@ -489,6 +538,7 @@ on_both_backends!(
     scenario_incomplete_listing_deletes_nothing,
     scenario_errors_taint_only_their_scope,
     scenario_empty_and_repeated_identities_are_errors_never_items,
+    scenario_unreadable_fields_never_cost_an_item,
     scenario_recorded_coverage_covers_stored_types_of_the_region,
     scenario_every_region_coverage_reaches_buckets_in_any_region,
     scenario_stale_data_changes_nothing,

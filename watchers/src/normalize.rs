@@ -215,33 +215,37 @@ impl std::fmt::Display for NormalizeError {
 }
 
 /// Normalises `doc` (the durable part of an item) in place for `resource_type`, and
-/// returns the ephemeral fields taken out of it, keyed by their concrete path.
+/// returns the ephemeral fields taken out of it, keyed by their concrete path. A policy
+/// document that cannot be read is an error.
 pub fn normalize(
     resource_type: &str,
     doc: &mut Value,
 ) -> Result<Map<String, Value>, NormalizeError> {
+    let (ephemeral, mut unreadable) = normalize_lenient(resource_type, doc);
+    match unreadable.is_empty() {
+        true => Ok(ephemeral),
+        false => Err(unreadable.remove(0)),
+    }
+}
+
+/// [`normalize`], but a policy document that cannot be read stays as it was (raw) and
+/// is returned among the failures, so the rest of the item is still normalised.
+pub fn normalize_lenient(
+    resource_type: &str,
+    doc: &mut Value,
+) -> (Map<String, Value>, Vec<NormalizeError>) {
     let rules = rules_for(resource_type);
     let mut ephemeral = Map::new();
+    let mut failures = Vec::new();
     if let Some(rules) = rules {
         for path in rules.policies {
-            let mut failure = None;
-            for_each_at(doc, path, &mut |steps, v| {
-                if failure.is_some() {
-                    return;
-                }
-                match decode_policy_value(v) {
-                    Ok(decoded) => *v = decoded,
-                    Err(e) => {
-                        failure = Some(NormalizeError {
-                            path: render(steps),
-                            message: format!("broken IAM policy document: {e}"),
-                        })
-                    }
-                }
+            for_each_at(doc, path, &mut |steps, v| match decode_policy_value(v) {
+                Ok(decoded) => *v = decoded,
+                Err(e) => failures.push(NormalizeError {
+                    path: render(steps),
+                    message: format!("broken IAM policy document: {e}"),
+                }),
             });
-            if let Some(f) = failure {
-                return Err(f);
-            }
         }
         // Sort first, comparing elements without their ephemeral fields (so those
         // cannot reorder a list), then take the ephemeral fields out: their recorded
@@ -276,7 +280,7 @@ pub fn normalize(
     for path in GENERIC_UNORDERED {
         sort_at(doc, path);
     }
-    Ok(ephemeral)
+    (ephemeral, failures)
 }
 
 /// Parses string values that hold JSON objects or arrays (AWS Config writes most

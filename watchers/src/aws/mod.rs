@@ -36,7 +36,7 @@ use guardrail_model::{
 use serde_json::{json, Value};
 use tokio::sync::{Semaphore, SemaphorePermit};
 
-use crate::normalize::normalize;
+use crate::normalize::normalize_lenient;
 use crate::{Progress, Watcher};
 
 pub use accounts::{check_accounts, AccessCheck, AccountAccess};
@@ -465,8 +465,8 @@ impl ItemDoc<'_> {
         if !self.relationships.is_empty() {
             doc["relationships"] = Value::Array(self.relationships);
         }
-        let ephemeral = normalize(self.resource_type, &mut doc)
-            .map_err(|e| format!("{} {}: {e}", self.resource_type, self.id))?;
+        // An unreadable field (a broken policy) stays raw; storage decides.
+        let (ephemeral, unreadable) = normalize_lenient(self.resource_type, &mut doc);
         Ok(Observation {
             key: ItemKey {
                 account: self.account.to_owned(),
@@ -480,6 +480,7 @@ impl ItemDoc<'_> {
             config: doc,
             ephemeral: Value::Object(ephemeral),
             observed_at: Utc::now(),
+            unreadable: unreadable.iter().map(|e| e.to_string()).collect(),
         })
     }
 }

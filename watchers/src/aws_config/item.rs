@@ -10,7 +10,7 @@ use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use guardrail_model::{ItemKey, Observation, Scope};
 use serde_json::{Map, Value};
 
-use crate::normalize::{normalize, parse_embedded_json};
+use crate::normalize::{normalize_lenient, parse_embedded_json};
 
 /// What one configuration item says.
 #[derive(Debug, Clone, PartialEq)]
@@ -107,6 +107,47 @@ pub fn read_item(
     default_time: DateTime<Utc>,
     use_capture_time: bool,
 ) -> Result<ItemState, ItemError> {
+    read_item_from(raw, position, default_time, use_capture_time, None)
+}
+
+/// The region of an AWS Config delivery from its S3 key or path
+/// (`AWSLogs/<account>/Config/<region>/<yyyy>/...`).
+pub fn delivery_region(location: &str) -> Option<String> {
+    let mut parts = location.split('/');
+    while let Some(p) = parts.next() {
+        if p == "Config" {
+            let region = parts.next()?;
+            let looks_like_region = region.split('-').count() >= 3
+                && region
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            return looks_like_region.then(|| region.to_owned());
+        }
+    }
+    None
+}
+
+/// The region of an availability zone (`eu-west-1b` → `eu-west-1`); `Not Applicable`,
+/// `Multiple Availability Zones` and the like give none.
+fn zone_region(zone: &str) -> Option<String> {
+    let region = zone.trim_end_matches(|c: char| c.is_ascii_lowercase());
+    let valid = region.len() < zone.len()
+        && region.ends_with(|c: char| c.is_ascii_digit())
+        && region.split('-').count() >= 3;
+    valid.then(|| region.to_owned())
+}
+
+/// [`read_item`] for an item of a delivery whose path names its region: items of older
+/// formats have no `awsRegion`, and then the region is inferred (from the item's
+/// availability zone, else the delivery path) and the observation says so
+/// (`regionInferredFrom`, kept with the item's ephemeral facts).
+pub fn read_item_from(
+    raw: Value,
+    position: usize,
+    default_time: DateTime<Utc>,
+    use_capture_time: bool,
+    path_region: Option<&str>,
+) -> Result<ItemState, ItemError> {
     let Value::Object(mut map) = raw else {
         return Err(ItemError {
             item: format!("item #{position}"),
@@ -117,7 +158,17 @@ pub fn read_item(
     let resource_type = text(&map, &["resourceType"]);
     let resource_id = text(&map, &["resourceId"]);
     let account = text(&map, &["accountId", "awsAccountId"]);
-    let region = text(&map, &["awsRegion"]);
+    let mut inferred_from = None;
+    let region = text(&map, &["awsRegion"]).or_else(|| {
+        let zone = text(&map, &["availabilityZone"]).and_then(|z| zone_region(&z));
+        let (region, from) = match (zone, path_region) {
+            (Some(z), _) => (z, "availabilityZone"),
+            (None, Some(p)) => (p.to_owned(), "delivery path"),
+            (None, None) => return None,
+        };
+        inferred_from = Some(from);
+        Some(region)
+    });
     let label = format!(
         "item #{position} ({} {})",
         resource_type.as_deref().unwrap_or("unknown type"),
@@ -212,11 +263,13 @@ pub fn read_item(
         }
     }
     let mut doc = Value::Object(doc);
-    let mut ephemeral = normalize(&resource_type, &mut doc).map_err(|e| {
-        fail(format!(
-            "{e}; the item keeps its last stored revision until the source is fixed"
-        ))
-    })?;
+    // A field that cannot be read (a broken policy document) stays raw; storage decides
+    // whether the item is stored so or keeps its last readable revision.
+    let (mut ephemeral, unreadable) = normalize_lenient(&resource_type, &mut doc);
+    let unreadable: Vec<String> = unreadable.iter().map(|e| e.to_string()).collect();
+    if let Some(from) = inferred_from {
+        ephemeral.insert("regionInferredFrom".into(), Value::String(from.into()));
+    }
     for field in RECORDING_FIELDS {
         if let Some(v) = map.remove(*field) {
             ephemeral.insert((*field).into(), v);
@@ -230,6 +283,7 @@ pub fn read_item(
         config: doc,
         ephemeral: Value::Object(ephemeral),
         observed_at,
+        unreadable,
     }))
 }
 
@@ -315,16 +369,52 @@ mod tests {
         assert!(e.scope.is_none());
         let bad = json!({"accountId": "1", "resourceType": "AWS::IAM::User", "resourceId": "AIDA1", "awsRegion": "global",
             "configuration": {"userPolicyList": [{"policyName": "p", "policyDocument": "%7B%22Sta"}]}});
-        let e = read_item(bad, 2, t0(), false).unwrap_err();
-        assert_eq!(e.scope.unwrap().resource_type, "AWS::IAM::User");
+        // One unreadable field no longer drops the item: it stays raw and is named.
+        let ItemState::Present(o) = read_item(bad, 2, t0(), false).unwrap() else {
+            panic!("expected an observation");
+        };
+        assert_eq!(o.key.resource_type, "AWS::IAM::User");
+        assert_eq!(o.unreadable.len(), 1);
         assert!(
-            e.message
-                .contains("configuration.userPolicyList[0].policyDocument"),
-            "{}",
-            e.message
+            o.unreadable[0].contains("configuration.userPolicyList[0].policyDocument"),
+            "{:?}",
+            o.unreadable
+        );
+        assert_eq!(
+            o.config["configuration"]["userPolicyList"][0]["policyDocument"],
+            "%7B%22Sta"
         );
         let e = read_item(json!({"accountId": "1", "resourceType": "T", "resourceId": "i", "awsRegion": "r", "configuration": "{oops"}), 0, t0(), false).unwrap_err();
         assert!(e.message.contains("not valid JSON"));
+    }
+
+    #[test]
+    fn a_missing_region_is_inferred_and_says_from_where() {
+        let item = |zone: &str| {
+            json!({"accountId": "1", "resourceType": "AWS::EC2::Volume", "resourceId": "vol-1",
+                   "availabilityZone": zone, "configuration": {}})
+        };
+        let path = "AWSLogs/1/Config/eu-west-3/2019/1/1/ConfigSnapshot/x.json.gz";
+        assert_eq!(delivery_region(path).as_deref(), Some("eu-west-3"));
+        assert_eq!(delivery_region("local/dir/file.json"), None);
+        let from =
+            |zone: &str, path: Option<&str>| match read_item_from(item(zone), 0, t0(), false, path)
+            {
+                Ok(ItemState::Present(o)) => (
+                    o.key.region.clone(),
+                    o.ephemeral["regionInferredFrom"].clone(),
+                ),
+                other => panic!("{other:?}"),
+            };
+        assert_eq!(
+            from("eu-central-1b", Some("eu-west-3")),
+            ("eu-central-1".into(), json!("availabilityZone"))
+        );
+        assert_eq!(
+            from("Not Applicable", Some("eu-west-3")),
+            ("eu-west-3".into(), json!("delivery path"))
+        );
+        assert!(read_item_from(item("Not Applicable"), 0, t0(), false, None).is_err());
     }
 
     #[test]

@@ -30,11 +30,25 @@ use crate::{Progress, Watcher};
 /// Reads every delivery file in a store, oldest first.
 pub struct ConfigDeliveries<S: DeliveryStore> {
     store: S,
+    max_item_bytes: usize,
 }
+
+/// The default cap on one configuration item's JSON text (AWS Config's own items stay
+/// far below it; a runaway one must not cost the process its memory).
+pub const MAX_ITEM_BYTES: usize = 16 * 1024 * 1024;
 
 impl<S: DeliveryStore> ConfigDeliveries<S> {
     pub fn new(store: S) -> Self {
-        ConfigDeliveries { store }
+        ConfigDeliveries {
+            store,
+            max_item_bytes: MAX_ITEM_BYTES,
+        }
+    }
+
+    /// Items larger than this are reported and skipped (the rest of the file is read).
+    pub fn with_max_item_bytes(mut self, bytes: usize) -> Self {
+        self.max_item_bytes = bytes.max(1);
+        self
     }
 }
 
@@ -80,7 +94,7 @@ impl<S: DeliveryStore> Watcher for ConfigDeliveries<S> {
         progress.begin(objects.len() as u64);
         for object in &objects {
             progress.file(&object.location);
-            read_object(&self.store, object, c, progress)?;
+            read_object(&self.store, object, c, progress, self.max_item_bytes)?;
         }
         progress.finish();
         Ok(())
@@ -92,6 +106,7 @@ fn read_object(
     object: &DeliveryObject,
     c: &mut dyn Collector,
     progress: &dyn Progress,
+    max_item_bytes: usize,
 ) -> Result<(), CollectError> {
     let observed_at = object.time.unwrap_or_else(Utc::now);
     let cause = match object.kind {
@@ -106,6 +121,8 @@ fn read_object(
     })?;
     let mut reader = ItemReader {
         origin: &object.location,
+        path_region: item::delivery_region(&object.location),
+        max_item_bytes,
         observed_at,
         use_capture_time: object.kind != DeliveryKind::Snapshot,
         count: 0,
@@ -153,6 +170,9 @@ fn reader_failure(message: &str) -> Option<CollectError> {
 
 struct ItemReader<'a> {
     origin: &'a str,
+    /// The region the delivery's path names, for items without `awsRegion`.
+    path_region: Option<String>,
+    max_item_bytes: usize,
     observed_at: DateTime<Utc>,
     use_capture_time: bool,
     count: usize,
@@ -160,10 +180,48 @@ struct ItemReader<'a> {
 }
 
 impl ItemReader<'_> {
+    /// One item of a snapshot as its own text: too large, or nested too deeply to
+    /// parse, costs that item (reported), never the rest of the file.
+    fn deliver_text(
+        &mut self,
+        raw: &serde_json::value::RawValue,
+        c: &mut dyn Collector,
+    ) -> Result<(), CollectError> {
+        let text = raw.get();
+        let problem = if text.len() > self.max_item_bytes {
+            Some(format!(
+                "configuration item of {} bytes is over the limit of {} bytes; skipped (raise max_item_bytes if items this large are expected)",
+                text.len(),
+                self.max_item_bytes
+            ))
+        } else {
+            match serde_json::from_str::<Value>(text) {
+                Ok(v) => return self.deliver(v, c),
+                Err(e) => Some(format!("configuration item cannot be read: {e}")),
+            }
+        };
+        self.count += 1;
+        let message = problem.unwrap_or_default();
+        c.error(SourceError {
+            origin: self.origin.to_owned(),
+            item: Some(format!("item #{}", self.count)),
+            // Which scope is unknown without reading it: the whole listing is unsure.
+            scope: None,
+            message,
+        });
+        Ok(())
+    }
+
     fn deliver(&mut self, raw: Value, c: &mut dyn Collector) -> Result<(), CollectError> {
         self.count += 1;
         self.progress.item();
-        match read_item(raw, self.count, self.observed_at, self.use_capture_time) {
+        match item::read_item_from(
+            raw,
+            self.count,
+            self.observed_at,
+            self.use_capture_time,
+            self.path_region.as_deref(),
+        ) {
             Ok(ItemState::Present(obs)) => c.observe(obs),
             Ok(ItemState::Deleted { key, at }) => c.deleted(key, at),
             Ok(ItemState::NotRecorded(key)) => c.present(key),
@@ -324,11 +382,95 @@ impl<'de> Visitor<'de> for ItemsSeed<'_, '_, '_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(raw) = seq.next_element::<Value>()? {
+        while let Some(raw) = seq.next_element::<Box<serde_json::value::RawValue>>()? {
             self.reader
-                .deliver(raw, self.collector)
+                .deliver_text(&raw, self.collector)
                 .map_err(|e| A::Error::custom(format!("{COLLECTOR_FAILED}{e}")))?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use guardrail_model::{ItemKey, Observation};
+
+    #[derive(Default)]
+    struct Recorder {
+        seen: Vec<String>,
+        errors: Vec<String>,
+    }
+
+    impl Collector for Recorder {
+        fn begin_listing(&mut self, _: Listing) -> Result<(), CollectError> {
+            Ok(())
+        }
+        fn observe(&mut self, o: Observation) -> Result<(), CollectError> {
+            self.seen.push(o.key.resource_id);
+            Ok(())
+        }
+        fn deleted(&mut self, _: ItemKey, _: DateTime<Utc>) -> Result<(), CollectError> {
+            Ok(())
+        }
+        fn present(&mut self, _: ItemKey) -> Result<(), CollectError> {
+            Ok(())
+        }
+        fn error(&mut self, e: SourceError) {
+            self.errors.push(e.message);
+        }
+        fn end_listing(&mut self, _: Coverage) -> Result<(), CollectError> {
+            Ok(())
+        }
+    }
+
+    fn item(id: &str, configuration: &str) -> String {
+        format!(
+            r#"{{"accountId":"111111111111","awsRegion":"eu-west-1","resourceType":"AWS::SNS::Topic","resourceId":"{id}","configurationItemCaptureTime":"2026-11-20T00:00:00Z","configuration":{configuration}}}"#
+        )
+    }
+
+    #[test]
+    fn one_deep_or_huge_item_costs_only_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir
+            .path()
+            .join("AWSLogs/111111111111/Config/eu-west-1/2026/11/20/ConfigSnapshot");
+        std::fs::create_dir_all(&folder).unwrap();
+        let deep = format!("{}1{}", "[".repeat(300), "]".repeat(300));
+        let huge = format!("{{\"blob\":\"{}\"}}", "x".repeat(200_000));
+        let items = [
+            item("a", "{}"),
+            item("deep", &deep),
+            item("b", "{}"),
+            item("huge", &huge),
+            item("c", "{}"),
+        ];
+        std::fs::write(
+            folder.join("111111111111_Config_eu-west-1_ConfigSnapshot_20261120T000000Z_x.json"),
+            format!(
+                r#"{{"fileVersion":"1.0","configSnapshotId":"s","configurationItems":[{}]}}"#,
+                items.join(",")
+            ),
+        )
+        .unwrap();
+        let mut w = ConfigDeliveries::new(LocalDirectory::new(dir.path().to_path_buf()))
+            .with_max_item_bytes(100_000);
+        let mut r = Recorder::default();
+        w.sweep(&mut r, &crate::Quiet).unwrap();
+        assert_eq!(r.seen, ["a", "b", "c"], "{:?}", r.errors);
+        assert_eq!(r.errors.len(), 2, "{:?}", r.errors);
+        assert!(
+            r.errors.iter().any(|e| e.contains("recursion limit")),
+            "{:?}",
+            r.errors
+        );
+        assert!(
+            r.errors
+                .iter()
+                .any(|e| e.contains("over the limit of 100000 bytes")),
+            "{:?}",
+            r.errors
+        );
     }
 }
