@@ -28,7 +28,9 @@ pub fn decode_policy_value(value: &Value) -> Result<Value, PolicyError> {
         Value::String(s) => decode_policy_document(s),
         Value::Object(_) => Ok(normalise_policy(value.clone())),
         // Some writers wrap the document in a one-element list.
-        Value::Array(list) if list.len() == 1 => decode_policy_value(&list[0]),
+        Value::Array(list) if list.len() == 1 && (list[0].is_object() || list[0].is_string()) => {
+            decode_policy_value(&list[0])
+        }
         other => Err(PolicyError::NotObject(kind_name(other))),
     }
 }
@@ -42,7 +44,7 @@ pub fn decode_policy_document(text: &str) -> Result<Value, PolicyError> {
     if trimmed.starts_with('[') {
         // A document wrapped in a one-element list, as text.
         if let Ok(Value::Array(list)) = serde_json::from_str::<Value>(trimmed) {
-            if list.len() == 1 {
+            if list.len() == 1 && (list[0].is_object() || list[0].is_string()) {
                 return decode_policy_value(&list[0]);
             }
         }
