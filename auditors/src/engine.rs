@@ -522,6 +522,10 @@ pub struct RuleSet {
     rules: Vec<Rule>,
     by_type: HashMap<String, Vec<usize>>,
     pub load_errors: Vec<LoadError>,
+    /// Files seen changed at the last reload, by (modification time, length): a change
+    /// is compiled only once it has stayed the same for one poll, so a file caught
+    /// half-written (an editor truncates, then writes) is never read as the new rule.
+    settling: HashMap<String, (Option<SystemTime>, u64)>,
 }
 
 fn rule_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, String> {
@@ -554,6 +558,7 @@ impl RuleSet {
             rules: Vec::new(),
             by_type: HashMap::new(),
             load_errors: Vec::new(),
+            settling: HashMap::new(),
         };
         for (id, path) in rule_files(dir)? {
             match engine.compile(&id, &path) {
@@ -625,11 +630,29 @@ impl RuleSet {
                     .is_some_and(|m| m.modified().ok() == r.modified && m.len() == r.source_len)
             });
             if same {
+                self.settling.remove(&id);
                 if let Some(r) = old.remove(&id) {
                     next.push(r);
                 }
                 continue;
             }
+            let stamp = meta
+                .as_ref()
+                .map(|m| (m.modified().ok(), m.len()))
+                .unwrap_or((None, 0));
+            if self.settling.get(&id) != Some(&stamp) {
+                // Changed since the last look: wait one poll for it to settle, keeping
+                // what runs now (and its current load error, if any).
+                self.settling.insert(id.clone(), stamp);
+                if let Some(r) = old.remove(&id) {
+                    next.push(r);
+                }
+                if let Some(e) = self.load_errors.iter().find(|e| e.rule_id == id) {
+                    errors.push(e.clone());
+                }
+                continue;
+            }
+            self.settling.remove(&id);
             match engine.compile(&id, &path) {
                 Ok(rule) => {
                     old.remove(&id);

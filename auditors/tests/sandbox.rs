@@ -204,21 +204,32 @@ fn hot_reload_keeps_the_last_good_version() {
         rule(r#"[#{ key: "v2-longer", title: "t", score: 1 }]"#),
     )
     .unwrap();
+    // A change is compiled once it has stayed the same for one poll.
+    assert!(set.reload(&engine).unwrap().is_empty());
+    assert_eq!(key(&set), "v1");
     assert_eq!(set.reload(&engine).unwrap(), vec!["r".to_string()]);
     assert_eq!(key(&set), "v2-longer");
+    // An editor truncates, then writes: the empty file seen in between is not an error.
+    std::fs::write(dir.path().join("r.rhai"), "").unwrap();
+    set.reload(&engine).unwrap();
+    assert!(set.load_errors.is_empty(), "{:?}", set.load_errors);
     std::fs::write(
         dir.path().join("r.rhai"),
         "fn check(item, ctx) { this is not rhai",
     )
     .unwrap();
     set.reload(&engine).unwrap();
+    assert!(set.load_errors.is_empty(), "{:?}", set.load_errors);
+    set.reload(&engine).unwrap();
     assert_eq!(set.load_errors.len(), 1);
+    assert!(set.load_errors[0].message.contains("Expecting"), "{:?}", set.load_errors);
     assert_eq!(
         key(&set),
         "v2-longer",
         "a broken edit keeps the last good version"
     );
     std::fs::write(dir.path().join("new.rhai"), rule("[]")).unwrap();
+    set.reload(&engine).unwrap();
     let changed = set.reload(&engine).unwrap();
     assert!(changed.contains(&"new".to_string()));
     assert_eq!(set.rules().len(), 2);
