@@ -222,7 +222,11 @@ fn hot_reload_keeps_the_last_good_version() {
     assert!(set.load_errors.is_empty(), "{:?}", set.load_errors);
     set.reload(&engine).unwrap();
     assert_eq!(set.load_errors.len(), 1);
-    assert!(set.load_errors[0].message.contains("Expecting"), "{:?}", set.load_errors);
+    assert!(
+        set.load_errors[0].message.contains("Expecting"),
+        "{:?}",
+        set.load_errors
+    );
     assert_eq!(
         key(&set),
         "v2-longer",
