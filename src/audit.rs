@@ -16,7 +16,7 @@ use guardrail_auditors::{
     AuditContext, AuditItem, AuditPass, AuditSettings, Engine, Limits, RuleErrorKind, RuleSet,
     RuleTally,
 };
-use guardrail_model::ItemKey;
+use guardrail_model::{ChangeKind, ItemKey};
 pub use guardrail_notify::Delivery;
 use guardrail_storage::{
     AuditSummary, AuditedAs, DueAudit, DueRule, ItemAudit, NewFinding, RuleHealthRow, RuleResult,
@@ -274,7 +274,7 @@ impl Auditor {
             .filter_map(|d| {
                 let since = d.audited_version.or(Some(d.revision.version - 1))?;
                 (scope == Scope::Due
-                    && d.revision.change == "modified"
+                    && d.revision.change == ChangeKind::Modified
                     && since >= 1
                     && since < d.revision.version)
                     .then_some((d.item.id, since))
@@ -295,12 +295,13 @@ impl Auditor {
                     .filter(|c| !c.is_null());
                 let judged_now = d.audited_version == Some(rev.version);
                 // "created" also covers an item that came back after a deletion.
+                // "audit" (a re-judgement, nothing changed) is the rules' own word.
                 let change = if scope == Scope::Everything || judged_now {
                     "audit".to_owned()
                 } else if previous.is_some() {
-                    "modified".to_owned()
+                    ChangeKind::Modified.to_string()
                 } else {
-                    "created".to_owned()
+                    ChangeKind::Created.to_string()
                 };
                 let ephemeral = match item.ephemeral_json() {
                     Value::Object(m) => m,

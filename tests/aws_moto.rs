@@ -684,7 +684,7 @@ fn an_unreachable_endpoint_deletes_nothing() {
 
 /// The binary links two rustls crypto providers (ring for notifications, aws-lc-rs in
 /// the AWS SDK); without an explicit process default the first handshake panics
-/// (DESIGN §6). Both TLS paths must fail cleanly against a closed loopback port.
+/// (ARCHITECTURE.md, invariant 10). Both TLS paths must fail cleanly against a closed loopback port.
 #[test]
 fn both_tls_stacks_fail_cleanly_instead_of_panicking() {
     let db = common::sqlite();

@@ -23,7 +23,7 @@ fn findings(url: &str) -> BTreeSet<(String, String)> {
         })
         .unwrap()
         .into_iter()
-        .map(|(f, _)| (f.fingerprint, f.state))
+        .map(|(f, _)| (f.fingerprint, f.state.to_string()))
         .collect()
 }
 

@@ -1,5 +1,5 @@
 //! Notifications end to end: the bundled examples swept by the real binary, routed
-//! through the durable outbox to local Slack, PagerDuty and webhook receivers.
+//! through the durable outbox to local Slack, PagerDuty, webhook and SMTP receivers.
 
 mod common;
 
@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use common::receiver::{Mode, Receiver};
+use common::smtp::SmtpReceiver;
 use common::{examples, Db};
 use serde_json::Value;
 
@@ -614,4 +615,137 @@ fn a_proxy_404_is_retried_and_given_up_rows_can_be_requeued() {
         .run(&["outbox", "--status", "gave_up", "--format", "json"])
         .json();
     assert!(gave_up.as_array().unwrap().is_empty(), "{gave_up}");
+}
+
+fn email_route(name: &str, port: u16, extra: &str) -> String {
+    format!(
+        "[[notify.routes]]\nname = \"{name}\"\nchannel = \"email\"\nsmtp_host = \"127.0.0.1\"\nsmtp_port = {port}\n\
+         from = \"guardrail <guardrail@example.test>\"\nto = [\"security@example.test\"]\n{extra}\n"
+    )
+}
+
+#[test]
+fn email_sends_one_message_per_finding_or_one_digest_and_never_in_clear_unless_asked() {
+    let relay = SmtpReceiver::start();
+    let cfg = config(&format!(
+        "[notify]\nui_base_url = \"http://guardrail.test:8080\"\n{}{}{}",
+        email_route(
+            "mail",
+            relay.port,
+            "tls = \"none\"\nmin_score = 9\nowner_tag = \"owner\"\nowner_recipients = { platform = [\"platform@example.test\", \"lead@example.test\"] }"
+        ),
+        email_route("mail-digest", relay.port, "tls = \"none\"\ndigest_seconds = 2\nevents = [\"opened\"]"),
+        // The default, STARTTLS, against a relay that does not offer it.
+        email_route("mail-strict", relay.port, "min_score = 9"),
+    ));
+    let db = common::sqlite();
+    sweep(&db, &cfg, "day1");
+    let d = dispatch(&db, &cfg);
+    let top = findings(&db, &["--min-score", "9"]);
+    let all_open = findings(&db, &["--state", "open"]);
+    assert!(!top.is_empty());
+
+    // One message per finding scored 9 or more, addressed by owner.
+    let mails = relay.received();
+    assert_eq!(mails.len(), top.len(), "{d}");
+    let titles: HashSet<String> = top
+        .iter()
+        .map(|f| f["title"].as_str().unwrap().to_owned())
+        .collect();
+    for m in &mails {
+        assert_eq!(m.from, "guardrail@example.test");
+        let subject = m.header("subject").unwrap();
+        assert!(subject.starts_with("[guardrail] CRITICAL"), "{subject}");
+        assert!(
+            titles.iter().any(|t| m.body().contains(t.as_str())),
+            "a finding title of {titles:?} in {}",
+            m.body()
+        );
+        assert!(m.body().contains("http://guardrail.test:8080/findings/"));
+    }
+    let recipients: HashSet<Vec<String>> = mails.iter().map(|m| m.to.clone()).collect();
+    assert!(
+        recipients.contains(&vec!["security@example.test".to_string()])
+            && recipients.contains(&vec![
+                "platform@example.test".to_string(),
+                "lead@example.test".to_string()
+            ]),
+        "{recipients:?}"
+    );
+
+    // STARTTLS is required by default: nothing was sent in clear, and the outbox says why.
+    let failed = db
+        .run(&["outbox", "--status", "failed", "--format", "json"])
+        .json();
+    let strict: Vec<&Value> = failed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["route"] == "mail-strict")
+        .collect();
+    assert_eq!(strict.len(), top.len(), "{failed}");
+    for r in &strict {
+        let e = r["last_error"].as_str().unwrap();
+        assert!(e.contains("127.0.0.1") && e.contains("will retry"), "{e}");
+    }
+
+    // The digest route: after its window, one message (or two, if the sweep
+    // straddled two windows) listing every opened finding.
+    std::thread::sleep(Duration::from_millis(2200));
+    dispatch(&db, &cfg);
+    let digests: Vec<_> = relay.received()[mails.len()..].to_vec();
+    assert!(
+        (1..=2).contains(&digests.len()),
+        "{} digests",
+        digests.len()
+    );
+    let lines: usize = digests
+        .iter()
+        .map(|m| m.body().lines().filter(|l| l.starts_with("- ")).count())
+        .sum();
+    assert_eq!(lines, all_open.len());
+    assert!(digests[0]
+        .header("subject")
+        .unwrap()
+        .contains("finding events for route mail-digest"));
+}
+
+#[test]
+fn a_refused_recipient_is_given_up_loudly_and_a_bad_email_route_is_a_clear_error() {
+    let relay = SmtpReceiver::start();
+    *relay.refuse_rcpt.lock().unwrap() = Some("550 5.1.1 no such mailbox".into());
+    let cfg = config(&email_route(
+        "mail",
+        relay.port,
+        "tls = \"none\"\nmin_score = 9",
+    ));
+    let db = common::sqlite();
+    sweep(&db, &cfg, "day1");
+    let d = dispatch(&db, &cfg);
+    assert!(d["dispatch"]["gave_up"].as_u64().unwrap() > 0, "{d}");
+    let gave_up = db
+        .run(&["outbox", "--status", "gave_up", "--format", "json"])
+        .json();
+    let e = gave_up[0]["last_error"].as_str().unwrap();
+    assert!(
+        e.contains("no such mailbox") && e.contains("not retried"),
+        "{e}"
+    );
+    assert!(relay.received().is_empty());
+
+    let cfg = config("[[notify.routes]]\nname = \"m\"\nchannel = \"email\"\nsmtp_host = \"127.0.0.1\"\nfrom = \"not an address\"\nto = [\"a@example.test\"]\n");
+    let r = db.run(&["--config", &cfg.path, "notify", "dispatch"]);
+    assert!(
+        r.stderr
+            .contains("notify.routes \"m\": from \"not an address\" is not an e-mail address"),
+        "{}",
+        r.stderr
+    );
+    let cfg = config("[[notify.routes]]\nname = \"m\"\nchannel = \"email\"\nsmtp_hots = \"x\"\n");
+    let r = db.run(&["--config", &cfg.path, "notify", "dispatch"]);
+    assert!(
+        r.stderr.contains("notify.routes \"m\"") && r.stderr.contains("smtp_hots"),
+        "{}",
+        r.stderr
+    );
 }

@@ -9,12 +9,16 @@
 
 pub mod canonical;
 pub mod diff;
+pub mod finding;
 pub mod glob;
 pub mod item;
 pub mod policy;
 
 pub use canonical::{canonical_json, content_hash};
 pub use diff::{diff, DiffEntry, DiffOp};
+pub use finding::{
+    transition, FindingEvent, FindingState, RefusedTransition, Trigger, UnknownValue,
+};
 pub use item::{
     Cause, ChangeKind, CollectError, Collector, Coverage, ItemKey, Listing, Observation, Scope,
     SourceError,

@@ -1,19 +1,28 @@
-//! Notifiers: finding events → routes → durable outbox → Slack, PagerDuty, webhooks.
+//! Notifiers: finding events → routes → durable outbox → Slack, PagerDuty, webhooks,
+//! e-mail.
 //!
-//! Sweeps never send: they only record finding events. [`route_events`] turns new
-//! events into outbox rows; [`dispatch_once`] delivers due rows with retries and
-//! capped exponential backoff. A receiver that is down loses nothing, and a re-sweep
-//! that changes nothing notifies nobody.
+//! Sweeps never send: they only record finding events. [`route_events`] (`queue.rs`)
+//! turns new events into outbox rows, each rendered by its route's channel;
+//! [`dispatch_once`] (`dispatch.rs`) delivers due rows with retries and capped
+//! exponential backoff. A receiver that is down loses nothing, and a re-sweep that
+//! changes nothing notifies nobody.
+//!
+//! A channel is one module in `channels/` implementing [`Notifier`], registered by
+//! one line in `channels!`.
 
+pub mod channels;
 pub mod dispatch;
+pub mod notifier;
+pub mod queue;
 pub mod render;
-pub mod routes;
+pub mod route;
 pub mod send;
 
-pub use dispatch::{
-    dispatch_once, route_events, route_events_as, Delivery, DispatchSummary, RouteSummary,
-};
-pub use routes::{Channel, Route, Secret};
+pub use channels::ChannelConfig;
+pub use dispatch::{dispatch_once, DispatchSummary};
+pub use notifier::Notifier;
+pub use queue::{route_events, route_events_as, Delivery, RouteSummary};
+pub use route::{Notice, Route, Secret};
 pub use send::{install_crypto_provider, signature, Http};
 
 use serde::Deserialize;

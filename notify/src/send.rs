@@ -1,5 +1,6 @@
 //! Transports. One HTTP client (hyper, rustls on ring) serves PagerDuty and webhooks
-//! and is handed to slack-morphism for Slack. Every call has a timeout.
+//! and is handed to slack-morphism for Slack; e-mail uses lettre (channels/email.rs)
+//! on the same rustls provider. Every call has a timeout.
 //!
 //! Failures are retried unless the answer is permanent *for that receiver's API*:
 //! a proxy in front of a receiver answers 404 or 502 during an outage, and giving up
@@ -101,6 +102,11 @@ impl Http {
             connector,
             timeout,
         }
+    }
+
+    /// The per-call timeout every channel honours.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// POSTs JSON; returns the answer's status, (trimmed) body and `Retry-After`.

@@ -7,7 +7,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Duration, Utc};
-use guardrail_model::{diff as json_diff, DiffEntry};
+use guardrail_model::{diff as json_diff, DiffEntry, FindingState};
 use guardrail_storage::{
     finding_json, to_ocsf, FindingQuery, FindingRow, FindingSort, ItemQuery, ItemRow, Role,
     StorageError, Store,
@@ -60,20 +60,12 @@ pub struct FindingParams {
 
 impl FindingParams {
     pub fn to_query(&self, owner_tag: &str) -> Result<FindingQuery, AppError> {
-        let mut states = split(&self.state);
-        if states.is_empty() {
-            states = vec!["open".into()];
-        }
-        if states.iter().any(|s| s == "all") {
-            states.clear();
-        }
-        for s in &states {
-            if !guardrail_storage::findings::STATES.contains(&s.as_str()) {
-                return Err(AppError::BadRequest(format!(
-                    "state {s:?}: use open, fixed, justified, suppressed or all"
-                )));
-            }
-        }
+        let words = split(&self.state);
+        let states = if words.is_empty() {
+            vec![FindingState::Open]
+        } else {
+            FindingState::parse_filter(&words).map_err(AppError::BadRequest)?
+        };
         let min_score = match nonempty(&self.min_score) {
             Some(m) => Some(m.parse::<i64>().map_err(|_| {
                 AppError::BadRequest(format!("min_score {m:?}: use a number from 0 to 10"))
@@ -124,19 +116,8 @@ pub(crate) fn opening_diff(
     let Some(rev_id) = f.first_revision_id else {
         return Ok(None);
     };
-    let Some(rev) = s.revision(rev_id)? else {
-        return Ok(None);
-    };
-    let new = rev.document_json()?;
-    let old = if rev.version > 1 {
-        match s.revision_by_version(rev.item_id, rev.version - 1)? {
-            Some(r) => r.document_json()?,
-            None => Value::Null,
-        }
-    } else {
-        Value::Null
-    };
-    Ok(Some((rev.version - 1, rev.version, json_diff(&old, &new))))
+    Ok(s.revision_diff(rev_id)?
+        .map(|(rev, d)| (rev.version - 1, rev.version, d)))
 }
 
 pub(crate) struct FindingDetail {
@@ -741,7 +722,7 @@ mod tests {
         assert_eq!(q.min_score, Some(7));
         assert_eq!(
             FindingParams::default().to_query("o").unwrap().states,
-            vec!["open".to_string()]
+            vec![FindingState::Open]
         );
     }
 }

@@ -8,7 +8,7 @@ use axum::extract::{Extension, Form, Path, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use chrono::{Duration, NaiveDateTime, Utc};
-use guardrail_model::{DiffEntry, DiffOp};
+use guardrail_model::{DiffEntry, DiffOp, FindingState};
 use guardrail_storage::{FindingQuery, FindingRow, FindingSort, ItemRow, Role, StorageError};
 use serde::Deserialize;
 use serde_json::Value;
@@ -153,7 +153,7 @@ fn finding_view(f: &FindingRow, i: &ItemRow) -> FindingView {
         id: f.id,
         score: f.score,
         severity: f.severity.clone(),
-        state: f.state.clone(),
+        state: f.state.to_string(),
         title: f.title.clone(),
         rule_id: f.rule_id.clone(),
         account: i.account.clone(),
@@ -236,7 +236,7 @@ pub async fn dashboard(State(state): State<AppState>, Extension(auth): Extension
     let counts = crate::summary::counts(&state).await?;
     let (new_since, top, newest, health, broken_rules) = db(&state, move |s| {
         let base = FindingQuery {
-            states: vec!["open".into()],
+            states: vec![FindingState::Open],
             owner_tag: tag,
             limit: 10,
             ..Default::default()
@@ -461,13 +461,14 @@ async fn finding_page(
                 .iter()
                 .map(|e| EventView {
                     at: when(&e.at),
-                    event: e.event.clone(),
+                    event: e.event.to_string(),
                     actor: e.actor.clone().unwrap_or_default(),
                     detail: e.detail.clone(),
                 })
                 .collect(),
-            can_justify: triager && (f.state == "open" || f.state == "suppressed"),
-            can_unjustify: triager && f.state == "justified",
+            can_justify: triager
+                && matches!(f.state, FindingState::Open | FindingState::Suppressed),
+            can_unjustify: triager && f.state == FindingState::Justified,
             form_error,
             typed_reason: typed.reason,
             typed_until: typed.until,
@@ -704,7 +705,7 @@ pub async fn item(
                 .iter()
                 .map(|r| RevView {
                     version: r.version,
-                    change: r.change.clone(),
+                    change: r.change.to_string(),
                     cause: r.cause.clone(),
                     observed: when(&r.observed_at),
                     origin: r.origin.clone(),

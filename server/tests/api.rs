@@ -811,7 +811,7 @@ async fn summary_counts_follow_justifications_and_audits() {
 
     // Another worker justifies one: not seen until something says findings changed.
     let other = guardrail_storage::FindingQuery {
-        states: vec!["open".into()],
+        states: vec![guardrail_model::FindingState::Open],
         ..Default::default()
     };
     let other = fx.store.findings_page(&other).unwrap().rows[0].0.id;

@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
-use guardrail_model::diff;
+use guardrail_model::ChangeKind;
 
 use super::{short_time, Context};
 use crate::output::{self, Format, Table};
@@ -34,12 +34,8 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
     // one extra revision read per change, never a whole history.
     let mut out = Vec::with_capacity(rows.len());
     for (rev, item) in &rows {
-        let paths = if rev.change == "modified" {
-            let prev = store.revision_by_version(item.id, rev.version - 1)?;
-            match prev {
-                Some(p) => diff(&p.document_json()?, &rev.document_json()?).len(),
-                None => 0,
-            }
+        let paths = if rev.change == ChangeKind::Modified {
+            store.diff_with_previous(rev)?.len()
         } else {
             0
         };
@@ -58,7 +54,7 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
             for (rev, item, paths) in &out {
                 t.row(vec![
                     item.id.to_string(),
-                    rev.change.clone(),
+                    rev.change.to_string(),
                     format!("v{}", rev.version),
                     short_time(&rev.observed_at),
                     if *paths > 0 {

@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use anyhow::anyhow;
 use chrono::{DateTime, NaiveDate, Utc};
-use guardrail_model::{diff, DiffOp};
+use guardrail_model::{DiffOp, FindingState};
 use guardrail_storage::{finding_json, to_ocsf, FindingFilter, FindingRow, OCSF_VERSION};
 use serde_json::{json, Value};
 
@@ -118,15 +118,7 @@ fn print_one(
 
 fn list(ctx: &Context, store: &guardrail_storage::Store, a: ListArgs) -> anyhow::Result<ExitCode> {
     store.lapse_expired_justifications(Utc::now())?;
-    let mut states = a.state;
-    if states.iter().any(|s| s == "all") {
-        states.clear();
-    }
-    for s in &states {
-        if !guardrail_storage::findings::STATES.contains(&s.as_str()) {
-            anyhow::bail!("--state {s:?}: use open, fixed, justified, suppressed or all");
-        }
-    }
+    let states = FindingState::parse_filter(&a.state).map_err(|e| anyhow!("--{e}"))?;
     let rows = store.findings(&FindingFilter {
         states,
         min_score: a.min_score,
@@ -175,7 +167,7 @@ fn list(ctx: &Context, store: &guardrail_storage::Store, a: ListArgs) -> anyhow:
                     f.id.to_string(),
                     f.score.to_string(),
                     f.severity.clone(),
-                    f.state.clone(),
+                    f.state.to_string(),
                     i.account.clone(),
                     f.rule_id.clone(),
                     format!(
@@ -201,20 +193,15 @@ fn show(ctx: &Context, store: &guardrail_storage::Store, id: i64) -> anyhow::Res
         .ok_or_else(|| anyhow!("finding {id} has no item"))?;
     let events = store.finding_events(id)?;
     // The change that opened it: the revision first judged, against the one before.
-    let opening = match f.first_revision_id {
-        Some(rid) => store.revision(rid)?,
-        None => None,
-    };
-    let change = match &opening {
-        Some(rev) if rev.version > 1 => {
-            let before = store.revision_by_version(item.id, rev.version - 1)?;
-            let old = match before {
-                Some(b) => b.document_json()?,
-                None => Value::Null,
-            };
-            Some((rev.version, diff(&old, &rev.document_json()?)))
-        }
-        _ => None,
+    let (opening, change) = match f.first_revision_id.map(|rid| store.revision_diff(rid)) {
+        Some(found) => match found? {
+            Some((rev, d)) => {
+                let change = (rev.version > 1).then_some((rev.version, d));
+                (Some(rev), change)
+            }
+            None => (None, None),
+        },
+        None => (None, None),
     };
     match ctx.format()? {
         Format::Text => {

@@ -31,7 +31,7 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
                 t.row(vec![
                     r.id.to_string(),
                     format!("v{}", r.version),
-                    r.change.clone(),
+                    r.change.to_string(),
                     r.cause.clone(),
                     short_time(&r.observed_at),
                     r.hash.chars().take(12).collect(),

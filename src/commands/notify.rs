@@ -85,10 +85,10 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
                 r.name,
                 now.timestamp_nanos_opt().unwrap_or_default()
             );
-            let payload = sample_payload(r, &key);
+            let payload = r.notifier().test(r, &key);
             store.enqueue_one(&NewOutbox {
                 route: r.name.clone(),
-                channel: r.channel.as_str().into(),
+                channel: r.notifier().name().into(),
                 dedup_key: key,
                 event: "test".into(),
                 finding_id: None,
@@ -143,24 +143,6 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
                 }
                 std::thread::sleep(Duration::from_secs_f64(interval));
             }
-        }
-    }
-}
-
-/// A realistic sample for `notify test`, shaped like the route's real messages.
-fn sample_payload(r: &guardrail_notify::Route, key: &str) -> serde_json::Value {
-    let text = "[guardrail] test notification: this route works";
-    match r.channel {
-        guardrail_notify::Channel::Slack => json!({
-            "channel": r.slack_channel,
-            "message": {"text": text, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": format!("*{text}*\nroute `{}`", r.name)}}]},
-        }),
-        guardrail_notify::Channel::Pagerduty => json!({
-            "event_action": "trigger", "dedup_key": key, "client": "guardrail",
-            "payload": {"summary": text, "source": "guardrail", "severity": "info", "class": "test"},
-        }),
-        guardrail_notify::Channel::Webhook => {
-            json!({"delivery_id": key, "event": "test", "route": r.name, "message": text})
         }
     }
 }

@@ -7,6 +7,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::dsl::{count_star, sql};
 use diesel::prelude::*;
 use diesel::sql_types::{Bool, Nullable, Text};
+use guardrail_model::FindingState;
 use serde::Serialize;
 
 use crate::findings::FindingRow;
@@ -55,7 +56,7 @@ impl FindingSort {
 #[derive(Debug, Clone, Default)]
 pub struct FindingQuery {
     /// Any of these states; empty: all.
-    pub states: Vec<String>,
+    pub states: Vec<FindingState>,
     pub min_score: Option<i64>,
     /// Any of these severities; empty: all.
     pub severities: Vec<String>,
@@ -237,8 +238,8 @@ impl Store {
             // (state, key, id) index in order instead of sorting every match.
             match q.states.as_slice() {
                 [] => {}
-                [one] => b = b.filter(findings::state.eq(one.clone())),
-                many => b = b.filter(findings::state.eq_any(many.to_vec())),
+                [one] => b = b.filter(findings::state.eq(one.as_str())),
+                many => b = b.filter(findings::state.eq_any(many.iter().map(|s| s.as_str()))),
             }
             if let Some(m) = q.min_score {
                 b = b.filter(findings::score.ge(m));
@@ -351,7 +352,7 @@ impl Store {
                 .group_by(findings::state)
                 .select((findings::state, count_star()))
                 .load(conn)?;
-            let open = findings::table.filter(findings::state.eq("open"));
+            let open = findings::table.filter(findings::state.eq(FindingState::Open.as_str()));
             let by_severity: Vec<(String, i64)> = open
                 .group_by(findings::severity)
                 .select((findings::severity, count_star()))

@@ -10,14 +10,14 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
-use guardrail_model::{content_hash, ItemKey};
+use guardrail_model::{
+    content_hash, transition, FindingEvent, FindingState, ItemKey, RefusedTransition, Trigger,
+};
 use serde::Serialize;
 
 use crate::read::{utc_serde, ItemRow};
 use crate::schema::{finding_events, findings, items, rule_errors};
 use crate::{with_conn, write_tx, StorageError, Store};
-
-pub const STATES: &[&str] = &["open", "fixed", "justified", "suppressed"];
 
 /// What the auditors concluded for one finding (scores already overridden).
 #[derive(Debug, Clone, PartialEq)]
@@ -105,7 +105,8 @@ pub struct FindingRow {
     #[serde(rename = "key")]
     pub finding_key: String,
     pub kind: String,
-    pub state: String,
+    #[diesel(deserialize_as = String)]
+    pub state: FindingState,
     pub score: i64,
     pub rule_score: i64,
     pub severity: String,
@@ -139,7 +140,8 @@ pub struct FindingEventRow {
     pub finding_id: i64,
     #[serde(with = "utc_serde")]
     pub at: NaiveDateTime,
-    pub event: String,
+    #[diesel(deserialize_as = String)]
+    pub event: FindingEvent,
     pub actor: Option<String>,
     pub detail: String,
     pub revision_id: Option<i64>,
@@ -160,7 +162,7 @@ pub struct RuleErrorRow {
 #[derive(Debug, Clone, Default)]
 pub struct FindingFilter {
     /// States to include; empty means every state.
-    pub states: Vec<String>,
+    pub states: Vec<FindingState>,
     pub min_score: Option<i64>,
     pub account: Option<String>,
     pub resource_type: Option<String>,
@@ -186,7 +188,7 @@ struct InsertFinding<'a> {
     rule_id: &'a str,
     finding_key: &'a str,
     kind: &'a str,
-    state: &'a str,
+    state: &'static str,
     score: i64,
     rule_score: i64,
     severity: &'a str,
@@ -209,7 +211,7 @@ struct InsertFinding<'a> {
 struct InsertEvent {
     finding_id: i64,
     at: NaiveDateTime,
-    event: String,
+    event: &'static str,
     actor: Option<String>,
     detail: String,
     revision_id: Option<i64>,
@@ -218,7 +220,7 @@ struct InsertEvent {
 #[derive(AsChangeset)]
 #[diesel(table_name = findings, treat_none_as_null = true)]
 struct FindingUpdate<'a> {
-    state: &'a str,
+    state: &'static str,
     score: i64,
     rule_score: i64,
     severity: &'a str,
@@ -240,14 +242,14 @@ struct FindingUpdate<'a> {
 fn event(
     finding_id: i64,
     at: NaiveDateTime,
-    name: &str,
+    name: FindingEvent,
     detail: String,
     revision_id: Option<i64>,
 ) -> InsertEvent {
     InsertEvent {
         finding_id,
         at,
-        event: name.to_owned(),
+        event: name.as_str(),
         actor: None,
         detail,
         revision_id,
@@ -259,21 +261,18 @@ fn next_state(
     existing: &FindingRow,
     new: &NewFinding,
     now: NaiveDateTime,
-) -> (&'static str, Option<&'static str>) {
-    let justified_live =
-        existing.state == "justified" && existing.justified_until.is_none_or(|u| u > now);
-    match (existing.state.as_str(), &new.suppressed_by) {
-        ("fixed", Some(_)) => ("suppressed", Some("reopened")),
-        ("fixed", None) => ("open", Some("reopened")),
-        (_, _) if justified_live => ("justified", None),
-        ("justified", Some(_)) => ("suppressed", Some("justification expired")),
-        ("justified", None) => ("open", Some("justification expired")),
-        (_, Some(_)) => (
-            "suppressed",
-            (existing.state != "suppressed").then_some("suppressed"),
-        ),
-        (_, None) => ("open", (existing.state != "open").then_some("unsuppressed")),
-    }
+) -> (FindingState, Option<FindingEvent>) {
+    let trigger = Trigger::Reported {
+        suppressed: new.suppressed_by.is_some(),
+        justification_live: existing.justified_until.is_none_or(|u| u > now),
+    };
+    // Reported applies to every state.
+    transition(existing.state, trigger).unwrap_or((existing.state, None))
+}
+
+/// A refused move, as the error the CLI and API show for finding `id`.
+fn refused(id: i64, e: RefusedTransition) -> StorageError {
+    StorageError::NotFound(format!("finding {id} {e}"))
 }
 
 impl Store {
@@ -340,7 +339,7 @@ impl Store {
                         }
                         let print = fingerprint(rule_id, &audit.key, &new.key);
                         let Some(old) = current.iter().find(|f| f.fingerprint == print) else {
-                            let state = if new.suppressed_by.is_some() { "suppressed" } else { "open" };
+                            let state = if new.suppressed_by.is_some() { FindingState::Suppressed } else { FindingState::Open }.as_str();
                             let id: i64 = diesel::insert_into(findings::table)
                                 .values(InsertFinding {
                                     fingerprint: &print,
@@ -372,14 +371,14 @@ impl Store {
                                 Some(p) => { s.suppressed += 1; format!("opened suppressed by {p}: {}", new.title) }
                                 None => { s.opened += 1; new.title.clone() }
                             };
-                            events.push(event(id, now, "opened", what, audit.revision_id));
+                            events.push(event(id, now, FindingEvent::Opened, what, audit.revision_id));
                             continue;
                         };
                         matched.push(old.id);
                         let (state, said) = next_state(old, new, now);
-                        let reopened = said == Some("reopened");
-                        let lapsed = said == Some("justification expired");
-                        let keep_justification = state == "justified";
+                        let reopened = said == Some(FindingEvent::Reopened);
+                        let lapsed = said == Some(FindingEvent::JustificationExpired);
+                        let keep_justification = state == FindingState::Justified;
                         let score_changed = old.score != new.score;
                         let text_changed = old.title != new.title || old.detail != new.detail || old.remediation != new.remediation || old.severity != new.severity || old.rule_score != new.rule_score;
                         let revision_changed = audit.revision_id.is_some() && old.last_revision_id != audit.revision_id;
@@ -389,7 +388,7 @@ impl Store {
                         }
                         diesel::update(findings::table.find(old.id))
                             .set(FindingUpdate {
-                                state,
+                                state: state.as_str(),
                                 score: new.score,
                                 rule_score: new.rule_score,
                                 severity: &new.severity,
@@ -412,20 +411,20 @@ impl Store {
                             events.push(event(old.id, now, name, new.title.clone(), audit.revision_id));
                         }
                         if score_changed {
-                            events.push(event(old.id, now, "score changed", format!("{} → {}", old.score, new.score), audit.revision_id));
+                            events.push(event(old.id, now, FindingEvent::ScoreChanged, format!("{} → {}", old.score, new.score), audit.revision_id));
                         }
                         if reopened { s.reopened += 1 } else if lapsed { s.justifications_lapsed += 1 } else { s.updated += 1 }
                     }
                     // State findings no longer reported are fixed; change findings stay.
-                    for old in current.iter().filter(|f| !matched.contains(&f.id) && f.kind == "state" && f.state != "fixed") {
+                    for old in current.iter().filter(|f| !matched.contains(&f.id) && f.kind == "state" && f.state != FindingState::Fixed) {
                         diesel::update(findings::table.find(old.id))
                             .set((
-                                findings::state.eq("fixed"),
+                                findings::state.eq(FindingState::Fixed.as_str()),
                                 findings::fixed_at.eq(Some(now)),
                                 findings::last_revision_id.eq(audit.revision_id.or(old.last_revision_id)),
                             ))
                             .execute(conn)?;
-                        events.push(event(old.id, now, "fixed", "the configuration no longer triggers the rule".into(), audit.revision_id));
+                        events.push(event(old.id, now, FindingEvent::Fixed, "the configuration no longer triggers the rule".into(), audit.revision_id));
                         s.fixed += 1;
                     }
                 }
@@ -486,15 +485,15 @@ impl Store {
             let gone: Vec<i64> = findings::table
                 .inner_join(items::table)
                 .filter(items::active.eq(false))
-                .filter(findings::state.ne("fixed"))
+                .filter(findings::state.ne(FindingState::Fixed.as_str()))
                 .filter(findings::kind.eq("state"))
                 .select(findings::id)
                 .load(conn)?;
             for chunk in gone.chunks(500) {
                 diesel::update(findings::table.filter(findings::id.eq_any(chunk)))
-                    .set((findings::state.eq("fixed"), findings::fixed_at.eq(Some(now))))
+                    .set((findings::state.eq(FindingState::Fixed.as_str()), findings::fixed_at.eq(Some(now))))
                     .execute(conn)?;
-                let events: Vec<InsertEvent> = chunk.iter().map(|&id| event(id, now, "fixed", "the resource was deleted".into(), None)).collect();
+                let events: Vec<InsertEvent> = chunk.iter().map(|&id| event(id, now, FindingEvent::Fixed, "the resource was deleted".into(), None)).collect();
                 diesel::insert_into(finding_events::table).values(&events).execute(conn)?;
             }
             Ok(gone.len() as u64)
@@ -505,15 +504,17 @@ impl Store {
     pub fn lapse_expired_justifications(&self, now: DateTime<Utc>) -> Result<u64, StorageError> {
         let now = now.naive_utc();
         write_tx!(self, conn => {
-            let expired: Vec<(i64, Option<String>)> = findings::table
-                .filter(findings::state.eq("justified"))
+            let expired: Vec<(i64, Option<String>, Option<String>)> = findings::table
+                .filter(findings::state.eq(FindingState::Justified.as_str()))
                 .filter(findings::justified_until.lt(now))
-                .select((findings::id, findings::justified_by))
+                .select((findings::id, findings::justified_by, findings::suppressed_by))
                 .load(conn)?;
-            for (id, by) in &expired {
+            for (id, by, suppressed_by) in &expired {
+                let lapsed = Trigger::JustificationLapsed { suppressed: suppressed_by.is_some() };
+                let (state, said) = transition(FindingState::Justified, lapsed).map_err(|e| refused(*id, e))?;
                 diesel::update(findings::table.find(*id))
                     .set((
-                        findings::state.eq("open"),
+                        findings::state.eq(state.as_str()),
                         findings::justified_by.eq(None::<String>),
                         findings::justification.eq(None::<String>),
                         findings::justified_at.eq(None::<NaiveDateTime>),
@@ -521,9 +522,11 @@ impl Store {
                     ))
                     .execute(conn)?;
                 let who = by.clone().unwrap_or_default();
-                diesel::insert_into(finding_events::table)
-                    .values(event(*id, now, "justification expired", format!("justified by {who} until its expiry"), None))
-                    .execute(conn)?;
+                if let Some(said) = said {
+                    diesel::insert_into(finding_events::table)
+                        .values(event(*id, now, said, format!("justified by {who} until its expiry"), None))
+                        .execute(conn)?;
+                }
             }
             Ok(expired.len() as u64)
         })
@@ -558,15 +561,11 @@ impl Store {
         let f = self.finding(id)?.ok_or_else(|| {
             StorageError::NotFound(format!("no finding {id}; see `guardrail findings`"))
         })?;
-        if f.state == "fixed" {
-            return Err(StorageError::NotFound(format!(
-                "finding {id} is fixed: there is nothing to justify"
-            )));
-        }
+        let (state, said) = transition(f.state, Trigger::Justify).map_err(|e| refused(id, e))?;
         write_tx!(self, conn => {
             diesel::update(findings::table.find(id))
                 .set((
-                    findings::state.eq("justified"),
+                    findings::state.eq(state.as_str()),
                     findings::justified_by.eq(Some(who)),
                     findings::justification.eq(Some(reason)),
                     findings::justified_at.eq(Some(now)),
@@ -578,7 +577,7 @@ impl Store {
                 None => reason.to_owned(),
             };
             diesel::insert_into(finding_events::table)
-                .values(InsertEvent { finding_id: id, at: now, event: "justified".into(), actor: Some(who.to_owned()), detail, revision_id: None })
+                .values(InsertEvent { finding_id: id, at: now, event: said.unwrap_or(FindingEvent::Justified).as_str(), actor: Some(who.to_owned()), detail, revision_id: None })
                 .execute(conn)?;
             Ok(())
         })?;
@@ -597,16 +596,14 @@ impl Store {
         let f = self.finding(id)?.ok_or_else(|| {
             StorageError::NotFound(format!("no finding {id}; see `guardrail findings`"))
         })?;
-        if f.state != "justified" {
-            return Err(StorageError::NotFound(format!(
-                "finding {id} is {}, not justified",
-                f.state
-            )));
-        }
+        let unjustify = Trigger::Unjustify {
+            suppressed: f.suppressed_by.is_some(),
+        };
+        let (state, said) = transition(f.state, unjustify).map_err(|e| refused(id, e))?;
         write_tx!(self, conn => {
             diesel::update(findings::table.find(id))
                 .set((
-                    findings::state.eq(if f.suppressed_by.is_some() { "suppressed" } else { "open" }),
+                    findings::state.eq(state.as_str()),
                     findings::justified_by.eq(None::<String>),
                     findings::justification.eq(None::<String>),
                     findings::justified_at.eq(None::<NaiveDateTime>),
@@ -614,7 +611,7 @@ impl Store {
                 ))
                 .execute(conn)?;
             diesel::insert_into(finding_events::table)
-                .values(InsertEvent { finding_id: id, at: now, event: "unjustified".into(), actor: Some(who.to_owned()), detail: String::new(), revision_id: None })
+                .values(InsertEvent { finding_id: id, at: now, event: said.unwrap_or(FindingEvent::Unjustified).as_str(), actor: Some(who.to_owned()), detail: String::new(), revision_id: None })
                 .execute(conn)?;
             Ok(())
         })?;
@@ -637,7 +634,7 @@ impl Store {
                 .select((FindingRow::as_select(), ItemRow::as_select()))
                 .into_boxed();
             if !f.states.is_empty() {
-                q = q.filter(findings::state.eq_any(f.states.clone()));
+                q = q.filter(findings::state.eq_any(f.states.iter().map(|s| s.as_str())));
             }
             if let Some(m) = f.min_score {
                 q = q.filter(findings::score.ge(m));
@@ -700,15 +697,14 @@ pub fn to_ocsf(f: &FindingRow, item: &ItemRow) -> serde_json::Value {
         "critical" => (5, "Critical"),
         _ => (0, "Unknown"),
     };
-    let (status_id, status) = match f.state.as_str() {
-        "open" if f.reopen_count > 0 => (2, "In Progress"),
-        "open" => (1, "New"),
-        "justified" | "suppressed" => (3, "Suppressed"),
-        "fixed" => (4, "Resolved"),
-        _ => (99, "Other"),
+    let (status_id, status) = match f.state {
+        FindingState::Open if f.reopen_count > 0 => (2, "In Progress"),
+        FindingState::Open => (1, "New"),
+        FindingState::Justified | FindingState::Suppressed => (3, "Suppressed"),
+        FindingState::Fixed => (4, "Resolved"),
     };
-    let (activity_id, activity) = match (f.state.as_str(), f.first_seen_at == f.last_seen_at) {
-        ("fixed", _) => (3, "Close"),
+    let (activity_id, activity) = match (f.state, f.first_seen_at == f.last_seen_at) {
+        (FindingState::Fixed, _) => (3, "Close"),
         (_, true) => (1, "Create"),
         _ => (2, "Update"),
     };
@@ -749,8 +745,8 @@ pub fn to_ocsf(f: &FindingRow, item: &ItemRow) -> serde_json::Value {
             // rule pack itself.
             "standards": ["guardrail rule pack"],
             "control": f.rule_id,
-            "status_id": if f.state == "fixed" { 1 } else { 3 },
-            "status": if f.state == "fixed" { "Pass" } else { "Fail" },
+            "status_id": if f.state == FindingState::Fixed { 1 } else { 3 },
+            "status": if f.state == FindingState::Fixed { "Pass" } else { "Fail" },
         },
         "remediation": {"desc": f.remediation},
         "cloud": {"provider": "AWS", "region": item.region, "account": {"uid": item.account, "type": "AWS Account", "type_id": 10}},
@@ -806,7 +802,7 @@ pub const FINDING_CSV_COLUMNS: [&str; 18] = [
 pub fn finding_csv_fields(f: &FindingRow, i: &ItemRow) -> [String; 18] {
     [
         f.id.to_string(),
-        f.state.clone(),
+        f.state.to_string(),
         f.score.to_string(),
         f.severity.clone(),
         f.rule_id.clone(),

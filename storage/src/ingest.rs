@@ -11,8 +11,8 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use guardrail_model::{
-    canonical_json, content_hash, CollectError, Collector, Coverage, ItemKey, Listing, Observation,
-    Scope, SourceError,
+    canonical_json, content_hash, ChangeKind, CollectError, Collector, Coverage, ItemKey, Listing,
+    Observation, Scope, SourceError,
 };
 use serde::Serialize;
 use tracing::{debug, warn};
@@ -453,7 +453,7 @@ impl Ingestor {
                 let item_id = *id_of
                     .get(&(k.account.as_str(), k.region.as_str(), k.resource_type.as_str(), k.resource_id.as_str()))
                     .ok_or_else(|| StorageError::Corrupt(format!("no id returned for new item {k}")))?;
-                revs.push(new_revision(p, item_id, 1, "created", cause, now, sweep_id, origin));
+                revs.push(new_revision(p, item_id, 1, ChangeKind::Created, cause, now, sweep_id, origin));
             }
             for &(i, item_id, version, revived) in &rewritten {
                 let p = &batch[i];
@@ -470,7 +470,7 @@ impl Ingestor {
                         items::ephemeral_hash.eq(&p.eph_hash),
                     ))
                     .execute(conn)?;
-                let change = if revived { "created" } else { "modified" };
+                let change = if revived { ChangeKind::Created } else { ChangeKind::Modified };
                 revs.push(new_revision(p, item_id, version, change, cause, now, sweep_id, origin));
             }
             if !revs.is_empty() {
@@ -592,7 +592,7 @@ impl Ingestor {
                     .map(|&(item_id, version)| NewRevision {
                         item_id,
                         version,
-                        change: "deleted",
+                        change: ChangeKind::Deleted.as_str(),
                         cause,
                         hash: &deleted_hash,
                         document: DELETED_DOCUMENT,
@@ -656,7 +656,7 @@ fn new_revision<'a>(
     p: &'a Prepared,
     item_id: i64,
     version: i64,
-    change: &'a str,
+    change: ChangeKind,
     cause: &'a str,
     now: NaiveDateTime,
     sweep_id: Option<i64>,
@@ -665,7 +665,7 @@ fn new_revision<'a>(
     NewRevision {
         item_id,
         version,
-        change,
+        change: change.as_str(),
         cause,
         hash: &p.hash,
         document: &p.document,

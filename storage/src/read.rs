@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
+use guardrail_model::{diff, ChangeKind, DiffEntry};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -62,7 +63,8 @@ pub struct RevisionRow {
     pub id: i64,
     pub item_id: i64,
     pub version: i64,
-    pub change: String,
+    #[diesel(deserialize_as = String)]
+    pub change: ChangeKind,
     pub cause: String,
     pub hash: String,
     #[serde(skip)]
@@ -94,7 +96,8 @@ pub struct RevisionMeta {
     pub id: i64,
     pub item_id: i64,
     pub version: i64,
-    pub change: String,
+    #[diesel(deserialize_as = String)]
+    pub change: ChangeKind,
     pub cause: String,
     pub hash: String,
     #[serde(serialize_with = "utc")]
@@ -317,6 +320,36 @@ impl Store {
         }))
     }
 
+    /// The change a revision made: its document against the version before it, or
+    /// against nothing for a first version (everything added). The one definition
+    /// every reader uses (notifications, finding pages, the CLI).
+    pub fn diff_with_previous(&self, rev: &RevisionRow) -> Result<Vec<DiffEntry>, StorageError> {
+        let before = match rev.version {
+            v if v > 1 => self.revision_by_version(rev.item_id, v - 1)?,
+            _ => None,
+        };
+        let old = match before {
+            Some(b) => b.document_json()?,
+            None => Value::Null,
+        };
+        Ok(diff(&old, &rev.document_json()?))
+    }
+
+    /// [`Store::diff_with_previous`] by revision id, with the revision (`None`: no
+    /// such revision).
+    pub fn revision_diff(
+        &self,
+        revision_id: i64,
+    ) -> Result<Option<(RevisionRow, Vec<DiffEntry>)>, StorageError> {
+        match self.revision(revision_id)? {
+            Some(rev) => {
+                let d = self.diff_with_previous(&rev)?;
+                Ok(Some((rev, d)))
+            }
+            None => Ok(None),
+        }
+    }
+
     /// Time travel: the revision in force at `at` (None if the item did not exist yet).
     pub fn revision_at(
         &self,
@@ -370,7 +403,7 @@ impl Store {
                 .select((RevisionRow::as_select(), ItemRow::as_select()))
                 .into_boxed();
             if !include_deleted {
-                q = q.filter(revisions::change.ne("deleted"));
+                q = q.filter(revisions::change.ne(ChangeKind::Deleted.as_str()));
             }
             q.order(revisions::id).limit(limit.max(1)).load(conn)?
         }))

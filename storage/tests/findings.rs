@@ -95,7 +95,7 @@ fn events(store: &Store, id: i64) -> Vec<String> {
         .finding_events(id)
         .unwrap()
         .into_iter()
-        .map(|e| e.event)
+        .map(|e| e.event.to_string())
         .collect()
 }
 
@@ -334,7 +334,7 @@ fn scenario_change_findings_stay_and_deleted_items_fix(store: &Store) {
     );
     let open = store
         .findings(&FindingFilter {
-            states: vec!["open".into()],
+            states: vec![guardrail_model::FindingState::Open],
             ..FindingFilter::default()
         })
         .unwrap();
@@ -358,7 +358,7 @@ fn scenario_change_findings_stay_and_deleted_items_fix(store: &Store) {
     let by_state = |s: &str| {
         store
             .findings(&FindingFilter {
-                states: vec![s.into()],
+                states: vec![s.parse().unwrap()],
                 ..FindingFilter::default()
             })
             .unwrap()

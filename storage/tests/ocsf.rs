@@ -169,7 +169,7 @@ fn finding(state: &str, severity: &str, reopened: i64) -> FindingRow {
         rule_id: "ec2/sg_admin_ports_open".into(),
         finding_key: "22/0.0.0.0/0".into(),
         kind: "state".into(),
-        state: state.into(),
+        state: state.parse().unwrap(),
         score: 9,
         rule_score: 10,
         severity: severity.into(),

@@ -285,7 +285,7 @@ fn scenario_findings_filters(store: &Store) {
     );
     assert_eq!(
         count(FindingQuery {
-            states: vec!["fixed".into()],
+            states: vec![guardrail_model::FindingState::Fixed],
             ..query()
         }),
         0

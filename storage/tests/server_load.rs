@@ -129,7 +129,7 @@ fn measure(store: &Store) {
         start.elapsed().as_secs_f64()
     );
     let q = FindingQuery {
-        states: vec!["open".into()],
+        states: vec![guardrail_model::FindingState::Open],
         owner_tag: "owner".into(),
         limit: 50,
         ..Default::default()

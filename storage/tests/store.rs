@@ -429,7 +429,7 @@ fn scenario_deleted_item_comes_back(store: &Store) {
         .history(item.id, 10)
         .unwrap()
         .into_iter()
-        .map(|r| r.change)
+        .map(|r| r.change.to_string())
         .collect();
     assert_eq!(changes, ["created", "deleted", "created"]);
 }

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod receiver;
+pub mod smtp;
 pub mod webdriver;
 
 use std::path::{Path, PathBuf};
