@@ -48,7 +48,7 @@ pub struct IngestConfig {
 impl IngestConfig {
     pub fn max_item_bytes(&self) -> usize {
         self.max_item_bytes
-            .unwrap_or(guardrail_watchers::aws_config::MAX_ITEM_BYTES)
+            .unwrap_or(guardrail_watchers::config_deliveries::MAX_ITEM_BYTES)
     }
 }
 

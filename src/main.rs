@@ -96,8 +96,6 @@ enum Command {
     Rules(commands::rules::Args),
     /// Measure ingest throughput on synthetic AWS Config data.
     Bench(commands::bench::Args),
-    /// Load-test a running server on this machine (the client of scripts/load-server).
-    Loadtest(commands::loadtest::Args),
 }
 
 impl Command {
@@ -159,7 +157,7 @@ fn init_logging(verbose: u8) {
 }
 
 fn main() -> ExitCode {
-    // Before anything can open a TLS connection (DESIGN §6).
+    // Before anything can open a TLS connection (ARCHITECTURE.md, invariant 10).
     guardrail_notify::install_crypto_provider();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -225,7 +223,6 @@ fn main() -> ExitCode {
         Command::Rules(a) => commands::rules::run(&ctx, a),
         Command::Status => commands::status::run(&ctx),
         Command::Bench(a) => commands::bench::run(&ctx, a),
-        Command::Loadtest(a) => commands::loadtest::run(&ctx, a),
     };
     match result {
         Ok(code) => code,

@@ -16,7 +16,7 @@ use flate2::write::GzEncoder;
 use flate2::Compression;
 use guardrail_storage::testing::PgTestDb;
 use guardrail_storage::Store;
-use guardrail_watchers::aws_config::{ConfigDeliveries, LocalDirectory};
+use guardrail_watchers::config_deliveries::{ConfigDeliveries, LocalDirectory};
 use guardrail_watchers::Quiet;
 use serde::Serialize;
 use serde_json::{json, Value};

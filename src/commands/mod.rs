@@ -8,7 +8,6 @@ pub mod diff;
 pub mod findings;
 pub mod history;
 pub mod items;
-pub mod loadtest;
 pub mod notify;
 pub mod rules;
 pub mod serve;

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use guardrail_storage::{Store, SweepSummary};
 use guardrail_watchers::aws::{AwsSweep, AwsTarget, S3Deliveries};
-use guardrail_watchers::aws_config::{ConfigDeliveries, LocalDirectory};
+use guardrail_watchers::config_deliveries::{ConfigDeliveries, LocalDirectory};
 use guardrail_watchers::{Progress, Watcher};
 use indicatif::{ProgressBar, ProgressStyle};
 

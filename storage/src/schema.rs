@@ -1,5 +1,5 @@
 //! Table definitions shared by both backends: every column uses a type both
-//! SQLite and PostgreSQL map the same way (JSON is canonical text; see DESIGN §6).
+//! SQLite and PostgreSQL map the same way (JSON is canonical text: byte-identical on both backends, so hashes and diffs agree).
 
 diesel::table! {
     sweeps (id) {

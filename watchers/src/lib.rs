@@ -6,7 +6,7 @@
 //! complete listings only, by storage, never here.
 
 pub mod aws;
-pub mod aws_config;
+pub mod config_deliveries;
 pub mod normalize;
 
 use guardrail_model::{CollectError, Collector};

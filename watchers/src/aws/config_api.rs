@@ -11,7 +11,7 @@ use chrono::Utc;
 use serde_json::{json, Map, Value};
 
 use super::{describe, time, AwsLister, Context, Listed, Problem, Reach};
-use crate::aws_config::{read_item, ItemState};
+use crate::config_deliveries::{read_item, ItemState};
 
 /// BatchGetResourceConfig takes at most 100 keys.
 const BATCH: usize = 100;

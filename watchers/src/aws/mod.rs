@@ -8,17 +8,6 @@
 //! sources.
 
 mod accounts;
-mod config_api;
-mod ec2_instance;
-mod ec2_internet_gateway;
-mod ec2_network_acl;
-mod ec2_route_table;
-mod ec2_security_group;
-mod ec2_subnet;
-mod ec2_vpc;
-mod iam;
-mod s3_account_public_access_block;
-mod s3_bucket;
 mod s3_deliveries;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -40,18 +29,37 @@ use crate::normalize::normalize_lenient;
 use crate::{Progress, Watcher};
 
 pub use accounts::{check_accounts, AccessCheck, AccountAccess};
-pub use config_api::ConfigRecorded;
-pub use ec2_instance::Instances;
-pub use ec2_internet_gateway::InternetGateways;
-pub use ec2_network_acl::NetworkAcls;
-pub use ec2_route_table::RouteTables;
-pub use ec2_security_group::SecurityGroups;
-pub use ec2_subnet::Subnets;
-pub use ec2_vpc::Vpcs;
-pub use iam::Iam;
-pub use s3_account_public_access_block::AccountPublicAccessBlock;
-pub use s3_bucket::Buckets;
 pub use s3_deliveries::S3Deliveries;
+
+/// Declares each lister's module and builds the full list: one line per resource
+/// type (`module::Type = constructor`), so a new type is a file and a line.
+macro_rules! listers {
+    ($target:ident => $($module:ident::$ty:ident = $make:expr,)+) => {
+        $(mod $module; pub use $module::$ty;)+
+
+        /// Every lister, in sweep order (`AwsSweep::new` narrows it to `target.only`).
+        fn all_listers($target: &AwsTarget) -> Vec<Box<dyn AwsListerDyn>> {
+            vec![$(Box::new($make)),+]
+        }
+    };
+}
+
+listers! { target =>
+    iam::Iam = Iam,
+    s3_bucket::Buckets = Buckets,
+    s3_account_public_access_block::AccountPublicAccessBlock = AccountPublicAccessBlock,
+    ec2_security_group::SecurityGroups = SecurityGroups,
+    ec2_instance::Instances = Instances,
+    ec2_vpc::Vpcs = Vpcs,
+    ec2_subnet::Subnets = Subnets,
+    ec2_network_acl::NetworkAcls = NetworkAcls,
+    ec2_route_table::RouteTables = RouteTables,
+    ec2_internet_gateway::InternetGateways = InternetGateways,
+    config_api::ConfigRecorded = ConfigRecorded::new(
+        target.config_types.clone(),
+        target.config_aggregator.clone(),
+    ),
+}
 
 /// One account to sweep, and how to get into it.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -538,22 +546,7 @@ impl AwsSweep {
                     .into(),
             );
         }
-        let all: Vec<Box<dyn AwsListerDyn>> = vec![
-            Box::new(Iam),
-            Box::new(Buckets),
-            Box::new(AccountPublicAccessBlock),
-            Box::new(SecurityGroups),
-            Box::new(Instances),
-            Box::new(Vpcs),
-            Box::new(Subnets),
-            Box::new(NetworkAcls),
-            Box::new(RouteTables),
-            Box::new(InternetGateways),
-            Box::new(ConfigRecorded::new(
-                target.config_types.clone(),
-                target.config_aggregator.clone(),
-            )),
-        ];
+        let all = all_listers(&target);
         let wanted = |s: &str| {
             if target.only.is_empty() {
                 s != "config"

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::s3_bucket::s3_conf;
 use super::{describe, sdk_config, AwsTarget};
-use crate::aws_config::{
+use crate::config_deliveries::{
     decompressing, parse_delivery_name, DeliveryKind, DeliveryObject, DeliveryStore,
 };
 

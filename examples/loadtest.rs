@@ -1,5 +1,7 @@
-//! `guardrail loadtest`: concurrent HTTP load against a running `guardrail serve`, the
-//! client of `scripts/load-server`.
+//! `loadtest`: concurrent HTTP load against a running `guardrail serve`, the client of
+//! `scripts/load-server`. A development tool, not a product command, so it is an
+//! example of the package (`cargo build --release --example loadtest`), never
+//! installed with guardrail.
 //!
 //! Each client is one OS thread with one keep-alive connection, written against `std`
 //! alone: the client shares the machine with the server and the database, so it must
@@ -18,11 +20,13 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use serde::Serialize;
 
-use super::Context;
-use crate::output::{self, Format, Table};
-
-#[derive(clap::Args)]
+/// HTTP load on a running guardrail server (loopback only).
+#[derive(clap::Parser)]
+#[command(name = "loadtest")]
 pub struct Args {
+    /// text, or json for the report as one JSON object.
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    format: String,
     /// The server, on loopback: http://127.0.0.1:PORT
     #[arg(long)]
     url: String,
@@ -318,8 +322,17 @@ fn client(
     t
 }
 
-pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
-    let format = ctx.format()?;
+fn main() -> ExitCode {
+    match run(<Args as clap::Parser>::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(64)
+        }
+    }
+}
+
+fn run(a: Args) -> anyhow::Result<ExitCode> {
     if a.clients == 0 || a.items == 0 || a.seconds.is_nan() || a.seconds <= 0.0 {
         bail!("--clients, --items and --seconds must be greater than zero");
     }
@@ -376,8 +389,8 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
         routes,
         first_errors: all.errors,
     };
-    match format {
-        Format::Json => output::json(&report)?,
+    match a.format.as_str() {
+        "json" => println!("{}", serde_json::to_string_pretty(&report)?),
         _ => {
             println!(
                 "{} clients (pause {} ms), {:.0} s warm-up, then {:.1} s: {} requests, {:.0} req/s, {} errors",
@@ -389,18 +402,23 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
                 report.requests_per_second,
                 report.errors
             );
-            let mut t = Table::new(&["route", "n", "p50 ms", "p95 ms", "p99 ms", "max ms"]);
+            let width = report
+                .routes
+                .iter()
+                .map(|r| r.route.len())
+                .max()
+                .unwrap_or(5)
+                .max(5);
+            println!(
+                "{:<width$}  {:>8}  {:>8}  {:>8}  {:>8}  {:>8}",
+                "route", "n", "p50 ms", "p95 ms", "p99 ms", "max ms"
+            );
             for r in &report.routes {
-                t.row(vec![
-                    r.route.to_owned(),
-                    r.requests.to_string(),
-                    format!("{:.1}", r.p50_ms),
-                    format!("{:.1}", r.p95_ms),
-                    format!("{:.1}", r.p99_ms),
-                    format!("{:.1}", r.max_ms),
-                ]);
+                println!(
+                    "{:<width$}  {:>8}  {:>8.1}  {:>8.1}  {:>8.1}  {:>8.1}",
+                    r.route, r.requests, r.p50_ms, r.p95_ms, r.p99_ms, r.max_ms
+                );
             }
-            t.print()?;
             for e in &report.first_errors {
                 println!("error: {e}");
             }
