@@ -1,88 +1,49 @@
-//! CIDR maths for IPv4 and IPv6: parsing, containment, internet-wide and public ranges.
+//! CIDR questions rules ask (internet-wide? public? inside the internal ranges?), for
+//! IPv4 and IPv6. The address maths is ipnet's; this adds what AWS configurations need:
+//! bare addresses read as single hosts, host bits ignored, families never mixed.
 
 use std::net::IpAddr;
 
+use ipnet::IpNet;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cidr {
-    /// The network address as a 128-bit number (IPv4 in the low 32 bits).
-    network: u128,
-    prefix: u8,
-    v6: bool,
-}
+pub struct Cidr(IpNet);
 
 impl Cidr {
+    /// `10.1.2.3/8` (host bits dropped: `10.0.0.0/8`), `2001:db8::/32`, or a bare
+    /// address (a single host). `None` for anything else.
     pub fn parse(text: &str) -> Option<Cidr> {
         let text = text.trim();
-        let (addr, prefix) = match text.split_once('/') {
-            Some((a, p)) => (a, Some(p.parse::<u8>().ok()?)),
-            None => (text, None),
+        let net = match text.parse::<IpNet>() {
+            Ok(n) => n,
+            Err(_) if !text.contains('/') => IpNet::from(text.parse::<IpAddr>().ok()?),
+            Err(_) => return None,
         };
-        let ip: IpAddr = addr.parse().ok()?;
-        let (bits, v6, max) = match ip {
-            IpAddr::V4(v4) => (u128::from(u32::from(v4)), false, 32u8),
-            IpAddr::V6(v6) => (u128::from(v6), true, 128u8),
-        };
-        let prefix = prefix.unwrap_or(max);
-        if prefix > max {
-            return None;
-        }
-        let host_bits = u32::from(max - prefix);
-        let mask = if host_bits >= 128 {
-            0
-        } else {
-            !0u128 << host_bits
-        };
-        let width_mask = if max == 128 {
-            !0u128
-        } else {
-            (1u128 << max) - 1
-        };
-        Some(Cidr {
-            network: bits & mask & width_mask,
-            prefix,
-            v6,
-        })
+        Some(Cidr(net.trunc()))
     }
 
     pub fn prefix(&self) -> u8 {
-        self.prefix
+        self.0.prefix_len()
     }
 
     pub fn is_v6(&self) -> bool {
-        self.v6
+        matches!(self.0, IpNet::V6(_))
     }
 
-    fn max(&self) -> u8 {
-        if self.v6 {
-            128
-        } else {
-            32
-        }
-    }
-
-    /// Whether every address of `other` is inside `self`.
+    /// Whether every address of `other` is inside `self` (never across families).
     pub fn contains(&self, other: &Cidr) -> bool {
-        if self.v6 != other.v6 || other.prefix < self.prefix {
-            return false;
-        }
-        let host_bits = u32::from(self.max() - self.prefix);
-        let mask = if host_bits >= 128 {
-            0
-        } else {
-            !0u128 << host_bits
-        };
-        (other.network & mask) == self.network
+        self.0.contains(&other.0)
     }
 
     /// `0.0.0.0/0` or `::/0`: every address there is.
     pub fn is_internet(&self) -> bool {
-        self.prefix == 0
+        self.prefix() == 0
     }
 
     /// Whether any address in the range is publicly routable, i.e. the range is not
     /// wholly inside private, loopback, link-local, shared (CGNAT) or unique-local space.
     pub fn is_public(&self) -> bool {
-        let private: &[&str] = if self.v6 {
+        let private: &[&str] = if self.is_v6() {
             &["fc00::/7", "fe80::/10", "::1/128", "::/128"]
         } else {
             &[
@@ -102,12 +63,8 @@ impl Cidr {
 
     /// Number of addresses, saturating at u128::MAX.
     pub fn size(&self) -> u128 {
-        let host_bits = u32::from(self.max() - self.prefix);
-        if host_bits >= 128 {
-            u128::MAX
-        } else {
-            1u128 << host_bits
-        }
+        let host_bits = u32::from(self.0.max_prefix_len() - self.prefix());
+        1u128.checked_shl(host_bits).unwrap_or(u128::MAX)
     }
 }
 
