@@ -1,23 +1,37 @@
-//! `/metrics` in the Prometheus text format: figures from the database (findings,
-//! outbox, rule errors, the latest sweep of each source) and this process's counters.
+//! `/metrics` in the OpenMetrics text format (which Prometheus scrapes), written by
+//! prometheus-client: figures from the database (findings, outbox, rule errors, the
+//! latest sweep of each source) and this process's counters. A registry is built per
+//! scrape from one database snapshot, so every figure in a scrape is from one moment.
 
-use std::fmt::Write as _;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 
 use crate::{db, AppError, AppState};
 
-fn label(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateSeverity {
+    state: String,
+    severity: String,
 }
 
-fn family(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RuleStatus {
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SweepSource {
+    source: String,
+    status: String,
 }
 
 /// A per-sweep gauge: name, help and how to read it from the sweep.
@@ -27,71 +41,77 @@ type SweepGauge = (
     fn(&guardrail_storage::SweepRow) -> f64,
 );
 
+fn gauge(registry: &mut Registry, name: &str, help: &str, value: i64) {
+    let g: Gauge = Gauge::default();
+    g.set(value);
+    registry.register(name, help, g);
+}
+
 pub async fn metrics(State(state): State<AppState>) -> Result<Response, AppError> {
     let snap = db(&state, |s| s.metrics_snapshot()).await?;
-    let mut out = String::new();
-    family(
-        &mut out,
+    let mut registry = Registry::default();
+
+    let findings = Family::<StateSeverity, Gauge>::default();
+    for (state, severity, n) in &snap.findings_by_state_severity {
+        findings
+            .get_or_create(&StateSeverity {
+                state: state.clone(),
+                severity: severity.clone(),
+            })
+            .set(*n);
+    }
+    registry.register(
         "guardrail_findings",
-        "gauge",
-        "Findings by state and severity.",
+        "Findings by state and severity",
+        findings,
     );
-    for (st, sev, n) in &snap.findings_by_state_severity {
-        let _ = writeln!(
-            out,
-            "guardrail_findings{{state=\"{}\",severity=\"{}\"}} {n}",
-            label(st),
-            label(sev)
-        );
-    }
-    family(
-        &mut out,
+    gauge(
+        &mut registry,
         "guardrail_outbox_pending",
-        "gauge",
-        "Notifications not yet delivered or given up.",
+        "Notifications not yet delivered or given up",
+        snap.outbox_pending,
     );
-    let _ = writeln!(out, "guardrail_outbox_pending {}", snap.outbox_pending);
-    family(
-        &mut out,
+    gauge(
+        &mut registry,
         "guardrail_outbox_gave_up",
-        "gauge",
-        "Notifications given up after retries.",
+        "Notifications given up after retries",
+        snap.outbox_gave_up,
     );
-    let _ = writeln!(out, "guardrail_outbox_gave_up {}", snap.outbox_gave_up);
-    family(
-        &mut out,
+    gauge(
+        &mut registry,
         "guardrail_rule_errors",
-        "gauge",
-        "Rule errors recorded.",
+        "Rule errors recorded",
+        snap.rule_errors,
     );
-    let _ = writeln!(out, "guardrail_rule_errors {}", snap.rule_errors);
-    family(
-        &mut out,
-        "guardrail_rules",
-        "gauge",
-        "Rules by health as of the last audit pass that ran them (not_loaded, erroring and suspended rules judge nothing or not everything).",
-    );
+    let rules = Family::<RuleStatus, Gauge>::default();
     for (status, n) in &snap.rules_by_status {
-        let _ = writeln!(out, "guardrail_rules{{status=\"{status}\"}} {n}");
+        rules
+            .get_or_create(&RuleStatus {
+                status: status.clone(),
+            })
+            .set(*n);
     }
-    family(
-        &mut out,
+    registry.register(
+        "guardrail_rules",
+        "Rules by health as of the last audit pass that ran them (not_loaded, erroring and suspended rules judge nothing or not everything)",
+        rules,
+    );
+    gauge(
+        &mut registry,
         "guardrail_items_unaudited",
-        "gauge",
-        "Active items whose latest revision has not been judged yet (the next audit pass judges them).",
+        "Active items whose latest revision has not been judged yet (the next audit pass judges them)",
+        snap.items_unaudited,
     );
-    let _ = writeln!(out, "guardrail_items_unaudited {}", snap.items_unaudited);
-    family(
-        &mut out,
+    gauge(
+        &mut registry,
         "guardrail_items_active",
-        "gauge",
-        "Items currently present.",
+        "Items currently present",
+        snap.items_active,
     );
-    let _ = writeln!(out, "guardrail_items_active {}", snap.items_active);
     let sweeps: [SweepGauge; 5] = [
         (
             "guardrail_sweep_last_duration_seconds",
-            "Duration of the latest sweep of each source.",
+            "Duration of the latest sweep of each source",
             |s| {
                 s.finished_at.map_or(0.0, |f| {
                     (f - s.started_at).num_milliseconds() as f64 / 1000.0
@@ -100,77 +120,70 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, AppError
         ),
         (
             "guardrail_sweep_last_items",
-            "Items seen by the latest sweep of each source.",
+            "Items seen by the latest sweep of each source",
             |s| s.items_seen as f64,
         ),
         (
             "guardrail_sweep_last_changes",
-            "Revisions (created, modified, deleted) written by the latest sweep.",
+            "Revisions (created, modified, deleted) written by the latest sweep",
             |s| (s.created + s.modified + s.deleted) as f64,
         ),
         (
             "guardrail_sweep_last_errors",
-            "Errors of the latest sweep of each source.",
+            "Errors of the latest sweep of each source",
             |s| s.errors as f64,
         ),
         (
             "guardrail_sweep_last_start_timestamp_seconds",
-            "Start of the latest sweep of each source.",
+            "Start of the latest sweep of each source",
             |s| s.started_at.and_utc().timestamp() as f64,
         ),
     ];
     for (name, help, value) in sweeps {
-        family(&mut out, name, "gauge", help);
+        let family = Family::<SweepSource, Gauge<f64, AtomicU64>>::default();
         for s in &snap.latest_sweeps {
-            let _ = writeln!(
-                out,
-                "{name}{{source=\"{}\",status=\"{}\"}} {}",
-                label(&s.source),
-                label(&s.status),
-                value(s)
-            );
+            family
+                .get_or_create(&SweepSource {
+                    source: s.source.clone(),
+                    status: s.status.clone(),
+                })
+                .set(value(s));
         }
+        registry.register(name, help, family);
     }
     let m = &state.metrics;
+    // Counter names get their `_total` from prometheus-client.
     for (name, help, v) in [
+        ("guardrail_sweeps_run", "Sweeps run by this process", &m.sweeps_run),
+        ("guardrail_sweeps_failed", "Sweeps that failed in this process", &m.sweeps_failed),
         (
-            "guardrail_sweeps_run_total",
-            "Sweeps run by this process.",
-            &m.sweeps_run,
-        ),
-        (
-            "guardrail_sweeps_failed_total",
-            "Sweeps that failed in this process.",
-            &m.sweeps_failed,
-        ),
-        (
-            "guardrail_audits_run_total",
-            "Audits (after sweeps, or re-audits after rule or settings changes) run by this process.",
+            "guardrail_audits_run",
+            "Audits (after sweeps, or re-audits after rule or settings changes) run by this process",
             &m.audits_run,
         ),
         (
-            "guardrail_notifications_delivered_total",
-            "Notifications delivered by this process.",
+            "guardrail_notifications_delivered",
+            "Notifications delivered by this process",
             &m.notifications_delivered,
         ),
         (
-            "guardrail_notifications_failed_total",
-            "Failed notification attempts in this process.",
+            "guardrail_notifications_failed",
+            "Failed notification attempts in this process",
             &m.notifications_failed,
         ),
-        (
-            "guardrail_http_requests_total",
-            "HTTP requests served by this process.",
-            &m.http_requests,
-        ),
+        ("guardrail_http_requests", "HTTP requests served by this process", &m.http_requests),
     ] {
-        family(&mut out, name, "counter", help);
-        let _ = writeln!(out, "{name} {}", v.load(Ordering::Relaxed));
+        let c: Counter = Counter::default();
+        c.inc_by(v.load(Ordering::Relaxed));
+        registry.register(name, help, c);
     }
+    let mut out = String::new();
+    encode(&mut out, &registry)
+        .map_err(|e| AppError::Internal(format!("cannot write the metrics: {e}")))?;
     Ok((
         [(
             header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
         out,
     )
