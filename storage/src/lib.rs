@@ -11,6 +11,7 @@ pub mod api;
 mod audit_state;
 pub mod auth;
 mod error;
+pub mod export;
 pub mod findings;
 mod ingest;
 mod open;
@@ -26,10 +27,10 @@ pub use api::{
 pub use audit_state::{DueAudit, DueRule, RuleHealthRow, SWEEP_SILENCE};
 pub use auth::{Principal, Role, TokenRow};
 pub use error::StorageError;
+pub use export::{finding_csv_fields, finding_json, to_ocsf, FINDING_CSV_COLUMNS, OCSF_VERSION};
 pub use findings::{
-    finding_csv_fields, finding_json, fingerprint, to_ocsf, AuditSummary, AuditedAs,
-    FindingEventRow, FindingFilter, FindingRow, ItemAudit, NewFinding, RuleErrorRow, RuleResult,
-    FINDING_CSV_COLUMNS, OCSF_VERSION,
+    fingerprint, AuditSummary, AuditedAs, FindingEventRow, FindingFilter, FindingRow, ItemAudit,
+    NewFinding, RuleErrorRow, RuleResult,
 };
 pub use ingest::{Ingestor, SweepSummary};
 pub use open::{redact_url, Backend};
