@@ -17,7 +17,6 @@ use guardrail_auditors::{
     RuleTally,
 };
 use guardrail_model::{ChangeKind, ItemKey};
-pub use guardrail_notify::Delivery;
 use guardrail_storage::{
     AuditSummary, AuditedAs, DueAudit, DueRule, ItemAudit, NewFinding, RuleHealthRow, RuleResult,
     Store,
@@ -36,7 +35,6 @@ pub struct Auditor {
     pub engine: Engine,
     pub rules: RuleSet,
     settings: AuditSettings,
-    notify: guardrail_notify::NotifySettings,
     base: AuditContext,
     /// What judges: the rule set's identity plus the settings that change verdicts.
     identity: Arc<str>,
@@ -59,7 +57,6 @@ impl Auditor {
             engine,
             rules,
             settings: config.audit.clone(),
-            notify: config.notify.clone(),
             base: AuditContext {
                 now: Utc::now(),
                 accounts: config.account_infos(),
@@ -129,26 +126,15 @@ impl Auditor {
     /// one that was interrupted), judged by other rules or settings, or not re-checked
     /// for `audit.recheck_hours`.
     pub fn audit_due(&self, store: &Store) -> anyhow::Result<AuditSummary> {
-        self.pass(store, Scope::Due, Delivery::Each)
-    }
-
-    /// [`Auditor::audit_due`] for a baseline: the findings it opens are notified as one
-    /// summary per route instead of one message each.
-    pub fn audit_due_as(&self, store: &Store, delivery: Delivery) -> anyhow::Result<AuditSummary> {
-        self.pass(store, Scope::Due, delivery)
+        self.pass(store, Scope::Due)
     }
 
     /// Re-audits every active item (`guardrail audit`, after a settings change).
     pub fn audit_all(&self, store: &Store) -> anyhow::Result<AuditSummary> {
-        self.pass(store, Scope::Everything, Delivery::Each)
+        self.pass(store, Scope::Everything)
     }
 
-    fn pass(
-        &self,
-        store: &Store,
-        scope: Scope,
-        delivery: Delivery,
-    ) -> anyhow::Result<AuditSummary> {
+    fn pass(&self, store: &Store, scope: Scope) -> anyhow::Result<AuditSummary> {
         self.record_load_errors(store)?;
         let pass = AuditPass::new(&self.rules, self.settings.pass_limits());
         // Rule errors recorded in full so far this pass, per rule.
@@ -175,7 +161,6 @@ impl Auditor {
         }
         total.fixed += store.fix_findings_of_deleted_items(Utc::now())?;
         total.rule_problems = self.record_health(store, &pass.tallies())?;
-        self.queue_notifications(store, delivery)?;
         Ok(total)
     }
 
@@ -248,15 +233,6 @@ impl Auditor {
         }
         store.record_rule_health(&rows)?;
         Ok(problems)
-    }
-
-    /// Queues notifications for the finding events just recorded. Only writes outbox
-    /// rows: sending is the dispatcher's job and never slows a sweep down.
-    fn queue_notifications(&self, store: &Store, delivery: Delivery) -> anyhow::Result<()> {
-        if !self.notify.routes.is_empty() {
-            guardrail_notify::route_events_as(store, &self.notify, Utc::now(), delivery)?;
-        }
-        Ok(())
     }
 
     fn audit_batch(

@@ -7,6 +7,7 @@ mod audit;
 mod commands;
 mod config;
 mod output;
+mod pipeline;
 mod rules_pack;
 mod scheduler;
 

@@ -20,8 +20,8 @@ use guardrail_storage::Store;
 use guardrail_watchers::Quiet;
 
 use crate::audit::Auditor;
-use crate::commands::sweep::{source_watcher, sweep_into};
 use crate::config::{Config, SourceConfig};
+use crate::pipeline::{Delivery, Pipeline};
 
 /// Where the scheduler's one-line reports go (stdout for `watch`, the log for `serve`).
 pub type Report = Box<dyn Fn(&str) + Send>;
@@ -193,7 +193,8 @@ impl Scheduler {
         if audit_changed {
             self.auditor = Auditor::new(&self.rules_dir, &self.config)?;
             // The settings are part of what judged each item: every item is due.
-            let s = self.auditor.audit_due(&self.store)?;
+            let s = Pipeline::new(&self.store, &self.config)
+                .audit_due(&self.auditor, Delivery::Each)?;
             self.audited = Some(Instant::now());
             self.metrics.record_audit();
             self.say(&format!(
@@ -210,21 +211,12 @@ impl Scheduler {
         let span = tracing::info_span!("sweep", source = %source.name);
         let _enter = span.enter();
         let started = Instant::now();
-        let outcome = source_watcher(&self.config, source)
-            .and_then(|mut watcher| {
-                // A source's first sweep is a baseline: one summary per route.
-                let first = !self.store.source_swept_before(&watcher.describe())?;
-                Ok((sweep_into(&self.store, watcher.as_mut(), &Quiet)?, first))
-            })
-            .and_then(|(s, first)| {
-                let delivery = if first {
-                    crate::audit::Delivery::Baseline
-                } else {
-                    crate::audit::Delivery::Each
-                };
-                let audit = self.auditor.audit_due_as(&self.store, delivery)?;
-                Ok((s, audit))
-            });
+        let outcome = Pipeline::new(&self.store, &self.config).sweep_source(
+            &self.config,
+            source,
+            &self.auditor,
+            &Quiet,
+        );
         self.audited = Some(Instant::now());
         match outcome {
             Ok((s, audit)) => {
@@ -298,7 +290,8 @@ impl Scheduler {
         self.reported = self.auditor.rules.load_errors.clone();
         if !changed.is_empty() {
             // The rule set is part of what judged each item: every item is due.
-            let s = self.auditor.audit_due(&self.store)?;
+            let s = Pipeline::new(&self.store, &self.config)
+                .audit_due(&self.auditor, Delivery::Each)?;
             self.audited = Some(Instant::now());
             self.metrics.record_audit();
             self.say(&format!(
@@ -312,7 +305,8 @@ impl Scheduler {
             self.say_rule_problems(&s);
         } else if self.audited.is_none_or(|t| t.elapsed() >= DUE_CHECK) {
             let first = self.audited.is_none();
-            let s = self.auditor.audit_due(&self.store)?;
+            let s = Pipeline::new(&self.store, &self.config)
+                .audit_due(&self.auditor, Delivery::Each)?;
             self.audited = Some(Instant::now());
             if s.items > 0 {
                 self.metrics.record_audit();

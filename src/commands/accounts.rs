@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use guardrail_watchers::aws::check_accounts;
 
-use super::sweep::aws_target;
+use crate::pipeline::aws_target;
 use super::Context;
 use crate::output::{self, Format};
 

@@ -22,7 +22,7 @@ pub fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
     let format = ctx.format()?;
     let store = ctx.open_existing_store()?;
     let auditor = ctx.auditor()?;
-    let summary = auditor.audit_all(&store)?;
+    let summary = crate::pipeline::Pipeline::new(&store, &ctx.config).audit_all(&auditor)?;
     match format {
         Format::Text => print_summary(&summary),
         _ => output::json(&summary)?,

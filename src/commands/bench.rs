@@ -21,7 +21,7 @@ use guardrail_watchers::Quiet;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::sweep::sweep_into;
+use crate::pipeline::sweep_into;
 use super::Context;
 use crate::output::{self, Format, Table};
 

@@ -4,15 +4,15 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use guardrail_storage::{Store, SweepSummary};
-use guardrail_watchers::aws::{AwsSweep, AwsTarget, S3Deliveries};
+use guardrail_storage::SweepSummary;
+use guardrail_watchers::aws::{AwsSweep, S3Deliveries};
 use guardrail_watchers::config_deliveries::{ConfigDeliveries, LocalDirectory};
 use guardrail_watchers::{Progress, Watcher};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::Context;
-use crate::config::{Config, SourceConfig};
 use crate::output::{self, Format};
+use crate::pipeline::{aws_target, sweep_into, Delivery, Pipeline};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -88,59 +88,6 @@ impl Progress for Stalls {
     }
 }
 
-/// Runs one watcher into a new sweep and returns its summary. A storage failure
-/// mid-way still closes the sweep record as failed when the database allows it.
-pub fn sweep_into(
-    store: &Store,
-    watcher: &mut dyn Watcher,
-    progress: &dyn Progress,
-) -> anyhow::Result<SweepSummary> {
-    let mut ingestor = store.begin_sweep(&watcher.describe())?;
-    let outcome = watcher.sweep(&mut ingestor, progress);
-    let fatal = outcome.as_ref().err().map(|e| e.to_string());
-    let summary = ingestor.finish(fatal.clone())?;
-    if let Some(reason) = fatal {
-        anyhow::bail!("sweep {} stopped: {reason}", summary.sweep_id);
-    }
-    Ok(summary)
-}
-
-/// The AWS target from the config's `[aws]` table with the command line on top.
-pub fn aws_target(
-    config: &Config,
-    regions: &[String],
-    only: &[String],
-    endpoint_url: Option<&str>,
-    profile: Option<&str>,
-    configured_accounts: bool,
-) -> AwsTarget {
-    let c = &config.aws;
-    AwsTarget {
-        accounts: if configured_accounts {
-            config.aws_accounts()
-        } else {
-            Vec::new()
-        },
-        regions: if regions.is_empty() {
-            c.regions.clone()
-        } else {
-            regions.to_vec()
-        },
-        endpoint_url: endpoint_url.map(str::to_owned).or(c.endpoint_url.clone()),
-        profile: profile.map(str::to_owned).or(c.profile.clone()),
-        max_attempts: c.max_attempts,
-        concurrency: c.concurrency,
-        only: if only.is_empty() {
-            c.only.clone()
-        } else {
-            only.to_vec()
-        },
-        config_types: c.config_types.clone(),
-        config_aggregator: c.config_aggregator.clone(),
-        call_timeout_seconds: c.call_timeout_seconds,
-    }
-}
-
 fn watcher_for(ctx: &Context, args: &Args) -> anyhow::Result<Box<dyn Watcher>> {
     let target = |accounts| {
         aws_target(
@@ -172,37 +119,6 @@ fn watcher_for(ctx: &Context, args: &Args) -> anyhow::Result<Box<dyn Watcher>> {
     })
 }
 
-/// The watcher of one scheduled `[[sources]]` entry.
-pub fn source_watcher(config: &Config, source: &SourceConfig) -> anyhow::Result<Box<dyn Watcher>> {
-    let max = config.ingest.max_item_bytes();
-    if let Some(path) = &source.path {
-        return Ok(Box::new(
-            ConfigDeliveries::new(LocalDirectory::new(path)).with_max_item_bytes(max),
-        ));
-    }
-    if let Some(url) = &source.url {
-        let target = aws_target(config, &[], &[], None, None, false);
-        return Ok(Box::new(
-            ConfigDeliveries::new(S3Deliveries::new(url, &target).map_err(anyhow::Error::msg)?)
-                .with_max_item_bytes(max),
-        ));
-    }
-    let a = source.aws.clone().unwrap_or_default();
-    let mut target = aws_target(config, &a.regions, &a.only, None, None, true);
-    if !a.accounts.is_empty() {
-        target
-            .accounts
-            .retain(|t| t.id.as_ref().is_some_and(|id| a.accounts.contains(id)));
-    }
-    if !a.regions.is_empty() {
-        // The source's regions win over each account's own.
-        for t in &mut target.accounts {
-            t.regions.clear();
-        }
-    }
-    Ok(Box::new(AwsSweep::new(target).map_err(anyhow::Error::msg)?))
-}
-
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let format = ctx.format()?;
     let store = ctx.open_store()?;
@@ -218,9 +134,9 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let delivery = if args.baseline
         || (!args.no_baseline && !store.source_swept_before(&watcher.describe())?)
     {
-        crate::audit::Delivery::Baseline
+        Delivery::Baseline
     } else {
-        crate::audit::Delivery::Each
+        Delivery::Each
     };
     let started = Instant::now();
     let summary = if std::io::stderr().is_terminal() {
@@ -241,7 +157,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let audit = match &auditor {
         // Everything due, not just this sweep's changes: an earlier sweep that was
         // killed before its audit is caught up here.
-        Some(a) => Some(a.audit_due_as(&store, delivery)?),
+        Some(a) => Some(Pipeline::new(&store, &ctx.config).audit_due(a, delivery)?),
         None => None,
     };
     match format {

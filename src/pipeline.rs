@@ -1,0 +1,160 @@
+//! The pipeline: watch → store → audit → route, in that order, owned here. The
+//! `sweep` and `audit` commands and the scheduler (`watch`, `serve`) call it; each
+//! stage's crate does one job: watchers observe, storage records, the auditor judges
+//! (and knows nothing of notifications), notify routes the events the audit recorded
+//! into the outbox. Sending is the dispatcher's job and never slows a sweep down.
+
+use chrono::Utc;
+use guardrail_notify::NotifySettings;
+use guardrail_storage::{AuditSummary, Store, SweepSummary};
+use guardrail_watchers::aws::{AwsSweep, AwsTarget, S3Deliveries};
+use guardrail_watchers::config_deliveries::{ConfigDeliveries, LocalDirectory};
+use guardrail_watchers::{Progress, Watcher};
+
+use crate::audit::Auditor;
+use crate::config::{Config, SourceConfig};
+
+pub use guardrail_notify::Delivery;
+
+/// Runs one watcher into a new sweep and returns its summary. A storage failure
+/// mid-way still closes the sweep record as failed when the database allows it.
+pub fn sweep_into(
+    store: &Store,
+    watcher: &mut dyn Watcher,
+    progress: &dyn Progress,
+) -> anyhow::Result<SweepSummary> {
+    let mut ingestor = store.begin_sweep(&watcher.describe())?;
+    let outcome = watcher.sweep(&mut ingestor, progress);
+    let fatal = outcome.as_ref().err().map(|e| e.to_string());
+    let summary = ingestor.finish(fatal.clone())?;
+    if let Some(reason) = fatal {
+        anyhow::bail!("sweep {} stopped: {reason}", summary.sweep_id);
+    }
+    Ok(summary)
+}
+
+/// Audit and routing against one store with one configuration's routes.
+pub struct Pipeline<'a> {
+    store: &'a Store,
+    notify: &'a NotifySettings,
+}
+
+impl<'a> Pipeline<'a> {
+    pub fn new(store: &'a Store, config: &'a Config) -> Pipeline<'a> {
+        Pipeline {
+            store,
+            notify: &config.notify,
+        }
+    }
+
+    /// Judges everything due (what sweeps changed, and anything an earlier process
+    /// stored without judging), then routes the events recorded.
+    pub fn audit_due(&self, auditor: &Auditor, delivery: Delivery) -> anyhow::Result<AuditSummary> {
+        let s = auditor.audit_due(self.store)?;
+        self.route(delivery)?;
+        Ok(s)
+    }
+
+    /// Judges every active item again, then routes the events recorded.
+    pub fn audit_all(&self, auditor: &Auditor) -> anyhow::Result<AuditSummary> {
+        let s = auditor.audit_all(self.store)?;
+        self.route(Delivery::Each)?;
+        Ok(s)
+    }
+
+    /// Queues notifications for the finding events recorded so far (outbox rows only).
+    pub fn route(&self, delivery: Delivery) -> anyhow::Result<()> {
+        if !self.notify.routes.is_empty() {
+            guardrail_notify::route_events_as(self.store, self.notify, Utc::now(), delivery)?;
+        }
+        Ok(())
+    }
+
+    /// One scheduled sweep: the source's watcher into the store, then the audit and
+    /// routing. A source's first sweep is a baseline (one summary per route).
+    pub fn sweep_source(
+        &self,
+        config: &Config,
+        source: &SourceConfig,
+        auditor: &Auditor,
+        progress: &dyn Progress,
+    ) -> anyhow::Result<(SweepSummary, AuditSummary)> {
+        let mut watcher = source_watcher(config, source)?;
+        let first = !self.store.source_swept_before(&watcher.describe())?;
+        let s = sweep_into(self.store, watcher.as_mut(), progress)?;
+        let delivery = if first {
+            Delivery::Baseline
+        } else {
+            Delivery::Each
+        };
+        let audit = self.audit_due(auditor, delivery)?;
+        Ok((s, audit))
+    }
+}
+
+/// The AWS target from the config's `[aws]` table with the command line on top.
+pub fn aws_target(
+    config: &Config,
+    regions: &[String],
+    only: &[String],
+    endpoint_url: Option<&str>,
+    profile: Option<&str>,
+    configured_accounts: bool,
+) -> AwsTarget {
+    let c = &config.aws;
+    AwsTarget {
+        accounts: if configured_accounts {
+            config.aws_accounts()
+        } else {
+            Vec::new()
+        },
+        regions: if regions.is_empty() {
+            c.regions.clone()
+        } else {
+            regions.to_vec()
+        },
+        endpoint_url: endpoint_url.map(str::to_owned).or(c.endpoint_url.clone()),
+        profile: profile.map(str::to_owned).or(c.profile.clone()),
+        max_attempts: c.max_attempts,
+        concurrency: c.concurrency,
+        only: if only.is_empty() {
+            c.only.clone()
+        } else {
+            only.to_vec()
+        },
+        config_types: c.config_types.clone(),
+        config_aggregator: c.config_aggregator.clone(),
+        call_timeout_seconds: c.call_timeout_seconds,
+    }
+}
+
+/// The watcher of one scheduled `[[sources]]` entry.
+pub fn source_watcher(config: &Config, source: &SourceConfig) -> anyhow::Result<Box<dyn Watcher>> {
+    let max = config.ingest.max_item_bytes();
+    if let Some(path) = &source.path {
+        return Ok(Box::new(
+            ConfigDeliveries::new(LocalDirectory::new(path)).with_max_item_bytes(max),
+        ));
+    }
+    if let Some(url) = &source.url {
+        let target = aws_target(config, &[], &[], None, None, false);
+        return Ok(Box::new(
+            ConfigDeliveries::new(S3Deliveries::new(url, &target).map_err(anyhow::Error::msg)?)
+                .with_max_item_bytes(max),
+        ));
+    }
+    let a = source.aws.clone().unwrap_or_default();
+    let mut target = aws_target(config, &a.regions, &a.only, None, None, true);
+    if !a.accounts.is_empty() {
+        target
+            .accounts
+            .retain(|t| t.id.as_ref().is_some_and(|id| a.accounts.contains(id)));
+    }
+    if !a.regions.is_empty() {
+        // The source's regions win over each account's own.
+        for t in &mut target.accounts {
+            t.regions.clear();
+        }
+    }
+    Ok(Box::new(AwsSweep::new(target).map_err(anyhow::Error::msg)?))
+}
