@@ -5,9 +5,9 @@ use std::process::ExitCode;
 
 use guardrail_watchers::aws::check_accounts;
 
-use crate::pipeline::aws_target;
 use super::Context;
 use crate::output::{self, Format};
+use crate::pipeline::aws_target;
 
 #[derive(clap::Subcommand)]
 pub enum Command {

@@ -21,9 +21,9 @@ use guardrail_watchers::Quiet;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::pipeline::sweep_into;
 use super::Context;
 use crate::output::{self, Format, Table};
+use crate::pipeline::sweep_into;
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum BackendChoice {
