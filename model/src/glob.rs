@@ -2,38 +2,14 @@
 //! policy analyser, audit settings and notification routes.
 
 /// IAM wildcard matching: `*` any run, `?` one character. Case-insensitive when
-/// `fold_case` (actions are; resources are not).
+/// `fold_case` (actions are; resources are not). wildmatch implements exactly these
+/// two wildcards and nothing else (no classes, no escapes), as IAM does.
 pub fn wildcard_match(pattern: &str, value: &str, fold_case: bool) -> bool {
-    let (p, v): (Vec<char>, Vec<char>) = if fold_case {
-        (
-            pattern.to_lowercase().chars().collect(),
-            value.to_lowercase().chars().collect(),
-        )
+    if fold_case {
+        wildmatch::WildMatch::new_case_insensitive(pattern).matches(value)
     } else {
-        (pattern.chars().collect(), value.chars().collect())
-    };
-    let (mut pi, mut vi) = (0usize, 0usize);
-    let (mut star, mut mark) = (None::<usize>, 0usize);
-    while vi < v.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == v[vi]) {
-            pi += 1;
-            vi += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = vi;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            vi = mark;
-        } else {
-            return false;
-        }
+        wildmatch::WildMatch::new(pattern).matches(value)
     }
-    while pi < p.len() && p[pi] == '*' {
-        pi += 1;
-    }
-    pi == p.len()
 }
 
 #[cfg(test)]
@@ -49,5 +25,16 @@ mod tests {
         assert!(!wildcard_match("a*b*c", "aXXbYY", false));
         assert!(wildcard_match("*", "", false));
         assert!(wildcard_match("1111*", "111111111111", false));
+        assert!(wildcard_match("iam:?etRole", "iam:GetRole", true));
+        assert!(!wildcard_match("iam:?etRole", "iam:etRole", true));
+        assert!(
+            wildcard_match("arn:aws:s3:::b/[x]", "arn:aws:s3:::b/[x]", false),
+            "no classes"
+        );
+        assert!(!wildcard_match(
+            "arn:aws:s3:::b/[x]",
+            "arn:aws:s3:::b/x",
+            false
+        ));
     }
 }
