@@ -153,9 +153,9 @@ fn scenario(db: common::Db) {
 
     // The load client of scripts/load-server walks every page of its mix without an
     // error (ids 1..=40 exist as both items and findings after day 1).
-    let load = db.run_env(
+    let load = common::Db::run_example(
+        "loadtest",
         &[
-            "loadtest",
             "--url",
             &format!("http://{addr}"),
             "--items",
@@ -186,8 +186,9 @@ fn scenario(db: common::Db) {
         7,
         "every route of the mix answered: {routes:?}"
     );
-    let refused = db.run_env(
-        &["loadtest", "--url", "http://10.0.0.1:8080", "--items", "1"],
+    let refused = common::Db::run_example(
+        "loadtest",
+        &["--url", "http://10.0.0.1:8080", "--items", "1"],
         &[("GUARDRAIL_TOKEN", &token)],
     );
     assert_ne!(refused.code, 0);

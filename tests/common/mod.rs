@@ -93,6 +93,27 @@ impl Db {
         }
     }
 
+    /// A development tool built from `examples/` (cargo test builds examples before
+    /// running tests), beside the binary: `target/<profile>/examples/<name>`.
+    pub fn run_example(name: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let bin = Path::new(env!("CARGO_BIN_EXE_guardrail"));
+        let example = bin
+            .parent()
+            .expect("binary directory")
+            .join("examples")
+            .join(name);
+        let out = Command::new(&example)
+            .args(args)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap_or_else(|e| panic!("run {}: {e}", example.display()));
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
     /// `sweep --source PATH --format json`, returning the summary.
     pub fn sweep(&self, source: &Path) -> (i32, Value) {
         let r = self.run(&[
