@@ -304,6 +304,39 @@ fn scenario_suppression_and_rule_errors(store: &Store) {
     assert_eq!(store.rule_errors(10).unwrap()[0].item_id, None);
 }
 
+/// A justification lapsing on a finding that a suppression matches leaves it
+/// suppressed, as the next audit would: never briefly open and announced.
+fn scenario_a_lapsed_justification_of_a_suppressed_finding_stays_suppressed(store: &Store) {
+    let i = item(store, "sg-1");
+    let mut f = finding("443", 2, "web");
+    f.suppressed_by = Some("ec2/*:*:*web*".into());
+    audit(
+        store,
+        i,
+        "sg-1",
+        "ec2/r",
+        RuleResult::Findings(vec![f]),
+        t(1),
+    );
+    let id = only(store).id;
+    store
+        .justify(id, "carol", "accepted", Some(t(5)), t(2))
+        .unwrap();
+    assert_eq!(only(store).state, "justified");
+    assert_eq!(store.lapse_expired_justifications(t(6)).unwrap(), 1);
+    assert_eq!(only(store).state, "suppressed");
+    let events: Vec<String> = store
+        .finding_events(id)
+        .unwrap()
+        .iter()
+        .map(|e| e.event.to_string())
+        .collect();
+    assert!(
+        events.contains(&"justification expired".to_string()),
+        "{events:?}"
+    );
+}
+
 fn scenario_change_findings_stay_and_deleted_items_fix(store: &Store) {
     let i = item(store, "sg-1");
     let mut change = finding("opened:3389", 9, "change opened RDP");
@@ -389,6 +422,7 @@ on_both_backends!(
     scenario_justification_survives_and_lapses,
     scenario_justify_validation,
     scenario_suppression_and_rule_errors,
+    scenario_a_lapsed_justification_of_a_suppressed_finding_stays_suppressed,
     scenario_change_findings_stay_and_deleted_items_fix,
 );
 
