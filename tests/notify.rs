@@ -749,3 +749,27 @@ fn a_refused_recipient_is_given_up_loudly_and_a_bad_email_route_is_a_clear_error
         r.stderr
     );
 }
+
+#[test]
+fn a_digest_for_several_owners_goes_to_each_owners_channel() {
+    let slack = Receiver::start(Receiver::ok_json(SLACK_OK));
+    let cfg = config(&format!(
+        "[[notify.routes]]\nname = \"daily\"\nchannel = \"slack\"\ndigest_seconds = 2\nevents = [\"opened\"]\n\
+         slack_channel = \"#security\"\nowner_tag = \"owner\"\nowner_channels = {{ platform = \"#platform-alerts\" }}\n\
+         slack_token = {{ env = \"SLACK_TOKEN_T\" }}\nslack_api_url = \"{}/api\"\n",
+        slack.url
+    ));
+    let db = common::sqlite();
+    sweep(&db, &cfg, "day1");
+    std::thread::sleep(Duration::from_millis(2200));
+    dispatch(&db, &cfg);
+    let channels: HashSet<String> = slack
+        .received()
+        .iter()
+        .map(|m| m.json()["channel"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        channels.contains("#security") && channels.contains("#platform-alerts"),
+        "one digest per owner's channel, not all in the first row's: {channels:?}"
+    );
+}
