@@ -12,19 +12,24 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{write_snapshot, Db};
-use guardrail_storage::{FindingFilter, Store};
+use guardrail_storage::{FindingQuery, Store};
 
 fn findings(url: &str) -> BTreeSet<(String, String)> {
     let store = Store::open(url).unwrap();
-    store
-        .findings(&FindingFilter {
-            limit: 1_000_000,
-            ..FindingFilter::default()
-        })
-        .unwrap()
-        .into_iter()
-        .map(|(f, _)| (f.fingerprint, f.state.to_string()))
-        .collect()
+    let mut q = FindingQuery::default();
+    let mut all = BTreeSet::new();
+    loop {
+        let page = store.findings_page(&q).unwrap();
+        all.extend(
+            page.rows
+                .into_iter()
+                .map(|(f, _)| (f.fingerprint, f.state.to_string())),
+        );
+        match page.next_cursor {
+            Some(next) => q.cursor = Some(next),
+            None => return all,
+        }
+    }
 }
 
 fn sweep_cmd(db: &Db, source: &Path) -> Command {
@@ -85,7 +90,7 @@ fn kill_points_then_clean_sweeps_equal_an_uninterrupted_run(make_db: impl Fn() -
         );
         assert_eq!(got, want, "kill at {fraction}");
         // No sweep is left running; one killed mid-way says it was interrupted.
-        let sweeps = store.sweeps(10).unwrap();
+        let sweeps = store.sweeps_page(None, 10).unwrap();
         assert!(
             sweeps.iter().all(|s| s.status != "running"),
             "kill at {fraction}: {:?}",
@@ -130,7 +135,7 @@ fn a_sweep_left_running_by_a_dead_process_is_marked_interrupted() {
     loop {
         if let Ok(store) = Store::open(&db.url) {
             if store
-                .sweeps(1)
+                .sweeps_page(None, 1)
                 .is_ok_and(|s| s.first().is_some_and(|s| s.status == "running"))
             {
                 break;

@@ -445,7 +445,7 @@ pub async fn sweep(State(state): State<AppState>, Path(id): Path<i64>) -> ApiRes
         let sweep = s
             .sweep(id)?
             .ok_or_else(|| StorageError::NotFound(format!("no sweep {id}")))?;
-        Ok((sweep, s.sweep_errors_page(id, 500)?))
+        Ok((sweep, s.sweep_errors_page(id, None, 500)?))
     })
     .await?;
     Ok(Json(json!({ "sweep": sweep, "errors": errors })))

@@ -754,7 +754,7 @@ pub async fn sweeps(
         let health = s.sweep_health()?;
         let mut errors = Vec::new();
         for h in health.iter().filter(|h| h.errors > 0) {
-            for e in s.sweep_errors_page(h.last.id, 20)? {
+            for e in s.sweep_errors_page(h.last.id, None, 20)? {
                 errors.push((h.source.clone(), e));
             }
         }

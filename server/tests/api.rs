@@ -104,8 +104,9 @@ fn fixture() -> Fixture {
         .unwrap();
     let item = store.resolve_item("sg-web").unwrap();
     let finding_id = store
-        .findings(&Default::default())
+        .findings_page(&Default::default())
         .unwrap()
+        .rows
         .into_iter()
         .find(|(_, i)| i.id == item.id)
         .unwrap()
@@ -121,7 +122,7 @@ fn fixture() -> Fixture {
     store
         .create_token("victim", Role::Viewer, Utc::now())
         .unwrap();
-    let sweep_id = store.sweeps(1).unwrap()[0].id;
+    let sweep_id = store.sweeps_page(None, 1).unwrap()[0].id;
     Fixture {
         _dir: dir,
         store,

@@ -24,7 +24,7 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
     let rows = match (a.since, a.sweep) {
         (Some(since), _) => store.changes_since(since, a.limit)?,
         (None, Some(id)) => store.sweep_changes(id, 0, a.limit, true)?,
-        (None, None) => match store.sweeps(1)?.first() {
+        (None, None) => match store.sweeps_page(None, 1)?.first() {
             Some(last) => store.sweep_changes(last.id, 0, a.limit, true)?,
             None => Vec::new(),
         },

@@ -3,7 +3,7 @@ use std::process::ExitCode;
 use anyhow::anyhow;
 use chrono::{DateTime, NaiveDate, Utc};
 use guardrail_model::{DiffOp, FindingState};
-use guardrail_storage::{finding_json, to_ocsf, FindingFilter, FindingRow, OCSF_VERSION};
+use guardrail_storage::{finding_json, to_ocsf, FindingQuery, FindingRow, OCSF_VERSION};
 use serde_json::{json, Value};
 
 use super::{short_time, Context};
@@ -35,8 +35,9 @@ struct ListArgs {
     rule: Option<String>,
     #[arg(long, default_value_t = 1000)]
     limit: i64,
-    #[arg(long, default_value_t = 0)]
-    offset: i64,
+    /// Continue after an earlier listing that was cut (the cursor its note gave).
+    #[arg(long)]
+    after: Option<String>,
 }
 
 #[derive(clap::Subcommand)]
@@ -119,17 +120,21 @@ fn print_one(
 fn list(ctx: &Context, store: &guardrail_storage::Store, a: ListArgs) -> anyhow::Result<ExitCode> {
     store.lapse_expired_justifications(Utc::now())?;
     let states = FindingState::parse_filter(&a.state).map_err(|e| anyhow!("--{e}"))?;
-    let rows = store.findings(&FindingFilter {
+    let mut q = FindingQuery {
         states,
         min_score: a.min_score,
         account: a.account,
         resource_type: a.resource_type,
         rule_id: a.rule,
-        item_id: None,
-        limit: a.limit,
-        offset: a.offset,
+        ..FindingQuery::default()
+    };
+    let (rows, next) = super::collect_pages(a.limit, a.after, |cursor, limit| {
+        q.cursor = cursor;
+        q.limit = limit;
+        let page = store.findings_page(&q)?;
+        Ok((page.rows, page.next_cursor))
     })?;
-    super::note_if_cut(rows.len(), a.limit, "findings");
+    super::note_more(rows.len(), "findings", next);
     match ctx.format {
         Format::Json => output::json(
             &rows

@@ -14,7 +14,12 @@ pub struct Args {
 pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
     let store = ctx.open_existing_store()?;
     let item = store.resolve_item(&a.item)?;
-    let revisions = store.history(item.id, a.limit)?;
+    let (revisions, _) = super::collect_pages(a.limit, None, |before, limit| {
+        let page = store.revisions_page(item.id, before, limit)?;
+        let next = super::before_cursor(&page, limit, |r| r.version);
+        Ok((page, next))
+    })?;
+    super::note_if_cut(revisions.len(), a.limit, "revisions");
     match ctx.format()? {
         Format::Json | Format::Csv | Format::Ocsf | Format::OcsfNdjson => {
             output::json(&serde_json::json!({"item": item, "revisions": revisions}))?

@@ -1,6 +1,6 @@
 use std::process::ExitCode;
 
-use guardrail_storage::ItemFilter;
+use guardrail_storage::ItemQuery;
 
 use super::{short_time, Context};
 use crate::output::{self, Format, Table};
@@ -14,7 +14,7 @@ pub struct Args {
     account: Option<String>,
     #[arg(long)]
     region: Option<String>,
-    /// Part of the name.
+    /// Part of the name, ARN or resource id (any case).
     #[arg(long)]
     name: Option<String>,
     /// Include deleted items.
@@ -22,22 +22,28 @@ pub struct Args {
     deleted: bool,
     #[arg(long, default_value_t = 1000)]
     limit: i64,
-    #[arg(long, default_value_t = 0)]
-    offset: i64,
+    /// Continue after an earlier listing that was cut (the item id its note gave).
+    #[arg(long)]
+    after: Option<i64>,
 }
 
 pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
     let store = ctx.open_existing_store()?;
-    let items = store.items(&ItemFilter {
+    let mut q = ItemQuery {
+        text: a.name,
         resource_type: a.resource_type,
         account: a.account,
         region: a.region,
-        name: a.name,
         include_deleted: a.deleted,
-        limit: a.limit,
-        offset: a.offset,
+        ..ItemQuery::default()
+    };
+    let (items, next) = super::collect_pages(a.limit, a.after, |after, limit| {
+        q.after_id = after;
+        q.limit = limit;
+        let page = store.items_page(&q)?;
+        Ok((page.rows, page.next_cursor))
     })?;
-    super::note_if_cut(items.len(), a.limit, "items");
+    super::note_more(items.len(), "items", next);
     match ctx.format()? {
         Format::Json | Format::Csv | Format::Ocsf | Format::OcsfNdjson => {
             let rows: Vec<serde_json::Value> = items

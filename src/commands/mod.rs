@@ -72,8 +72,45 @@ pub fn short_time(t: &chrono::NaiveDateTime) -> String {
 /// the whole (stdout stays the data, for scripts).
 pub fn note_if_cut(shown: usize, limit: i64, what: &str) {
     if limit > 0 && shown as i64 >= limit {
-        eprintln!("note: showing the first {limit} {what}; there may be more (raise --limit, or page with --offset where offered)");
+        eprintln!("note: showing the first {limit} {what}; there may be more (raise --limit)");
     }
+}
+
+/// Like [`note_if_cut`] when the listing knows there is more and where it continues.
+pub fn note_more<C: std::fmt::Display>(shown: usize, what: &str, next: Option<C>) {
+    if let Some(next) = next {
+        eprintln!("note: showing the first {shown} {what}; there are more (raise --limit, or continue with --after {next})");
+    }
+}
+
+/// Up to `limit` rows (`<= 0`: all) of one of storage's paged queries, following its
+/// cursor from `start`: storage caps a page at [`guardrail_storage::MAX_PAGE`], so the
+/// CLI and the server run the same query and only the CLI asks for several pages.
+/// Returns the rows and, when more exist, the cursor after the last one.
+pub fn collect_pages<T, C>(
+    limit: i64,
+    start: Option<C>,
+    mut page: impl FnMut(Option<C>, i64) -> Result<(Vec<T>, Option<C>), guardrail_storage::StorageError>,
+) -> Result<(Vec<T>, Option<C>), guardrail_storage::StorageError> {
+    let limit = if limit <= 0 { i64::MAX } else { limit };
+    let mut rows = Vec::new();
+    let mut cursor = start;
+    loop {
+        let want = (limit - rows.len() as i64).min(guardrail_storage::MAX_PAGE);
+        let (got, next) = page(cursor.take(), want)?;
+        rows.extend(got);
+        match next {
+            Some(next) if (rows.len() as i64) < limit => cursor = Some(next),
+            next => return Ok((rows, next)),
+        }
+    }
+}
+
+/// The cursor of a "before this id" page: the last row's key when the page was full.
+pub fn before_cursor<T>(rows: &[T], asked: i64, key: impl Fn(&T) -> i64) -> Option<i64> {
+    (rows.len() as i64 >= asked)
+        .then(|| rows.last().map(key))
+        .flatten()
 }
 
 /// A point in time on the command line: an RFC 3339 time, a date (`2026-11-20`, midnight

@@ -172,7 +172,11 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
         }
         RulesCommand::Errors { limit } => {
             let store = ctx.open_existing_store()?;
-            let errors = store.rule_errors(limit)?;
+            let (errors, _) = super::collect_pages(limit, None, |before, limit| {
+                let page = store.rule_errors_page(before, limit)?;
+                let next = super::before_cursor(&page, limit, |e| e.id);
+                Ok((page, next))
+            })?;
             match format {
                 Format::Text => {
                     let mut t = Table::new(&["AT", "RULE", "ITEM", "ERROR"]);

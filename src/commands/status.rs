@@ -7,7 +7,7 @@ pub fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
     let store = ctx.open_existing_store()?;
     let (items, active, revisions) = store.counts()?;
     let bytes = store.database_size()?;
-    let last = store.sweeps(1)?.into_iter().next();
+    let last = store.sweeps_page(None, 1)?.into_iter().next();
     let rules = store.rule_health()?;
     let broken: Vec<_> = rules.iter().filter(|r| !r.healthy()).collect();
     let unaudited = store.count_never_audited()?;

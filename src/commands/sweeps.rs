@@ -18,7 +18,11 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
         let sweep = store
             .sweep(id)?
             .ok_or_else(|| anyhow::anyhow!("no sweep {id}; see `guardrail sweeps`"))?;
-        let errors = store.sweep_errors(id)?;
+        let (errors, _) = super::collect_pages(0, None, |after, limit| {
+            let page = store.sweep_errors_page(id, after, limit)?;
+            let next = super::before_cursor(&page, limit, |e| e.id);
+            Ok((page, next))
+        })?;
         match ctx.format()? {
             Format::Json | Format::Csv | Format::Ocsf | Format::OcsfNdjson => {
                 output::json(&serde_json::json!({"sweep": sweep, "errors": errors}))?
@@ -51,7 +55,11 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let sweeps = store.sweeps(a.limit)?;
+    let (sweeps, _) = super::collect_pages(a.limit, None, |before, limit| {
+        let page = store.sweeps_page(before, limit)?;
+        let next = super::before_cursor(&page, limit, |s| s.id);
+        Ok((page, next))
+    })?;
     super::note_if_cut(sweeps.len(), a.limit, "sweeps");
     match ctx.format()? {
         Format::Json | Format::Csv | Format::Ocsf | Format::OcsfNdjson => output::json(&sweeps)?,

@@ -15,7 +15,9 @@ use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::Serialize;
 
-use crate::read::{utc_serde, ItemRow, RevisionRow};
+use crate::items::ItemRow;
+use crate::query::utc_serde;
+use crate::revisions::RevisionRow;
 use crate::schema::{items, revisions, rule_health, sweep_errors, sweeps};
 use crate::{with_conn, write_tx, StorageError, Store};
 

@@ -10,7 +10,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::read::utc_serde;
+use crate::query::utc_serde;
 use crate::schema::{api_tokens, sessions};
 use crate::{with_conn, write_tx, StorageError, Store};
 

@@ -7,7 +7,7 @@ use chrono::NaiveDateTime;
 use guardrail_model::FindingState;
 
 use crate::findings::FindingRow;
-use crate::read::ItemRow;
+use crate::items::ItemRow;
 
 /// OCSF version of [`to_ocsf`]'s output.
 pub const OCSF_VERSION: &str = "1.1.0";

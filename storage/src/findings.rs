@@ -15,7 +15,7 @@ use guardrail_model::{
 };
 use serde::Serialize;
 
-use crate::read::{utc_serde, ItemRow};
+use crate::query::{page_limit, utc_serde};
 use crate::schema::{finding_events, findings, items, rule_errors};
 use crate::{with_conn, write_tx, StorageError, Store};
 
@@ -157,19 +157,6 @@ pub struct RuleErrorRow {
     pub message: String,
     #[serde(with = "utc_serde")]
     pub at: NaiveDateTime,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct FindingFilter {
-    /// States to include; empty means every state.
-    pub states: Vec<FindingState>,
-    pub min_score: Option<i64>,
-    pub account: Option<String>,
-    pub resource_type: Option<String>,
-    pub rule_id: Option<String>,
-    pub item_id: Option<i64>,
-    pub limit: i64,
-    pub offset: i64,
 }
 
 /// The stable identity of a finding.
@@ -625,41 +612,6 @@ impl Store {
         }))
     }
 
-    /// Findings with their items, highest score first.
-    pub fn findings(&self, f: &FindingFilter) -> Result<Vec<(FindingRow, ItemRow)>, StorageError> {
-        let limit = if f.limit > 0 { f.limit } else { 1000 };
-        Ok(with_conn!(self, conn => {
-            let mut q = findings::table
-                .inner_join(items::table)
-                .select((FindingRow::as_select(), ItemRow::as_select()))
-                .into_boxed();
-            if !f.states.is_empty() {
-                q = q.filter(findings::state.eq_any(f.states.iter().map(|s| s.as_str())));
-            }
-            if let Some(m) = f.min_score {
-                q = q.filter(findings::score.ge(m));
-            }
-            // The finding's own copies of its item's identity: the (state, account |
-            // type, score) indexes the server's pages use serve these filters too.
-            if let Some(a) = &f.account {
-                q = q.filter(findings::account.eq(a.clone()));
-            }
-            if let Some(t) = &f.resource_type {
-                q = q.filter(findings::resource_type.eq(t.clone()));
-            }
-            if let Some(r) = &f.rule_id {
-                q = q.filter(findings::rule_id.eq(r.clone()));
-            }
-            if let Some(i) = f.item_id {
-                q = q.filter(findings::item_id.eq(i));
-            }
-            q.order((findings::score.desc(), findings::id))
-                .limit(limit)
-                .offset(f.offset.max(0))
-                .load(conn)?
-        }))
-    }
-
     pub fn finding_events(&self, finding_id: i64) -> Result<Vec<FindingEventRow>, StorageError> {
         Ok(with_conn!(self, conn => {
             finding_events::table
@@ -670,13 +622,19 @@ impl Store {
         }))
     }
 
-    pub fn rule_errors(&self, limit: i64) -> Result<Vec<RuleErrorRow>, StorageError> {
+    /// Rule errors, newest first, older than `before_id` if given.
+    pub fn rule_errors_page(
+        &self,
+        before_id: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<RuleErrorRow>, StorageError> {
+        let limit = page_limit(limit, 50);
         Ok(with_conn!(self, conn => {
-            rule_errors::table
-                .order(rule_errors::id.desc())
-                .limit(limit.max(1))
-                .select(RuleErrorRow::as_select())
-                .load(conn)?
+            let mut b = rule_errors::table.select(RuleErrorRow::as_select()).into_boxed();
+            if let Some(id) = before_id {
+                b = b.filter(rule_errors::id.lt(id));
+            }
+            b.order(rule_errors::id.desc()).limit(limit).load(conn)?
         }))
     }
 }

@@ -7,35 +7,43 @@
 //! once and compiled against both concrete connection types by [`with_conn!`], which
 //! keeps diesel's type checking without generic-bound gymnastics.
 
-pub mod api;
+// One module per entity (items, revisions, sweeps, findings and their pages, the
+// outbox, tokens); each holds its row types and the one query per question that the
+// CLI and the server both use.
 mod audit_state;
 pub mod auth;
+mod dashboard;
 mod error;
 pub mod export;
+mod finding_pages;
 pub mod findings;
 mod ingest;
+mod items;
 mod open;
 pub mod outbox;
-mod read;
+mod query;
+mod revisions;
 pub mod schema;
+mod sweeps;
 pub mod testing;
 
-pub use api::{
-    Count, FindingPage, FindingQuery, FindingSort, ItemPage, ItemQuery, MetricsSnapshot,
-    SourceHealth, Summary, SummaryCounts, MAX_PAGE,
-};
 pub use audit_state::{DueAudit, DueRule, RuleHealthRow, SWEEP_SILENCE};
 pub use auth::{Principal, Role, TokenRow};
+pub use dashboard::{Count, MetricsSnapshot, Summary, SummaryCounts};
 pub use error::StorageError;
 pub use export::{finding_csv_fields, finding_json, to_ocsf, FINDING_CSV_COLUMNS, OCSF_VERSION};
+pub use finding_pages::{FindingPage, FindingQuery, FindingSort};
 pub use findings::{
-    fingerprint, AuditSummary, AuditedAs, FindingEventRow, FindingFilter, FindingRow, ItemAudit,
-    NewFinding, RuleErrorRow, RuleResult,
+    fingerprint, AuditSummary, AuditedAs, FindingEventRow, FindingRow, ItemAudit, NewFinding,
+    RuleErrorRow, RuleResult,
 };
 pub use ingest::{Ingestor, SweepSummary};
+pub use items::{ItemPage, ItemQuery, ItemRow};
 pub use open::{redact_url, Backend};
 pub use outbox::{NewOutbox, OutboxRow, RoutableEvent};
-pub use read::{ItemFilter, ItemRow, RevisionMeta, RevisionRow, SweepErrorRow, SweepRow};
+pub use query::MAX_PAGE;
+pub use revisions::{RevisionMeta, RevisionRow};
+pub use sweeps::{SourceHealth, SweepErrorRow, SweepRow};
 
 use diesel::r2d2::{ConnectionManager, Pool};
 use diesel::SqliteConnection;

@@ -10,7 +10,8 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use crate::findings::{FindingEventRow, FindingRow};
-use crate::read::{utc_serde, ItemRow};
+use crate::items::ItemRow;
+use crate::query::utc_serde;
 use crate::schema::{finding_events, findings, items, notify_cursors, outbox};
 use crate::{with_conn, write_tx, DbPool, StorageError, Store};
 

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeZone, Utc};
 use guardrail_model::{Cause, Collector, Coverage, ItemKey, Listing, Observation};
-use guardrail_storage::{FindingFilter, ItemAudit, NewFinding, RuleResult, Store};
+use guardrail_storage::{FindingQuery, ItemAudit, NewFinding, RuleResult, Store};
 use serde_json::json;
 
 #[macro_use]
@@ -85,7 +85,7 @@ fn audit(
 }
 
 fn only(store: &Store) -> guardrail_storage::FindingRow {
-    let all = store.findings(&FindingFilter::default()).unwrap();
+    let all = store.findings_page(&FindingQuery::default()).unwrap().rows;
     assert_eq!(all.len(), 1, "{all:?}");
     all[0].0.clone()
 }
@@ -282,7 +282,7 @@ fn scenario_suppression_and_rule_errors(store: &Store) {
     );
     assert_eq!(s.rule_errors, 1);
     assert_eq!(only(store).state, "suppressed");
-    let errors = store.rule_errors(10).unwrap();
+    let errors = store.rule_errors_page(None, 10).unwrap();
     assert_eq!(
         (errors[0].rule_id.as_str(), errors[0].item_id),
         ("ec2/r", Some(i))
@@ -301,7 +301,7 @@ fn scenario_suppression_and_rule_errors(store: &Store) {
     store
         .record_rule_error("bad/rule", "syntax error at line 3", t(4))
         .unwrap();
-    assert_eq!(store.rule_errors(10).unwrap()[0].item_id, None);
+    assert_eq!(store.rule_errors_page(None, 10).unwrap()[0].item_id, None);
 }
 
 /// A justification lapsing on a finding that a suppression matches leaves it
@@ -366,11 +366,12 @@ fn scenario_change_findings_stay_and_deleted_items_fix(store: &Store) {
         t(2),
     );
     let open = store
-        .findings(&FindingFilter {
+        .findings_page(&FindingQuery {
             states: vec![guardrail_model::FindingState::Open],
-            ..FindingFilter::default()
+            ..FindingQuery::default()
         })
-        .unwrap();
+        .unwrap()
+        .rows;
     assert_eq!(
         open.len(),
         2,
@@ -390,30 +391,33 @@ fn scenario_change_findings_stay_and_deleted_items_fix(store: &Store) {
     assert_eq!(store.fix_findings_of_deleted_items(t(3)).unwrap(), 1);
     let by_state = |s: &str| {
         store
-            .findings(&FindingFilter {
+            .findings_page(&FindingQuery {
                 states: vec![s.parse().unwrap()],
-                ..FindingFilter::default()
+                ..FindingQuery::default()
             })
             .unwrap()
+            .rows
             .len()
     };
     assert_eq!((by_state("open"), by_state("fixed")), (1, 1));
     // Filters.
     let f = store
-        .findings(&FindingFilter {
+        .findings_page(&FindingQuery {
             min_score: Some(10),
-            ..FindingFilter::default()
+            ..FindingQuery::default()
         })
-        .unwrap();
+        .unwrap()
+        .rows;
     assert_eq!(f.len(), 1);
     let f = store
-        .findings(&FindingFilter {
+        .findings_page(&FindingQuery {
             rule_id: Some("ec2/change".into()),
             resource_type: Some("AWS::EC2::SecurityGroup".into()),
             account: Some("111111111111".into()),
-            ..FindingFilter::default()
+            ..FindingQuery::default()
         })
-        .unwrap();
+        .unwrap()
+        .rows;
     assert_eq!(f.len(), 1);
 }
 

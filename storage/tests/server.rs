@@ -417,7 +417,7 @@ fn scenario_sweep_health_and_metrics(store: &Store) {
     sweep(store, t(2), &[]);
     let health = store.sweep_health().unwrap();
     assert_eq!(health.len(), 1, "one source");
-    assert_eq!(health[0].last.id, store.sweeps(1).unwrap()[0].id);
+    assert_eq!(health[0].last.id, store.sweeps_page(None, 1).unwrap()[0].id);
     let page = store.sweeps_page(None, 1).unwrap();
     assert_eq!(page.len(), 1);
     let older = store.sweeps_page(Some(page[0].id), 10).unwrap();

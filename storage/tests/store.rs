@@ -7,11 +7,21 @@ use guardrail_model::{
     diff, Cause, Collector, Coverage, ItemKey, Listing, Observation, Scope, SourceError,
 };
 use guardrail_storage::testing::PgTestDb;
-use guardrail_storage::{ItemFilter, Store, SweepSummary};
+use guardrail_storage::{ItemQuery, RevisionRow, Store, SweepSummary};
 
 #[macro_use]
 mod support;
 use serde_json::{json, Value};
+
+/// An item's revisions, newest first, with their documents.
+fn history(store: &Store, item_id: i64) -> Vec<RevisionRow> {
+    store
+        .revisions_page(item_id, None, 10)
+        .unwrap()
+        .into_iter()
+        .map(|m| store.revision(m.id).unwrap().unwrap())
+        .collect()
+}
 
 fn t(day: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, day, 12, 0, 0).unwrap()
@@ -137,7 +147,7 @@ fn scenario_durable_change_is_one_revision_with_a_diff(store: &Store) {
     );
     assert_eq!(s.modified, 1);
     let item = store.resolve_item("sg-1").unwrap();
-    let hist = store.history(item.id, 10).unwrap();
+    let hist = history(store, item.id);
     assert_eq!(hist.len(), 2);
     assert_eq!((hist[0].version, hist[0].change.as_str()), (2, "modified"));
     assert_eq!((hist[1].version, hist[1].change.as_str()), (1, "created"));
@@ -162,11 +172,11 @@ fn scenario_complete_listing_deletes_missing_items(store: &Store) {
     assert_eq!(s.deleted, 1);
     let gone = store.resolve_item("sg-2").unwrap();
     assert!(!gone.active);
-    let hist = store.history(gone.id, 10).unwrap();
+    let hist = history(store, gone.id);
     assert_eq!(hist[0].change, "deleted");
     assert_eq!(hist[0].document_json().unwrap(), Value::Null);
     // The deleted item is hidden from the default listing but kept in history.
-    let active = store.items(&ItemFilter::default()).unwrap();
+    let active = store.items_page(&ItemQuery::default()).unwrap().rows;
     assert_eq!(active.len(), 1);
 }
 
@@ -201,15 +211,18 @@ fn scenario_incomplete_listing_deletes_nothing(store: &Store) {
     // No coverage: nothing can be inferred.
     let s = sweep(store, t(2), vec![], Coverage::Nothing);
     assert_eq!(s.deleted, 0);
-    assert_eq!(store.items(&ItemFilter::default()).unwrap().len(), 2);
-    let sweeps = store.sweeps(10).unwrap();
+    assert_eq!(
+        store.items_page(&ItemQuery::default()).unwrap().rows.len(),
+        2
+    );
+    let sweeps = store.sweeps_page(None, 10).unwrap();
     assert_eq!(sweeps[0].status, "complete");
     assert_eq!(sweeps[1].status, "partial");
-    let errors = store.sweep_errors(sweeps[1].id).unwrap();
+    let errors = store.sweep_errors_page(sweeps[1].id, None, 500).unwrap();
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0].origin, "file.json");
     assert!(errors[0].account.is_none());
-    let errors = store.sweep_errors(sweeps[2].id).unwrap();
+    let errors = store.sweep_errors_page(sweeps[2].id, None, 500).unwrap();
     assert_eq!(
         errors[0].resource_type.as_deref(),
         Some("AWS::EC2::SecurityGroup")
@@ -271,7 +284,7 @@ fn scenario_empty_and_repeated_identities_are_errors_never_items(store: &Store) 
     // The first sg-1 counts; the second is not stored; nothing has an empty id.
     let sg1 = store.resolve_item("sg-1").unwrap();
     assert_eq!(sg1.version, 1, "the repeated observation made no revision");
-    let all = store.items(&ItemFilter::default()).unwrap();
+    let all = store.items_page(&ItemQuery::default()).unwrap().rows;
     assert!(all.iter().all(|i| !i.resource_id.is_empty()));
     assert_eq!(all.len(), 2);
 }
@@ -426,7 +439,7 @@ fn scenario_deleted_item_comes_back(store: &Store) {
     let item = store.resolve_item("sg-1").unwrap();
     assert!(item.active);
     let changes: Vec<String> = store
-        .history(item.id, 10)
+        .revisions_page(item.id, None, 10)
         .unwrap()
         .into_iter()
         .map(|r| r.change.to_string())
@@ -451,7 +464,7 @@ fn scenario_explicit_deletions_and_repeated_states(store: &Store) {
     let s = ing.finish(None).unwrap();
     assert_eq!((s.created, s.modified, s.deleted), (1, 2, 1));
     let item = store.resolve_item("sg-1").unwrap();
-    let hist = store.history(item.id, 10).unwrap();
+    let hist = history(store, item.id);
     assert_eq!(hist.len(), 4);
     assert!(hist.iter().all(|r| r.cause == "backfill"));
     // Time travel.
@@ -500,12 +513,13 @@ fn scenario_large_batches_and_lookups(store: &Store) {
     );
     assert!(store.resolve_item("nothing-like-this").is_err());
     let page = store
-        .items(&ItemFilter {
-            name: Some("sg-0001".into()),
+        .items_page(&ItemQuery {
+            text: Some("sg-0001".into()),
             limit: 5,
-            ..ItemFilter::default()
+            ..ItemQuery::default()
         })
-        .unwrap();
+        .unwrap()
+        .rows;
     assert_eq!(page.len(), 5);
     assert!(store.database_size().unwrap() > 0);
 }

@@ -1,0 +1,189 @@
+//! Items: the resources guardrail watches, one row each; found by id, by what a
+//! person calls them, or a page at a time (one query for the CLI and the server).
+
+use chrono::NaiveDateTime;
+use diesel::dsl::sql;
+use diesel::prelude::*;
+use diesel::sql_types::{Bool, Text};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::query::{like_pattern, lower, page_limit, tag_expr, utc};
+use crate::schema::items;
+use crate::{with_conn, StorageError, Store};
+
+#[derive(Debug, Clone, Serialize, Queryable, Selectable)]
+#[diesel(table_name = items)]
+pub struct ItemRow {
+    pub id: i64,
+    pub account: String,
+    pub region: String,
+    pub resource_type: String,
+    pub resource_id: String,
+    pub arn: Option<String>,
+    pub name: Option<String>,
+    #[serde(skip)]
+    pub tags: String,
+    pub active: bool,
+    pub version: i64,
+    #[serde(skip)]
+    pub config_hash: String,
+    #[serde(serialize_with = "utc")]
+    pub observed_at: NaiveDateTime,
+    #[serde(skip)]
+    pub ephemeral: String,
+    #[serde(skip)]
+    pub ephemeral_hash: String,
+    #[serde(serialize_with = "utc")]
+    pub first_seen_at: NaiveDateTime,
+}
+
+impl ItemRow {
+    pub fn tags_json(&self) -> Value {
+        serde_json::from_str(&self.tags).unwrap_or(Value::Null)
+    }
+
+    pub fn ephemeral_json(&self) -> Value {
+        serde_json::from_str(&self.ephemeral).unwrap_or(Value::Null)
+    }
+
+    /// A one-line label for people: type, name (or id), account and region.
+    pub fn label(&self) -> String {
+        format!(
+            "{} {} ({}/{})",
+            self.resource_type,
+            self.name.as_deref().unwrap_or(&self.resource_id),
+            self.account,
+            self.region
+        )
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ItemQuery {
+    /// Case-insensitive substring of the name, ARN or resource id.
+    pub text: Option<String>,
+    /// A tag key, and optionally the value it must have.
+    pub tag_key: Option<String>,
+    pub tag_value: Option<String>,
+    pub resource_type: Option<String>,
+    pub account: Option<String>,
+    pub region: Option<String>,
+    pub include_deleted: bool,
+    /// Items with an id greater than this (the previous page's `next_cursor`).
+    pub after_id: Option<i64>,
+    pub limit: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct ItemPage {
+    pub rows: Vec<ItemRow>,
+    pub next_cursor: Option<i64>,
+}
+
+impl Store {
+    /// A page of items by id: search by name/ARN/resource id, tag, type, account, region.
+    pub fn items_page(&self, q: &ItemQuery) -> Result<ItemPage, StorageError> {
+        let limit = page_limit(q.limit, 50);
+        let tag = tag_expr(self.backend());
+        let mut rows: Vec<ItemRow> = with_conn!(self, conn => {
+            let mut b = items::table.select(ItemRow::as_select()).into_boxed();
+            if let Some(t) = &q.resource_type {
+                b = b.filter(items::resource_type.eq(t.clone()));
+            }
+            if let Some(a) = &q.account {
+                b = b.filter(items::account.eq(a.clone()));
+            }
+            if let Some(r) = &q.region {
+                b = b.filter(items::region.eq(r.clone()));
+            }
+            if !q.include_deleted {
+                b = b.filter(items::active.eq(true));
+            }
+            if let Some(t) = q.text.as_deref().filter(|t| !t.is_empty()) {
+                let p = like_pattern(&t.to_lowercase());
+                b = b.filter(
+                    lower(items::name.nullable()).like(p.clone()).escape('\\')
+                        .or(lower(items::arn.nullable()).like(p.clone()).escape('\\'))
+                        .or(lower(items::resource_id.nullable()).like(p).escape('\\')),
+                );
+            }
+            if let Some(k) = q.tag_key.as_deref().filter(|k| !k.is_empty()) {
+                b = match &q.tag_value {
+                    Some(v) => b.filter(sql::<Bool>(tag).bind::<Text, _>(k.to_owned()).sql(" = ").bind::<Text, _>(v.clone()).sql(")")),
+                    None => b.filter(sql::<Bool>(tag).bind::<Text, _>(k.to_owned()).sql(" IS NOT NULL)")),
+                };
+            }
+            if let Some(after) = q.after_id {
+                b = b.filter(items::id.gt(after));
+            }
+            b.order(items::id).limit(limit + 1).load(conn)?
+        });
+        let next_cursor = if rows.len() as i64 > limit {
+            rows.truncate(limit as usize);
+            rows.last().map(|i| i.id)
+        } else {
+            None
+        };
+        Ok(ItemPage { rows, next_cursor })
+    }
+
+    pub fn item(&self, id: i64) -> Result<Option<ItemRow>, StorageError> {
+        Ok(with_conn!(self, conn => {
+            items::table
+                .find(id)
+                .select(ItemRow::as_select())
+                .first(conn)
+                .optional()?
+        }))
+    }
+
+    /// Finds the item a person means: a numeric item id, an ARN, a resource id or a
+    /// name. More than one match is an error listing the candidates.
+    pub fn resolve_item(&self, reference: &str) -> Result<ItemRow, StorageError> {
+        if let Ok(id) = reference.parse::<i64>() {
+            if let Some(item) = self.item(id)? {
+                return Ok(item);
+            }
+        }
+        let r = reference.to_owned();
+        let mut found: Vec<ItemRow> = with_conn!(self, conn => {
+            let mut found: Vec<ItemRow> = items::table
+                .filter(items::arn.eq(&r))
+                .select(ItemRow::as_select())
+                .limit(20)
+                .load(conn)?;
+            if found.is_empty() {
+                found = items::table
+                    .filter(items::resource_id.eq(&r))
+                    .select(ItemRow::as_select())
+                    .limit(20)
+                    .load(conn)?;
+            }
+            if found.is_empty() {
+                found = items::table
+                    .filter(items::name.eq(&r))
+                    .select(ItemRow::as_select())
+                    .limit(20)
+                    .load(conn)?;
+            }
+            found
+        });
+        match found.len() {
+            0 => Err(StorageError::NotFound(format!(
+                "no item matches {reference:?}: give an item id, ARN, resource id or name (see `guardrail items`)"
+            ))),
+            1 => Ok(found.remove(0)),
+            _ => {
+                let list: Vec<String> = found
+                    .iter()
+                    .map(|i| format!("  {}  {}", i.id, i.label()))
+                    .collect();
+                Err(StorageError::Ambiguous(format!(
+                    "{reference:?} matches several items; use an item id:\n{}",
+                    list.join("\n")
+                )))
+            }
+        }
+    }
+}
