@@ -7,92 +7,18 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Duration, Utc};
-use guardrail_model::{diff as json_diff, DiffEntry, FindingState};
-use guardrail_storage::{
-    finding_json, to_ocsf, FindingQuery, FindingRow, FindingSort, ItemQuery, ItemRow, Role,
-    StorageError, Store,
-};
+use guardrail_storage::{finding_json, to_ocsf, FindingQuery, ItemRow, Role, StorageError};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::auth::Auth;
+use crate::caller::Auth;
+use crate::usecase::{
+    diff_versions, do_justify, do_unjustify, finding_detail, parse_until, FindingParams,
+    ItemParams, PageParams,
+};
 use crate::{db, AppError, AppState};
 
 type ApiResult = Result<Json<Value>, AppError>;
-
-fn split(v: &Option<String>) -> Vec<String> {
-    v.as_deref()
-        .unwrap_or("")
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
-fn nonempty(v: &Option<String>) -> Option<String> {
-    v.as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-}
-
-/// Query parameters of the findings list, shared by the API, the export and the UI.
-#[derive(Debug, Default, Clone, Deserialize, serde::Serialize)]
-#[serde(default)]
-pub struct FindingParams {
-    /// Comma-separated states; default `open`, `all` for every state.
-    pub state: Option<String>,
-    pub min_score: Option<String>,
-    /// Comma-separated severities.
-    pub severity: Option<String>,
-    pub account: Option<String>,
-    #[serde(rename = "type")]
-    pub resource_type: Option<String>,
-    pub rule: Option<String>,
-    pub owner: Option<String>,
-    /// Text in the item's name, ARN or resource id.
-    pub q: Option<String>,
-    pub sort: Option<String>,
-    pub cursor: Option<String>,
-    pub limit: Option<i64>,
-}
-
-impl FindingParams {
-    pub fn to_query(&self, owner_tag: &str) -> Result<FindingQuery, AppError> {
-        let words = split(&self.state);
-        let states = if words.is_empty() {
-            vec![FindingState::Open]
-        } else {
-            FindingState::parse_filter(&words).map_err(AppError::BadRequest)?
-        };
-        let min_score = match nonempty(&self.min_score) {
-            Some(m) => Some(m.parse::<i64>().map_err(|_| {
-                AppError::BadRequest(format!("min_score {m:?}: use a number from 0 to 10"))
-            })?),
-            None => None,
-        };
-        let sort = match nonempty(&self.sort) {
-            Some(s) => FindingSort::parse(&s)?,
-            None => FindingSort::Score,
-        };
-        Ok(FindingQuery {
-            states,
-            min_score,
-            severities: split(&self.severity),
-            account: nonempty(&self.account),
-            resource_type: nonempty(&self.resource_type),
-            rule_id: nonempty(&self.rule),
-            item_id: None,
-            owner: nonempty(&self.owner),
-            owner_tag: owner_tag.to_owned(),
-            text: nonempty(&self.q),
-            sort,
-            cursor: nonempty(&self.cursor),
-            limit: self.limit.unwrap_or(50),
-        })
-    }
-}
 
 pub async fn me(Extension(auth): Extension<Auth>) -> Json<Value> {
     Json(json!({ "name": auth.principal.name, "role": auth.principal.role }))
@@ -105,46 +31,6 @@ pub async fn findings(State(state): State<AppState>, Query(p): Query<FindingPara
         "findings": page.rows.iter().map(|(f, i)| finding_json(f, i)).collect::<Vec<_>>(),
         "next_cursor": page.next_cursor,
     })))
-}
-
-/// The diff that opened a finding: its first revision against the one before.
-/// Loads exactly two documents.
-pub(crate) fn opening_diff(
-    s: &Store,
-    f: &FindingRow,
-) -> Result<Option<(i64, i64, Vec<DiffEntry>)>, StorageError> {
-    let Some(rev_id) = f.first_revision_id else {
-        return Ok(None);
-    };
-    Ok(s.revision_diff(rev_id)?
-        .map(|(rev, d)| (rev.version - 1, rev.version, d)))
-}
-
-pub(crate) struct FindingDetail {
-    pub finding: FindingRow,
-    pub item: ItemRow,
-    pub events: Vec<guardrail_storage::FindingEventRow>,
-    pub opening: Option<(i64, i64, Vec<DiffEntry>)>,
-}
-
-pub(crate) async fn finding_detail(state: &AppState, id: i64) -> Result<FindingDetail, AppError> {
-    db(state, move |s| {
-        let finding = s
-            .finding(id)?
-            .ok_or_else(|| StorageError::NotFound(format!("no finding {id}")))?;
-        let item = s
-            .item(finding.item_id)?
-            .ok_or_else(|| StorageError::Corrupt(format!("finding {id} has no item")))?;
-        let events = s.finding_events(id)?;
-        let opening = opening_diff(s, &finding)?;
-        Ok(FindingDetail {
-            finding,
-            item,
-            events,
-            opening,
-        })
-    })
-    .await
 }
 
 pub async fn finding(State(state): State<AppState>, Path(id): Path<i64>) -> ApiResult {
@@ -172,86 +58,6 @@ pub struct JustifyBody {
     pub until: Option<String>,
 }
 
-pub(crate) fn parse_until(until: Option<&str>) -> Result<Option<DateTime<Utc>>, AppError> {
-    let Some(u) = until.map(str::trim).filter(|u| !u.is_empty()) else {
-        return Ok(None);
-    };
-    if let Ok(t) = DateTime::parse_from_rfc3339(u) {
-        return Ok(Some(t.with_timezone(&Utc)));
-    }
-    chrono::NaiveDate::parse_from_str(u, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|d| Some(d.and_utc()))
-        .ok_or_else(|| {
-            AppError::BadRequest(format!(
-                "until {u:?}: use a date (2027-03-01) or an RFC 3339 time"
-            ))
-        })
-}
-
-/// Justifies a finding as the caller; the storage layer records who.
-pub(crate) async fn do_justify(
-    state: &AppState,
-    auth: &Auth,
-    id: i64,
-    reason: String,
-    until: Option<DateTime<Utc>>,
-) -> Result<(FindingRow, ItemRow), AppError> {
-    if reason.trim().is_empty() {
-        return Err(AppError::BadRequest(
-            "a justification needs a reason".into(),
-        ));
-    }
-    let who = auth.principal.name.clone();
-    let now = Utc::now();
-    let done = db(state, move |s| {
-        if s.finding(id)?.is_none() {
-            return Err(StorageError::NotFound(format!("no finding {id}")));
-        }
-        // Past this point the storage layer's refusals are about the request.
-        let f = s
-            .justify(id, &who, reason.trim(), until, now)
-            .map_err(|e| match e {
-                StorageError::NotFound(m) => StorageError::Invalid(m),
-                e => e,
-            })?;
-        let i = s
-            .item(f.item_id)?
-            .ok_or_else(|| StorageError::Corrupt(format!("finding {id} has no item")))?;
-        Ok((f, i))
-    })
-    .await;
-    // The dashboard's counts changed (and a failed attempt costs one recount).
-    state.summary.invalidate();
-    done
-}
-
-pub(crate) async fn do_unjustify(
-    state: &AppState,
-    auth: &Auth,
-    id: i64,
-) -> Result<(FindingRow, ItemRow), AppError> {
-    let who = auth.principal.name.clone();
-    let now = Utc::now();
-    let done = db(state, move |s| {
-        if s.finding(id)?.is_none() {
-            return Err(StorageError::NotFound(format!("no finding {id}")));
-        }
-        let f = s.unjustify(id, &who, now).map_err(|e| match e {
-            StorageError::NotFound(m) => StorageError::Invalid(m),
-            e => e,
-        })?;
-        let i = s
-            .item(f.item_id)?
-            .ok_or_else(|| StorageError::Corrupt(format!("finding {id} has no item")))?;
-        Ok((f, i))
-    })
-    .await;
-    state.summary.invalidate();
-    done
-}
-
 pub async fn justify(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
@@ -275,44 +81,6 @@ pub async fn unjustify(
 ) -> ApiResult {
     let (f, i) = do_unjustify(&state, &auth, id).await?;
     Ok(Json(finding_json(&f, &i)))
-}
-
-#[derive(Debug, Default, Clone, Deserialize, serde::Serialize)]
-#[serde(default)]
-pub struct ItemParams {
-    pub q: Option<String>,
-    /// `key` (has the tag) or `key=value`.
-    pub tag: Option<String>,
-    #[serde(rename = "type")]
-    pub resource_type: Option<String>,
-    pub account: Option<String>,
-    pub region: Option<String>,
-    pub include_deleted: Option<bool>,
-    pub cursor: Option<i64>,
-    pub limit: Option<i64>,
-}
-
-impl ItemParams {
-    pub fn to_query(&self) -> ItemQuery {
-        let (tag_key, tag_value) = match nonempty(&self.tag) {
-            Some(t) => match t.split_once('=') {
-                Some((k, v)) => (Some(k.to_owned()), Some(v.to_owned())),
-                None => (Some(t), None),
-            },
-            None => (None, None),
-        };
-        ItemQuery {
-            text: nonempty(&self.q),
-            tag_key,
-            tag_value,
-            resource_type: nonempty(&self.resource_type),
-            account: nonempty(&self.account),
-            region: nonempty(&self.region),
-            include_deleted: self.include_deleted.unwrap_or(false),
-            after_id: self.cursor,
-            limit: self.limit.unwrap_or(50),
-        }
-    }
 }
 
 pub async fn items(State(state): State<AppState>, Query(p): Query<ItemParams>) -> ApiResult {
@@ -347,13 +115,6 @@ pub async fn item(State(state): State<AppState>, Path(id): Path<i64>) -> ApiResu
     })))
 }
 
-#[derive(Deserialize, Default)]
-#[serde(default)]
-pub struct PageParams {
-    pub before: Option<i64>,
-    pub limit: Option<i64>,
-}
-
 pub async fn revisions(
     State(state): State<AppState>,
     Path(id): Path<i64>,
@@ -375,39 +136,6 @@ pub async fn revisions(
 pub struct DiffParams {
     pub from: Option<i64>,
     pub to: Option<i64>,
-}
-
-/// Two versions of an item and the diff between them: (from, to, old, new, changes).
-pub(crate) type VersionDiff = (i64, i64, Value, Value, Vec<DiffEntry>);
-
-/// Diff of two versions of an item (`from` 0 = before it existed). Loads two
-/// documents; synchronous, for use inside one [`db`] call with the rest of a page.
-pub(crate) fn diff_versions(
-    s: &Store,
-    item: &ItemRow,
-    from: Option<i64>,
-    to: Option<i64>,
-) -> Result<VersionDiff, AppError> {
-    let to = to.unwrap_or(item.version);
-    let from = from.unwrap_or(to - 1);
-    if from >= to || from < 0 || to > item.version {
-        return Err(AppError::BadRequest(format!(
-            "from={from}, to={to}: need 0 <= from < to <= {} (the latest version)",
-            item.version
-        )));
-    }
-    let id = item.id;
-    let load = |v: i64| -> Result<Value, StorageError> {
-        if v < 1 {
-            return Ok(Value::Null);
-        }
-        s.revision_by_version(id, v)?
-            .ok_or_else(|| StorageError::NotFound(format!("item {id} has no version {v}")))?
-            .document_json()
-    };
-    let (old, new) = (load(from)?, load(to)?);
-    let changes = json_diff(&old, &new);
-    Ok((from, to, old, new, changes))
 }
 
 pub async fn diff(
@@ -694,35 +422,6 @@ mod tests {
         assert_eq!(
             csv_line(&["a".into(), "b,c".into(), "d\"e".into()]),
             "a,\"b,c\",\"d\"\"e\"\n"
-        );
-    }
-
-    #[test]
-    fn until_accepts_dates_and_times() {
-        assert!(parse_until(Some("2027-03-01")).unwrap().is_some());
-        assert!(parse_until(Some("2027-03-01T10:00:00Z")).unwrap().is_some());
-        assert!(parse_until(Some("")).unwrap().is_none());
-        assert!(parse_until(Some("next week")).is_err());
-    }
-
-    #[test]
-    fn finding_params_validate() {
-        let p = FindingParams {
-            state: Some("open,bogus".into()),
-            ..Default::default()
-        };
-        assert!(p.to_query("owner").is_err());
-        let p = FindingParams {
-            state: Some("all".into()),
-            min_score: Some("7".into()),
-            ..Default::default()
-        };
-        let q = p.to_query("owner").unwrap();
-        assert!(q.states.is_empty());
-        assert_eq!(q.min_score, Some(7));
-        assert_eq!(
-            FindingParams::default().to_query("o").unwrap().states,
-            vec![FindingState::Open]
         );
     }
 }

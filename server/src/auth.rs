@@ -5,18 +5,17 @@
 //! cross-site form post, so every state-changing request authenticated that way must
 //! carry the session's CSRF token (form field `csrf` or header `X-CSRF-Token`). A bearer
 //! token is never attached by a browser on its own, so bearer requests need none. The
-//! login form, which has no session yet, uses a double-submit cookie.
+//! login form (`login`), which has no session yet, uses a double-submit cookie.
 
 use std::net::SocketAddr;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Form, Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
 use guardrail_storage::{Principal, Role};
-use serde::Deserialize;
 
 use crate::{db, AppError, AppState};
 
@@ -25,21 +24,7 @@ pub const LOGIN_COOKIE: &str = "guardrail_login";
 /// Forms are small; a bigger body on a CSRF-checked route is refused, not buffered.
 const MAX_FORM_BYTES: usize = 64 * 1024;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Via {
-    Token,
-    Session,
-    Proxy,
-}
-
-/// The authenticated caller, in the request's extensions for handlers.
-#[derive(Debug, Clone)]
-pub struct Auth {
-    pub principal: Principal,
-    pub via: Via,
-    /// The CSRF token of the caller's session (none for bearer tokens).
-    pub csrf: Option<String>,
-}
+pub use crate::caller::{Auth, Via};
 
 fn is_api(path: &str) -> bool {
     path.starts_with("/api/") || path == "/metrics"
@@ -56,7 +41,7 @@ pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> 
         .map(|(_, v)| v)
 }
 
-fn set_cookie(state: &AppState, name: &str, value: &str, max_age: i64) -> HeaderValue {
+pub(crate) fn set_cookie(state: &AppState, name: &str, value: &str, max_age: i64) -> HeaderValue {
     let secure = if state.secure_cookies() {
         "; Secure"
     } else {
@@ -68,7 +53,7 @@ fn set_cookie(state: &AppState, name: &str, value: &str, max_age: i64) -> Header
 }
 
 /// Compares secrets without returning early on the first differing byte.
-fn same(a: &str, b: &str) -> bool {
+pub(crate) fn same(a: &str, b: &str) -> bool {
     a.len() == b.len()
         && a.bytes()
             .zip(b.bytes())
@@ -269,179 +254,6 @@ pub async fn require<const MIN: u8>(req: Request, next: Next) -> Response {
         ),
         Some(_) => next.run(req).await,
     }
-}
-
-pub async fn login_form(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    login_page(&state, &headers, StatusCode::OK, None)
-}
-
-/// The login form. A login cookie the browser already holds is kept: any other request
-/// that lands here meanwhile (the browser's favicon fetch redirected to /login, a
-/// second tab) would otherwise replace it and make the open form's token stale.
-fn login_page(
-    state: &AppState,
-    headers: &HeaderMap,
-    status: StatusCode,
-    error: Option<&str>,
-) -> Response {
-    let held = cookie(headers, LOGIN_COOKIE)
-        .filter(|c| c.len() == 64 && c.bytes().all(|b| b.is_ascii_hexdigit()))
-        .map(str::to_owned);
-    let csrf = match held {
-        Some(c) => c,
-        None => match guardrail_storage::auth::random_hex(32) {
-            Ok(c) => c,
-            Err(e) => return AppError::from(e).into_response(),
-        },
-    };
-    let mut r = crate::ui::login_page(status, &csrf, error);
-    r.headers_mut().append(
-        header::SET_COOKIE,
-        set_cookie(state, LOGIN_COOKIE, &csrf, 3600),
-    );
-    r
-}
-
-/// Failed logins per client address: after [`LOGIN_FAILURES`] within
-/// [`LOGIN_WINDOW`] the address is refused (429) until the oldest failure ages out.
-/// Written here rather than with `governor`/`tower_governor`: those count every request,
-/// and only failures may count, so a team behind one address is never locked out by
-/// its own successful logins.
-#[derive(Default)]
-pub struct LoginLimiter {
-    failures:
-        std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, Vec<std::time::Instant>>>,
-}
-
-pub const LOGIN_FAILURES: usize = 10;
-pub const LOGIN_WINDOW: std::time::Duration = std::time::Duration::from_secs(300);
-
-impl LoginLimiter {
-    fn with<T>(
-        &self,
-        f: impl FnOnce(&mut std::collections::HashMap<std::net::IpAddr, Vec<std::time::Instant>>) -> T,
-    ) -> T {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let now = std::time::Instant::now();
-        map.retain(|_, times| {
-            times.retain(|t| now.duration_since(*t) < LOGIN_WINDOW);
-            !times.is_empty()
-        });
-        f(&mut map)
-    }
-
-    /// How long `ip` must wait, if it is refused now.
-    pub fn refused(&self, ip: std::net::IpAddr) -> Option<std::time::Duration> {
-        self.with(|map| {
-            let times = map.get(&ip)?;
-            (times.len() >= LOGIN_FAILURES).then(|| {
-                let oldest = times
-                    .iter()
-                    .min()
-                    .copied()
-                    .unwrap_or_else(std::time::Instant::now);
-                LOGIN_WINDOW.saturating_sub(oldest.elapsed())
-            })
-        })
-    }
-
-    pub fn failed(&self, ip: std::net::IpAddr) {
-        self.with(|map| map.entry(ip).or_default().push(std::time::Instant::now()));
-    }
-
-    pub fn succeeded(&self, ip: std::net::IpAddr) {
-        self.with(|map| map.remove(&ip));
-    }
-}
-
-#[derive(Deserialize)]
-pub struct LoginForm {
-    #[serde(default)]
-    token: String,
-    #[serde(default)]
-    csrf: String,
-}
-
-pub async fn login(
-    State(state): State<AppState>,
-    peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
-    headers: HeaderMap,
-    Form(f): Form<LoginForm>,
-) -> Response {
-    let ip = peer.map_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |p| {
-        p.0 .0.ip()
-    });
-    if let Some(wait) = state.logins.refused(ip) {
-        tracing::warn!(%ip, "login refused: too many failed attempts");
-        let mut r = login_page(
-            &state,
-            &headers,
-            StatusCode::TOO_MANY_REQUESTS,
-            Some(&format!(
-                "too many failed logins from this address; try again in {} s",
-                wait.as_secs().max(1)
-            )),
-        );
-        if let Ok(v) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
-            r.headers_mut().insert(header::RETRY_AFTER, v);
-        }
-        return r;
-    }
-    let expected = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
-    if expected.is_empty() || !same(expected, &f.csrf) {
-        return crate::ui::error_page(
-            StatusCode::FORBIDDEN,
-            "missing or wrong CSRF token: open the login page again and resubmit",
-        );
-    }
-    let now = Utc::now();
-    let token = f.token.trim().to_owned();
-    let principal = match db(&state, move |s| s.verify_token(&token, now)).await {
-        Ok(Some(p)) => p,
-        Ok(None) => {
-            state.logins.failed(ip);
-            tracing::warn!(%ip, "login with an unknown or revoked token");
-            return login_page(
-                &state,
-                &headers,
-                StatusCode::UNAUTHORIZED,
-                Some("unknown or revoked token"),
-            );
-        }
-        Err(e) => return e.into_response(),
-    };
-    let ttl = chrono::Duration::hours(state.settings.session_hours as i64);
-    let p = principal.clone();
-    let (sid, _) = match db(&state, move |s| s.create_session(&p, ttl, now)).await {
-        Ok(v) => v,
-        Err(e) => return e.into_response(),
-    };
-    state.logins.succeeded(ip);
-    tracing::info!(user = %principal.name, role = %principal.role, "signed in");
-    let mut r = Redirect::to("/").into_response();
-    *r.status_mut() = StatusCode::SEE_OTHER;
-    let h = r.headers_mut();
-    h.append(
-        header::SET_COOKIE,
-        set_cookie(&state, SESSION_COOKIE, &sid, ttl.num_seconds()),
-    );
-    h.append(header::SET_COOKIE, set_cookie(&state, LOGIN_COOKIE, "", 0));
-    r
-}
-
-pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Some(id) = cookie(&headers, SESSION_COOKIE).map(str::to_owned) {
-        if let Err(e) = db(&state, move |s| s.delete_session(&id)).await {
-            return e.into_response();
-        }
-    }
-    let mut r = Redirect::to("/login").into_response();
-    *r.status_mut() = StatusCode::SEE_OTHER;
-    r.headers_mut().append(
-        header::SET_COOKIE,
-        set_cookie(&state, SESSION_COOKIE, "", 0),
-    );
-    r
 }
 
 #[cfg(test)]

@@ -10,10 +10,13 @@
 
 pub mod api;
 pub mod auth;
+mod caller;
+mod login;
 mod metrics;
 mod settings;
 mod summary;
 mod ui;
+mod usecase;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -99,7 +102,7 @@ pub struct AppState {
     /// One permit per pooled connection; see [`db`].
     db_permits: Arc<tokio::sync::Semaphore>,
     pub(crate) summary: Arc<summary::SummaryCache>,
-    pub(crate) logins: Arc<auth::LoginLimiter>,
+    pub(crate) logins: Arc<login::LoginLimiter>,
 }
 
 impl AppState {
@@ -290,8 +293,8 @@ fn groups() -> [Group; 4] {
     use Verb::{Delete, Get, Post};
     let public = Group::new(None)
         .at(Get, "/healthz", healthz)
-        .at(Get, "/login", auth::login_form)
-        .at(Post, "/login", auth::login);
+        .at(Get, "/login", login::login_form)
+        .at(Post, "/login", login::login);
     let viewer = Group::new(Some(Role::Viewer))
         .at(Get, "/api/v1/me", api::me)
         .at(Get, "/api/v1/findings", api::findings)
@@ -314,7 +317,7 @@ fn groups() -> [Group; 4] {
         .at(Get, "/sweeps", ui::sweeps)
         .at(Get, "/rule-errors", ui::rule_errors)
         .at(Get, "/static/style.css", ui::stylesheet)
-        .at(Post, "/logout", auth::logout);
+        .at(Post, "/logout", login::logout);
     let triager = Group::new(Some(Role::Triager))
         .at(Post, "/api/v1/findings/{id}/justify", api::justify)
         .at(Post, "/api/v1/findings/{id}/unjustify", api::unjustify)

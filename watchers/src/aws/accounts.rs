@@ -5,7 +5,8 @@
 use aws_config::SdkConfig;
 use aws_sdk_ec2::error::ProvideErrorMetadata;
 
-use super::{account_config, describe, in_region, sdk_config, AwsTarget};
+use super::sdk::in_region;
+use super::{account_config, describe, sdk_config, AwsTarget};
 
 /// The account the credentials of `config` belong to.
 pub async fn caller_account(config: &SdkConfig) -> Result<String, String> {

@@ -1,69 +1,50 @@
 //! Internet gateways of one region, in AWS Config's item shape.
 
-use serde_json::json;
+use aws_sdk_ec2::types::{InternetGateway, Tag};
+use serde_json::{json, Value};
 
-use super::ec2_security_group::ec2_tags;
-use super::{all_pages, relationship, AwsLister, Context, ItemDoc, Listed, Reach};
+use super::ec2::Ec2Type;
+use super::{all_pages, relationship, Context};
 
 pub struct InternetGateways;
 
-impl AwsLister for InternetGateways {
-    fn service(&self) -> &'static str {
-        "ec2"
+impl Ec2Type for InternetGateways {
+    type Element = InternetGateway;
+    const RESOURCE_TYPE: &'static str = "AWS::EC2::InternetGateway";
+    const OPERATION: &'static str = "ec2:DescribeInternetGateways";
+    const ARN_KIND: &'static str = "internet-gateway";
+
+    async fn describe(
+        client: &aws_sdk_ec2::Client,
+        ctx: &Context,
+    ) -> Result<Vec<InternetGateway>, String> {
+        let pages = client.describe_internet_gateways().max_results(1000).into_paginator().send();
+        let pages = all_pages(ctx, Self::OPERATION, pages).await?;
+        Ok(pages.into_iter().flat_map(|p| p.internet_gateways.unwrap_or_default()).collect())
     }
 
-    fn resource_types(&self) -> Vec<String> {
-        vec!["AWS::EC2::InternetGateway".into()]
+    fn id(g: &InternetGateway) -> Option<&str> {
+        g.internet_gateway_id()
     }
 
-    fn reach(&self) -> Reach {
-        Reach::Regional
+    fn tags(g: &InternetGateway) -> &[Tag] {
+        g.tags()
     }
 
-    async fn list(&self, ctx: &Context) -> Result<Listed, String> {
-        let client = aws_sdk_ec2::Client::new(&ctx.config);
-        let pages = client
-            .describe_internet_gateways()
-            .max_results(1000)
-            .into_paginator()
-            .send();
-        let mut listed = Listed::default();
-        for page in all_pages(ctx, "ec2:DescribeInternetGateways", pages).await? {
-            for g in page.internet_gateways() {
-                let id = g.internet_gateway_id().unwrap_or_default();
-                let (tag_list, tags) = ec2_tags(g.tags());
-                listed.items.push(
-                    ItemDoc {
-                        resource_type: "AWS::EC2::InternetGateway",
-                        account: &ctx.account,
-                        region: &ctx.region,
-                        id,
-                        name: tags.get("Name").map(String::as_str),
-                        arn: format!(
-                            "arn:aws:ec2:{}:{}:internet-gateway/{id}",
-                            ctx.region, ctx.account
-                        ),
-                        configuration: json!({
-                            "internetGatewayId": id, "ownerId": g.owner_id(),
-                            "attachments": g.attachments().iter().map(|a| json!({
-                                "vpcId": a.vpc_id(), "state": a.state().map(|s| s.as_str()),
-                            })).collect::<Vec<_>>(),
-                            "tags": tag_list,
-                        }),
-                        supplementary: json!({}),
-                        relationships: g
-                            .attachments()
-                            .iter()
-                            .filter_map(|a| {
-                                relationship("AWS::EC2::VPC", a.vpc_id(), "Is attached to Vpc")
-                            })
-                            .collect(),
-                        tags: tags.clone(),
-                    }
-                    .observe()?,
-                );
-            }
-        }
-        Ok(listed)
+    fn configuration(g: &InternetGateway, id: &str, tags: Value) -> Value {
+        json!({
+            "internetGatewayId": id, "ownerId": g.owner_id(),
+            "attachments": g.attachments().iter().map(|a| json!({
+                "vpcId": a.vpc_id(), "state": a.state().map(|s| s.as_str()),
+            })).collect::<Vec<_>>(),
+            "tags": tags,
+        })
+    }
+
+    fn relationships(g: &InternetGateway) -> Vec<Value> {
+        g.attachments()
+            .iter()
+            .filter_map(|a| relationship("AWS::EC2::VPC", a.vpc_id(), "Is attached to Vpc"))
+            .collect()
     }
 }

@@ -1,9 +1,12 @@
 //! EC2 security groups of one region, in AWS Config's item shape.
 
-use aws_sdk_ec2::types::IpPermission;
+use std::collections::BTreeMap;
+
+use aws_sdk_ec2::types::{IpPermission, SecurityGroup, Tag};
 use serde_json::{json, Value};
 
-use super::{all_pages, tag_pairs, AwsLister, Context, ItemDoc, Listed, Reach};
+use super::ec2::Ec2Type;
+use super::{all_pages, Context};
 
 pub struct SecurityGroups;
 
@@ -25,64 +28,41 @@ fn permissions(list: &[IpPermission]) -> Value {
         .collect()
 }
 
-impl AwsLister for SecurityGroups {
-    fn service(&self) -> &'static str {
-        "ec2"
+impl Ec2Type for SecurityGroups {
+    type Element = SecurityGroup;
+    const RESOURCE_TYPE: &'static str = "AWS::EC2::SecurityGroup";
+    const OPERATION: &'static str = "ec2:DescribeSecurityGroups";
+    const ARN_KIND: &'static str = "security-group";
+
+    async fn describe(
+        client: &aws_sdk_ec2::Client,
+        ctx: &Context,
+    ) -> Result<Vec<SecurityGroup>, String> {
+        let pages = client.describe_security_groups().max_results(1000).into_paginator().send();
+        let pages = all_pages(ctx, Self::OPERATION, pages).await?;
+        Ok(pages.into_iter().flat_map(|p| p.security_groups.unwrap_or_default()).collect())
     }
 
-    fn resource_types(&self) -> Vec<String> {
-        vec!["AWS::EC2::SecurityGroup".into()]
+    fn id(g: &SecurityGroup) -> Option<&str> {
+        g.group_id()
     }
 
-    fn reach(&self) -> Reach {
-        Reach::Regional
+    fn tags(g: &SecurityGroup) -> &[Tag] {
+        g.tags()
     }
 
-    async fn list(&self, ctx: &Context) -> Result<Listed, String> {
-        let client = aws_sdk_ec2::Client::new(&ctx.config);
-        let pages = client
-            .describe_security_groups()
-            .max_results(1000)
-            .into_paginator()
-            .send();
-        let mut listed = Listed::default();
-        for page in all_pages(ctx, "ec2:DescribeSecurityGroups", pages).await? {
-            for g in page.security_groups() {
-                let id = g.group_id().unwrap_or_default();
-                let (tag_list, tags) = ec2_tags(g.tags());
-                listed.items.push(
-                    ItemDoc {
-                        resource_type: "AWS::EC2::SecurityGroup",
-                        account: &ctx.account,
-                        region: &ctx.region,
-                        id,
-                        name: g.group_name(),
-                        arn: format!(
-                            "arn:aws:ec2:{}:{}:security-group/{id}",
-                            ctx.region, ctx.account
-                        ),
-                        configuration: json!({
-                            "groupId": id, "groupName": g.group_name(), "description": g.description(),
-                            "ownerId": g.owner_id(), "vpcId": g.vpc_id(),
-                            "ipPermissions": permissions(g.ip_permissions()),
-                            "ipPermissionsEgress": permissions(g.ip_permissions_egress()),
-                            "tags": tag_list,
-                        }),
-                        supplementary: json!({}),
-                        relationships: Vec::new(),
-                        tags,
-                    }
-                    .observe()?,
-                );
-            }
-        }
-        Ok(listed)
+    /// A security group's name is its group name, as AWS Config records it.
+    fn name(g: &SecurityGroup, _tags: &BTreeMap<String, String>) -> Option<String> {
+        g.group_name().map(str::to_owned)
     }
-}
 
-/// EC2 tags in AWS Config's `[{key, value}]` form, and as a map.
-pub fn ec2_tags(
-    list: &[aws_sdk_ec2::types::Tag],
-) -> (Value, std::collections::BTreeMap<String, String>) {
-    tag_pairs(list.iter().map(|t| (t.key(), t.value())))
+    fn configuration(g: &SecurityGroup, id: &str, tags: Value) -> Value {
+        json!({
+            "groupId": id, "groupName": g.group_name(), "description": g.description(),
+            "ownerId": g.owner_id(), "vpcId": g.vpc_id(),
+            "ipPermissions": permissions(g.ip_permissions()),
+            "ipPermissionsEgress": permissions(g.ip_permissions_egress()),
+            "tags": tags,
+        })
+    }
 }

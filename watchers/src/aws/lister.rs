@@ -1,0 +1,237 @@
+//! The lister seam: [`AwsLister`] lists one scope (account, region, type) completely
+//! or says why not; [`Context`] carries the SDK configuration and the per-(account,
+//! region, service) call limit; [`all_pages`] pages a call under that limit; and
+//! [`ItemDoc`] builds an item in AWS Config's shape.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use aws_config::SdkConfig;
+use chrono::Utc;
+use guardrail_model::{ItemKey, Observation};
+use serde_json::{json, Value};
+use tokio::sync::{Semaphore, SemaphorePermit};
+
+use super::sdk::describe;
+use crate::normalize::normalize_lenient;
+
+/// How far one listing of a lister reaches, which decides its coverage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// Listed per region; covers (account, region, type).
+    Regional,
+    /// Listed once per account; items and coverage in region `global` (IAM).
+    Global,
+    /// Listed once per account, items in their own regions; covers the type in every
+    /// region (S3 buckets: ListBuckets answers for all regions).
+    EveryRegion,
+    /// Listed once through an AWS Config aggregator: items of many accounts and
+    /// regions; covers the (account, region, type) scopes it returned items for.
+    Aggregated,
+}
+
+/// Everything a lister needs for one listing.
+pub struct Context {
+    pub config: SdkConfig,
+    pub account: String,
+    pub region: String,
+    /// Bounds the calls in flight for this (account, region, service).
+    pub(super) limiter: Arc<Semaphore>,
+    pub(super) concurrency: usize,
+}
+
+impl Context {
+    /// Taken around every call so one service in one region never sees more than the
+    /// configured number of requests at once, whatever else the sweep is doing.
+    pub async fn permit(&self) -> SemaphorePermit<'_> {
+        // The semaphore is never closed, so acquire cannot fail.
+        loop {
+            if let Ok(p) = self.limiter.acquire().await {
+                return p;
+            }
+        }
+    }
+
+    /// The concurrency allowed, for fan-out over detail calls.
+    pub fn fan_out(&self) -> usize {
+        self.concurrency.max(1)
+    }
+
+    /// A context for one account and region with no endpoint behind it, for tests of
+    /// what a lister makes of an answer.
+    #[cfg(test)]
+    pub(crate) fn for_tests(account: &str, region: &str) -> Context {
+        Context {
+            config: SdkConfig::builder()
+                .behavior_version(aws_config::BehaviorVersion::latest())
+                .region(aws_config::Region::new(region.to_owned()))
+                .build(),
+            account: account.to_owned(),
+            region: region.to_owned(),
+            limiter: Arc::new(Semaphore::new(1)),
+            concurrency: 1,
+        }
+    }
+}
+
+/// What one listing produced: the items it could read in full, and problems with
+/// single items (which leave their scope incomplete, so nothing there is deleted).
+#[derive(Default)]
+pub struct Listed {
+    pub items: Vec<Observation>,
+    pub problems: Vec<Problem>,
+}
+
+pub struct Problem {
+    pub resource_type: String,
+    /// The item's region when known; `None` taints the type in every region listed.
+    pub region: Option<String>,
+    pub item: Option<String>,
+    pub message: String,
+}
+
+/// One resource type (or a family read by one call, like IAM's authorization details).
+#[allow(async_fn_in_trait)]
+pub trait AwsLister {
+    fn service(&self) -> &'static str;
+    fn resource_types(&self) -> Vec<String>;
+    fn reach(&self) -> Reach;
+    /// Lists one scope completely, or returns why it could not.
+    async fn list(&self, ctx: &Context) -> Result<Listed, String>;
+}
+
+type ListFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Listed, String>> + 'a>>;
+
+/// Object-safe wrapper for [`AwsLister`].
+pub trait AwsListerDyn {
+    fn service(&self) -> &'static str;
+    fn resource_types(&self) -> Vec<String>;
+    fn reach(&self) -> Reach;
+    fn list<'a>(&'a self, ctx: &'a Context) -> ListFuture<'a>;
+}
+
+impl<T: AwsLister> AwsListerDyn for T {
+    fn service(&self) -> &'static str {
+        AwsLister::service(self)
+    }
+    fn resource_types(&self) -> Vec<String> {
+        AwsLister::resource_types(self)
+    }
+    fn reach(&self) -> Reach {
+        AwsLister::reach(self)
+    }
+    fn list<'a>(&'a self, ctx: &'a Context) -> ListFuture<'a> {
+        Box::pin(AwsLister::list(self, ctx))
+    }
+}
+
+/// Every page of a paginated call, each page under the (account, region, service)
+/// limit. Any failed page fails the whole listing: a partial list must not read as
+/// complete.
+pub async fn all_pages<
+    T,
+    E: std::error::Error + aws_smithy_types::error::metadata::ProvideErrorMetadata,
+>(
+    ctx: &Context,
+    operation: &str,
+    mut pages: aws_smithy_async::future::pagination_stream::PaginationStream<Result<T, E>>,
+) -> Result<Vec<T>, String> {
+    let mut out = Vec::new();
+    loop {
+        let page = {
+            let _p = ctx.permit().await;
+            pages.next().await
+        };
+        match page {
+            None => return Ok(out),
+            Some(Ok(p)) => out.push(p),
+            Some(Err(e)) => {
+                return Err(format!(
+                    "{operation} in {} failed: {}",
+                    ctx.region,
+                    describe(&e)
+                ))
+            }
+        }
+    }
+}
+
+/// An SDK timestamp as RFC 3339, as AWS Config writes them.
+pub fn time(t: Option<&aws_smithy_types::DateTime>) -> Value {
+    t.and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok())
+        .map_or(Value::Null, Value::String)
+}
+
+/// `[{key, value}]` as AWS Config writes tags, and the same as a map for the item row.
+pub fn tag_pairs<'a>(
+    pairs: impl Iterator<Item = (Option<&'a str>, Option<&'a str>)>,
+) -> (Value, BTreeMap<String, String>) {
+    let map: BTreeMap<String, String> = pairs
+        .filter_map(|(k, v)| Some((k?.to_owned(), v.unwrap_or_default().to_owned())))
+        .collect();
+    let list = map
+        .iter()
+        .map(|(k, v)| json!({"key": k, "value": v}))
+        .collect();
+    (list, map)
+}
+
+/// Builds a normalised observation in AWS Config's item shape.
+pub struct ItemDoc<'a> {
+    pub resource_type: &'static str,
+    pub account: &'a str,
+    pub region: &'a str,
+    pub id: &'a str,
+    pub name: Option<&'a str>,
+    pub arn: String,
+    pub configuration: Value,
+    pub supplementary: Value,
+    pub relationships: Vec<Value>,
+    pub tags: BTreeMap<String, String>,
+}
+
+impl ItemDoc<'_> {
+    /// The observation, or why this one item cannot be one (it has no id).
+    pub fn observe(self) -> Result<Observation, String> {
+        if self.id.is_empty() {
+            return Err(format!(
+                "a {} in {}/{} has no id in the answer; it is skipped",
+                self.resource_type, self.account, self.region
+            ));
+        }
+        let mut doc = json!({
+            "configuration": self.configuration,
+            "supplementaryConfiguration": self.supplementary,
+        });
+        if !self.relationships.is_empty() {
+            doc["relationships"] = Value::Array(self.relationships);
+        }
+        // An unreadable field (a broken policy) stays raw; storage decides.
+        let (ephemeral, unreadable) = normalize_lenient(self.resource_type, &mut doc);
+        Ok(Observation {
+            key: ItemKey {
+                account: self.account.to_owned(),
+                region: self.region.to_owned(),
+                resource_type: self.resource_type.to_owned(),
+                resource_id: self.id.to_owned(),
+            },
+            arn: Some(self.arn),
+            name: self.name.map(str::to_owned),
+            tags: self.tags,
+            config: doc,
+            ephemeral: Value::Object(ephemeral),
+            observed_at: Utc::now(),
+            unreadable: unreadable.iter().map(|e| e.to_string()).collect(),
+        })
+    }
+}
+
+/// A relationship entry as AWS Config writes it.
+pub fn relationship(resource_type: &str, id: Option<&str>, name: &str) -> Option<Value> {
+    Some(json!({
+        "resourceType": resource_type,
+        "resourceId": id?,
+        "relationshipName": name,
+    }))
+}

@@ -1,0 +1,388 @@
+//! The sweep: every lister across the target's accounts and regions, at most
+//! `LISTINGS_IN_FLIGHT` listings at once and each call under its (account, region,
+//! service) limit; each listing reported to the collector with its coverage.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+
+use aws_config::SdkConfig;
+use chrono::{DateTime, Utc};
+use futures::stream::{FuturesUnordered, StreamExt};
+use guardrail_model::{Cause, CollectError, Collector, Coverage, Listing, Scope, SourceError};
+use tokio::sync::Semaphore;
+
+use crate::{Progress, Watcher};
+
+use super::sdk::{account_config, configured_regions, in_region, sdk_config};
+use super::*;
+
+/// Sweeps the given listers across the target's accounts and regions.
+pub struct AwsSweep {
+    pub target: AwsTarget,
+    pub listers: Vec<Box<dyn AwsListerDyn>>,
+}
+
+/// Listings run at once across the whole sweep; each one is further bounded per
+/// (account, region, service) by [`Context::permit`].
+const LISTINGS_IN_FLIGHT: usize = 8;
+
+struct Job<'a> {
+    lister: &'a dyn AwsListerDyn,
+    ctx: Context,
+    scope_region: String,
+    reach: Reach,
+}
+
+/// One account ready to sweep: its id and a configuration per region.
+struct Prepared {
+    account: String,
+    regions: Vec<(String, SdkConfig)>,
+}
+
+type Limiters = Mutex<HashMap<(String, String, &'static str), Arc<Semaphore>>>;
+
+impl AwsSweep {
+    /// Every API watcher (`target.only` narrows it; `config` adds the AWS Config API
+    /// source for `target.config_types`).
+    pub fn new(target: AwsTarget) -> Result<AwsSweep, String> {
+        for s in &target.only {
+            if !SERVICES.contains(&s.as_str()) {
+                return Err(format!(
+                    "unknown service {s:?} in --only; use one or more of {}",
+                    SERVICES.join(", ")
+                ));
+            }
+        }
+        let wants_config = target.only.iter().any(|s| s == "config");
+        if wants_config && target.config_types.is_empty() {
+            return Err(
+                "the AWS Config API source needs resource types: set [aws] config_types = [\"AWS::S3::Bucket\", ...] in the config file"
+                    .into(),
+            );
+        }
+        let all = all_listers(&target);
+        let wanted = |s: &str| {
+            if target.only.is_empty() {
+                s != "config"
+            } else {
+                target.only.iter().any(|o| o == s)
+            }
+        };
+        let listers = all.into_iter().filter(|l| wanted(l.service())).collect();
+        Ok(AwsSweep { target, listers })
+    }
+
+    /// The accounts to sweep: the configured ones, or the base credentials' own.
+    fn accounts(&self) -> Vec<AwsAccount> {
+        if self.target.accounts.is_empty() {
+            vec![AwsAccount::default()]
+        } else {
+            self.target.accounts.clone()
+        }
+    }
+
+    async fn prepare(&self, base: &SdkConfig, account: &AwsAccount) -> Result<Prepared, String> {
+        let config = account_config(base, account).await;
+        let id = accounts::caller_account(&config).await.map_err(|e| {
+            format!(
+                "cannot identify the account{} (sts:GetCallerIdentity): {e}; check {}",
+                account
+                    .role_arn
+                    .as_deref()
+                    .map(|r| format!(" behind {r}"))
+                    .unwrap_or_default(),
+                if account.role_arn.is_some() {
+                    "the base credentials, the role's trust policy and the external id"
+                } else {
+                    "the credentials and --endpoint-url"
+                }
+            )
+        })?;
+        if let Some(expected) = &account.id {
+            if expected != &id {
+                return Err(format!(
+                    "credentials for account {expected} landed in account {id}; fix role_arn for [accounts.\"{expected}\"]"
+                ));
+            }
+        }
+        let names = configured_regions(&self.target, &account.regions).await;
+        let names = if names.iter().any(|r| r == "all") {
+            accounts::enabled_regions(&config).await?
+        } else {
+            names
+        };
+        Ok(Prepared {
+            account: id,
+            regions: names
+                .into_iter()
+                .map(|r| {
+                    let c = in_region(&config, &r);
+                    (r, c)
+                })
+                .collect(),
+        })
+    }
+
+    /// The listings of one prepared account.
+    fn jobs<'a>(&'a self, p: &Prepared, limiters: &Limiters, out: &mut Vec<Job<'a>>) {
+        let Some((first_region, first_config)) = p.regions.first().cloned() else {
+            return;
+        };
+        let limiter = |region: &str, service: &'static str| {
+            let mut m = limiters.lock().unwrap_or_else(|e| e.into_inner());
+            m.entry((p.account.clone(), region.to_owned(), service))
+                .or_insert_with(|| Arc::new(Semaphore::new(self.target.concurrency.max(1))))
+                .clone()
+        };
+        for lister in &self.listers {
+            let reach = lister.reach();
+            let places: Vec<(String, SdkConfig)> = match reach {
+                Reach::Regional => p.regions.clone(),
+                Reach::Global | Reach::EveryRegion | Reach::Aggregated => {
+                    vec![(first_region.clone(), first_config.clone())]
+                }
+            };
+            for (region, config) in places {
+                let scope_region = match reach {
+                    Reach::Global => "global".to_owned(),
+                    _ => region.clone(),
+                };
+                out.push(Job {
+                    lister: lister.as_ref(),
+                    ctx: Context {
+                        limiter: limiter(&scope_region, lister.service()),
+                        concurrency: self.target.concurrency,
+                        config,
+                        account: p.account.clone(),
+                        region,
+                    },
+                    scope_region,
+                    reach,
+                });
+            }
+        }
+    }
+
+    async fn run(
+        &self,
+        c: &mut dyn Collector,
+        progress: &dyn Progress,
+    ) -> Result<(), CollectError> {
+        let home = configured_regions(&self.target, &[])
+            .await
+            .into_iter()
+            .next()
+            .filter(|r| r != "all")
+            .unwrap_or_else(|| "us-east-1".into());
+        let base = sdk_config(&self.target, &home).await;
+        let limiters = Limiters::default();
+        let mut jobs = Vec::new();
+        for account in self.accounts() {
+            let entering = format!(
+                "entering account {} (sts:GetCallerIdentity{}, enabled regions)",
+                account.id.as_deref().unwrap_or("of the base credentials"),
+                if account.role_arn.is_some() {
+                    ", sts:AssumeRole"
+                } else {
+                    ""
+                }
+            );
+            match reporting(progress, &entering, self.prepare(&base, &account)).await {
+                Ok(p) => self.jobs(&p, &limiters, &mut jobs),
+                Err(message) => {
+                    // Nothing of this account is vouched for: no deletions anywhere in it.
+                    tracing::warn!(%message, "account skipped");
+                    let origin = format!(
+                        "aws:{}",
+                        account
+                            .id
+                            .as_deref()
+                            .or(account.role_arn.as_deref())
+                            .unwrap_or("current credentials")
+                    );
+                    c.begin_listing(Listing {
+                        origin: origin.clone(),
+                        cause: Cause::Sweep,
+                        observed_at: Utc::now(),
+                    })?;
+                    c.error(SourceError {
+                        origin,
+                        item: None,
+                        scope: None,
+                        message,
+                    });
+                    c.end_listing(Coverage::Nothing)?;
+                }
+            }
+        }
+        progress.begin(jobs.len() as u64);
+        let mut pending = jobs.iter();
+        let mut running = FuturesUnordered::new();
+        for job in pending.by_ref().take(LISTINGS_IN_FLIGHT) {
+            running.push(run_job(job));
+        }
+        let mut in_flight: Vec<String> = jobs
+            .iter()
+            .take(LISTINGS_IN_FLIGHT)
+            .map(origin_of)
+            .collect();
+        let mut quiet_since = std::time::Instant::now();
+        loop {
+            let next = tokio::select! {
+                done = running.next() => done,
+                _ = tokio::time::sleep(crate::WAITING_EVERY) => {
+                    progress.waiting(&in_flight.join(", "), quiet_since.elapsed().as_secs());
+                    continue;
+                }
+            };
+            let Some((job, started, outcome)) = next else {
+                break;
+            };
+            quiet_since = std::time::Instant::now();
+            let done = origin_of(job);
+            in_flight.retain(|o| *o != done);
+            if let Some(next) = pending.next() {
+                in_flight.push(origin_of(next));
+                running.push(run_job(next));
+            }
+            // Storage is fed one whole listing at a time, in completion order; the
+            // listing's time is when it started, so it never outranks a newer one.
+            record(c, job, started, outcome)?;
+            progress.file(&origin_of(job));
+        }
+        progress.finish();
+        Ok(())
+    }
+}
+
+/// Awaits `fut`, telling `progress` what is still running every [`crate::WAITING_EVERY`]
+/// of silence.
+async fn reporting<F: std::future::Future>(
+    progress: &dyn Progress,
+    what: &str,
+    fut: F,
+) -> F::Output {
+    tokio::pin!(fut);
+    let started = std::time::Instant::now();
+    loop {
+        tokio::select! {
+            out = &mut fut => return out,
+            _ = tokio::time::sleep(crate::WAITING_EVERY) => {
+                progress.waiting(what, started.elapsed().as_secs());
+            }
+        }
+    }
+}
+
+/// Runs one listing, noting when it started (its futures are polled as soon as pushed).
+async fn run_job<'j, 'a>(job: &'j Job<'a>) -> (&'j Job<'a>, DateTime<Utc>, Result<Listed, String>) {
+    let started = Utc::now();
+    let outcome = job.lister.list(&job.ctx).await;
+    (job, started, outcome)
+}
+
+fn origin_of(job: &Job<'_>) -> String {
+    format!(
+        "aws:{}/{}/{}",
+        job.ctx.account,
+        job.scope_region,
+        job.lister.resource_types().join(",")
+    )
+}
+
+fn record(
+    c: &mut dyn Collector,
+    job: &Job<'_>,
+    started: DateTime<Utc>,
+    outcome: Result<Listed, String>,
+) -> Result<(), CollectError> {
+    let origin = origin_of(job);
+    let account = &job.ctx.account;
+    let scope = |region: &str, t: &str| Scope {
+        account: account.clone(),
+        region: region.to_owned(),
+        resource_type: t.to_owned(),
+    };
+    c.begin_listing(Listing {
+        origin: origin.clone(),
+        cause: Cause::Sweep,
+        observed_at: started,
+    })?;
+    let types = job.lister.resource_types();
+    let listed = match outcome {
+        Ok(listed) => listed,
+        Err(message) => {
+            // A listing that failed after retries vouches for nothing: every item of
+            // these scopes keeps its last revision.
+            tracing::warn!(%origin, %message, "listing failed");
+            for t in &types {
+                c.error(SourceError {
+                    origin: origin.clone(),
+                    item: None,
+                    scope: Some(scope(&job.scope_region, t)),
+                    message: message.clone(),
+                });
+            }
+            return c.end_listing(Coverage::Nothing);
+        }
+    };
+    for p in listed.problems {
+        // A problem without a region taints the type everywhere this listing reaches
+        // (no scope = the whole listing).
+        let s = match (job.reach, p.region) {
+            (Reach::EveryRegion | Reach::Aggregated, None) => None,
+            (Reach::EveryRegion | Reach::Aggregated, Some(r)) => Some(scope(&r, &p.resource_type)),
+            _ => Some(scope(&job.scope_region, &p.resource_type)),
+        };
+        c.error(SourceError {
+            origin: origin.clone(),
+            item: p.item,
+            scope: s,
+            message: p.message,
+        });
+    }
+    let seen: BTreeSet<Scope> = listed.items.iter().map(|o| o.key.scope()).collect();
+    for o in listed.items {
+        c.observe(o)?;
+    }
+    match (job.reach, types.as_slice()) {
+        // An aggregator vouches only for the scopes it answered for.
+        (Reach::Aggregated, _) => c.end_listing(Coverage::Scopes(seen.into_iter().collect())),
+        // ListBuckets answers for every region at once.
+        (Reach::EveryRegion, [t]) => c.end_listing(Coverage::EveryRegion {
+            account: account.clone(),
+            resource_type: t.clone(),
+        }),
+        _ => c.end_listing(Coverage::Scopes(
+            types.iter().map(|t| scope(&job.scope_region, t)).collect(),
+        )),
+    }
+}
+
+impl Watcher for AwsSweep {
+    fn describe(&self) -> String {
+        let mut services: Vec<&str> = self.listers.iter().map(|l| l.service()).collect();
+        services.dedup();
+        format!(
+            "AWS APIs ({}; {} account(s); {})",
+            services.join(", "),
+            self.accounts().len(),
+            if self.target.regions.is_empty() {
+                "the SDK's default region".to_owned()
+            } else {
+                self.target.regions.join(", ")
+            }
+        )
+    }
+
+    fn sweep(
+        &mut self,
+        c: &mut dyn Collector,
+        progress: &dyn Progress,
+    ) -> Result<(), CollectError> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        rt.block_on(self.run(c, progress))
+    }
+}
