@@ -153,41 +153,35 @@ pub(crate) async fn do_justify(
         ));
     }
     let who = auth.principal.name.clone();
-    let now = Utc::now();
-    let done = db(state, move |s| {
-        if s.finding(id)?.is_none() {
-            return Err(StorageError::NotFound(format!("no finding {id}")));
-        }
-        // Past this point the storage layer's refusals are about the request.
-        let f = s
-            .justify(id, &who, reason.trim(), until, now)
-            .map_err(|e| match e {
-                StorageError::NotFound(m) => StorageError::Invalid(m),
-                e => e,
-            })?;
-        let i = s
-            .item(f.item_id)?
-            .ok_or_else(|| StorageError::Corrupt(format!("finding {id} has no item")))?;
-        Ok((f, i))
+    change_finding(state, id, move |s, now| {
+        s.justify(id, &who, reason.trim(), until, now)
     })
-    .await;
-    // The dashboard's counts changed (and a failed attempt costs one recount).
-    state.summary.invalidate();
-    done
+    .await
 }
 
+/// Removes a finding's justification as the caller.
 pub(crate) async fn do_unjustify(
     state: &AppState,
     auth: &Auth,
     id: i64,
 ) -> Result<(FindingRow, ItemRow), AppError> {
     let who = auth.principal.name.clone();
+    change_finding(state, id, move |s, now| s.unjustify(id, &who, now)).await
+}
+
+/// Runs one lifecycle change of an existing finding and returns it with its item.
+/// A missing finding is 404; past that, storage's refusals are about the request (400).
+async fn change_finding(
+    state: &AppState,
+    id: i64,
+    change: impl FnOnce(&Store, DateTime<Utc>) -> Result<FindingRow, StorageError> + Send + 'static,
+) -> Result<(FindingRow, ItemRow), AppError> {
     let now = Utc::now();
     let done = db(state, move |s| {
         if s.finding(id)?.is_none() {
             return Err(StorageError::NotFound(format!("no finding {id}")));
         }
-        let f = s.unjustify(id, &who, now).map_err(|e| match e {
+        let f = change(s, now).map_err(|e| match e {
             StorageError::NotFound(m) => StorageError::Invalid(m),
             e => e,
         })?;
@@ -197,6 +191,7 @@ pub(crate) async fn do_unjustify(
         Ok((f, i))
     })
     .await;
+    // The dashboard's counts changed (and a failed attempt costs one recount).
     state.summary.invalidate();
     done
 }
