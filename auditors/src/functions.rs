@@ -7,7 +7,7 @@ use rhai::{Array, Dynamic, EvalAltResult, Map};
 use serde_json::Value;
 
 use crate::engine::severity_for;
-use crate::helpers::{arn, cidr, policy, ports};
+use crate::helpers::{arn, cidr, policy, ports, privesc};
 use crate::shapes;
 
 type Fallible<T> = Result<T, Box<EvalAltResult>>;
@@ -136,6 +136,38 @@ pub fn register(e: &mut rhai::Engine) {
                 .allowed_actions()
                 .into_iter()
                 .map(Dynamic::from)
+                .collect())
+        },
+    );
+    e.register_fn(
+        "policy_escalation_paths",
+        |doc: Dynamic, account: &str| -> Fallible<Array> {
+            let p = policy_arg(&doc)?;
+            let found = privesc::escalation_paths(&p, account)?;
+            Ok(found
+                .iter()
+                .map(|g| {
+                    let statements: Vec<String> = g
+                        .statements
+                        .iter()
+                        .map(
+                            |&i| match p.statements.get(i).and_then(|s| s.sid.as_deref()) {
+                                Some(sid) => format!("Statement[{i}] (Sid {sid})"),
+                                None => format!("Statement[{i}]"),
+                            },
+                        )
+                        .collect();
+                    let actions: Vec<&str> =
+                        g.path.steps.iter().map(|s| s.action.as_str()).collect();
+                    let mut m = Map::new();
+                    m.insert("id".into(), g.path.id.clone().into());
+                    m.insert("score".into(), g.path.score.into());
+                    m.insert("explanation".into(), g.path.explanation.clone().into());
+                    m.insert("reference".into(), g.path.reference.clone().into());
+                    m.insert("actions".into(), actions.join(" + ").into());
+                    m.insert("statements".into(), statements.join(", ").into());
+                    m.into()
+                })
                 .collect())
         },
     );

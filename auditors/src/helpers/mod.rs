@@ -5,3 +5,4 @@ pub mod arn;
 pub mod cidr;
 pub mod policy;
 pub mod ports;
+pub mod privesc;

@@ -242,6 +242,9 @@ impl Statement {
     fn resource_patterns(&self) -> Vec<String> {
         match (&self.resource, &self.not_resource) {
             (Some(list), _) => list.clone(),
+            // `NotResource: "*"` excludes every resource: the statement grants nothing.
+            (None, Some(list)) if list.iter().any(|r| r.trim() == "*") => Vec::new(),
+            // Everything but a few resources: judged as every resource (conservative).
             _ => vec!["*".to_owned()],
         }
     }
@@ -328,6 +331,24 @@ impl Policy {
                     && s.matches_action(action)
                     && s.matches_resource(resource)
             })
+    }
+
+    /// The Allow statements that grant `action` on `resource`, when the policy allows
+    /// it at all (none when an unconditional Deny removes it).
+    pub fn granting_statements(&self, action: &str, resource: &str) -> Vec<usize> {
+        if !self.allows(action, resource) {
+            return Vec::new();
+        }
+        self.statements
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| {
+                s.effect == Effect::Allow
+                    && s.matches_action(action)
+                    && s.matches_resource(resource)
+            })
+            .map(|(i, _)| i)
+            .collect()
     }
 
     /// Allow statements granting every action of `service` (`"*"` for all services) on
@@ -434,6 +455,32 @@ mod tests {
 
     fn p(v: Value) -> Policy {
         Policy::parse(&v).unwrap()
+    }
+
+    #[test]
+    fn not_resource_of_everything_grants_nothing() {
+        let pol = p(json!({"Statement": {"Effect": "Allow", "Action": "*", "NotResource": "*"}}));
+        assert!(pol.full_access_statements("*").is_empty(), "not admin");
+        assert!(!pol.allows("s3:GetObject", "arn:aws:s3:::b/k"));
+        assert!(pol.allowed_actions().is_empty() || !pol.allows("iam:CreateUser", "*"));
+        // Everything but one bucket is still judged as (nearly) everything.
+        let pol = p(
+            json!({"Statement": {"Effect": "Allow", "Action": "*", "NotResource": "arn:aws:s3:::logs/*"}}),
+        );
+        assert_eq!(pol.full_access_statements("*"), vec![0]);
+    }
+
+    #[test]
+    fn double_star_and_any_case_match_actions_as_aws_does() {
+        let pol = p(json!({"Statement": {"Effect": "Allow", "Action": "s3:**", "Resource": "*"}}));
+        assert_eq!(pol.full_access_statements("s3"), vec![0], "s3:** is s3:*");
+        assert!(pol.allows("S3:GETOBJECT", "x"));
+        let pol =
+            p(json!({"Statement": {"Effect": "Allow", "Action": "IAM:passrole", "Resource": "*"}}));
+        assert_eq!(
+            pol.granting_statements("iam:PassRole", "arn:aws:iam::1:role/r"),
+            vec![0]
+        );
     }
 
     #[test]
