@@ -29,6 +29,7 @@ fn two_days_of_findings(db: &Db) {
         ("iam/policy_full_admin", "Admins"),
         ("iam/policy_service_wildcard", "Developers"),
         ("iam/policy_iam_wildcard", "bob"),
+        ("iam/policy_privilege_escalation", "bob"),
         ("iam/role_trust_cross_account", "vendor-audit"),
         ("iam/role_trust_anyone", "break-glass"),
         ("s3/bucket_policy_public", "prod-111111111111-public-assets"),
@@ -71,7 +72,8 @@ fn two_days_of_findings(db: &Db) {
 
     let (_, day2) = db.sweep(&examples("day2"));
     assert_eq!(day2["audit"]["opened"], 8, "{day2}");
-    assert_eq!(day2["audit"]["fixed"], 10, "{day2}");
+    // Bob's deletion fixes his iam:* and privilege escalation findings.
+    assert_eq!(day2["audit"]["fixed"], 11, "{day2}");
     let fixed = findings(db, &["--state", "fixed"]);
     for (rule, name) in [
         ("iam/role_trust_cross_account", "vendor-audit"),
@@ -80,6 +82,7 @@ fn two_days_of_findings(db: &Db) {
         ("s3/bucket_logging", "prod-111111111111-customer-data"),
         ("ec2/sg_admin_ports_open", "bastion"),
         ("iam/policy_iam_wildcard", "bob"),
+        ("iam/policy_privilege_escalation", "bob"),
     ] {
         assert!(has(&fixed, rule, name), "{rule} on {name} should be fixed");
     }

@@ -101,7 +101,10 @@ fn principals(v: &Value) -> Result<Principals, String> {
     }
 }
 
-/// Keys (case-insensitive) whose conditions narrow who can use a statement.
+/// Keys (case-insensitive) whose conditions narrow who can use a statement: the
+/// caller's network, organisation, account or identity. Keys that describe the
+/// resource or the request path (`aws:ResourceOrgID`, `aws:ResourceAccount`,
+/// `aws:CalledVia`, `kms:ViaService`) say nothing about who calls, so they are not here.
 const RESTRICTING_KEYS: &[&str] = &[
     "aws:sourcevpce",
     "aws:sourcevpc",
@@ -109,7 +112,6 @@ const RESTRICTING_KEYS: &[&str] = &[
     "aws:vpcsourceip",
     "aws:principalorgid",
     "aws:principalorgpaths",
-    "aws:resourceorgid",
     "aws:sourceorgid",
     "aws:sourceorgpaths",
     "aws:sourceaccount",
@@ -119,11 +121,20 @@ const RESTRICTING_KEYS: &[&str] = &[
     "aws:principalaccount",
     "aws:userid",
     "aws:username",
-    "aws:calledvia",
     "kms:calleraccount",
-    "kms:viaservice",
     "s3:dataaccesspointaccount",
     "sts:externalid",
+];
+
+/// Keys whose values are the caller's account (or an ARN in it): a statement pinned
+/// to such a value is access *by that account*, to be classified like a principal.
+const ACCOUNT_KEYS: &[&str] = &[
+    "aws:sourceaccount",
+    "aws:sourceowner",
+    "aws:principalaccount",
+    "kms:calleraccount",
+    "aws:sourcearn",
+    "aws:principalarn",
 ];
 
 impl Condition {
@@ -163,6 +174,52 @@ impl Condition {
             // `StringLike` with only wildcards ("*", "?*") restricts nothing.
             !(like && v.chars().all(|c| c == '*' || c == '?'))
         })
+    }
+}
+
+impl Condition {
+    /// The accounts this condition pins the caller to, when it restricts by account
+    /// (`aws:SourceAccount` = 123456789012, or an ARN key naming an account).
+    pub fn pinned_accounts(&self) -> Vec<String> {
+        let key = self.key.to_ascii_lowercase();
+        if !ACCOUNT_KEYS.contains(&key.as_str()) || !self.restricts() {
+            return Vec::new();
+        }
+        self.values
+            .iter()
+            .filter_map(|v| {
+                let v = v.trim();
+                if key.ends_with("arn") {
+                    principal_account(v)
+                } else {
+                    (v.len() == 12 && v.bytes().all(|b| b.is_ascii_digit())).then(|| v.to_owned())
+                }
+            })
+            .collect()
+    }
+
+    /// Whether this condition, on a Deny, leaves the statement's access only to
+    /// callers inside a boundary: a negated restricting key with concrete values
+    /// ("deny unless aws:SourceVpc is vpc-1"). With `…IfExists` the Deny also applies
+    /// when the key is absent, which restricts at least as much.
+    pub fn restricts_as_deny(&self) -> bool {
+        let op = self.operator.to_ascii_lowercase();
+        let base = op.strip_suffix("ifexists").unwrap_or(&op);
+        let positive = match base {
+            "stringnotequals" => "StringEquals",
+            "stringnotequalsignorecase" => "StringEqualsIgnoreCase",
+            "stringnotlike" => "StringLike",
+            "arnnotequals" => "ArnEquals",
+            "arnnotlike" => "ArnLike",
+            "notipaddress" => "IpAddress",
+            _ => return false,
+        };
+        Condition {
+            operator: positive.to_owned(),
+            key: self.key.clone(),
+            values: self.values.clone(),
+        }
+        .restricts()
     }
 }
 
@@ -318,6 +375,22 @@ impl Policy {
         })
     }
 
+    /// Whether a conditional Deny for everyone limits `allow` to callers inside a
+    /// boundary (Deny unless the caller's VPC, endpoint, network, organisation or
+    /// account is one named): then what the Allow opens is not open to everyone.
+    fn bounded_by_deny(&self, allow: &Statement) -> bool {
+        let actions = allow.action_patterns();
+        let resources = allow.resource_patterns();
+        self.statements.iter().any(|d| {
+            d.effect == Effect::Deny
+                && !d.conditions.is_empty()
+                && d.conditions.iter().all(Condition::restricts_as_deny)
+                && (d.principal.is_none() || d.is_anonymous())
+                && actions.iter().all(|a| d.covers_action(a))
+                && resources.iter().all(|r| d.covers_resource(r))
+        })
+    }
+
     /// Identity-policy question: is `action` on `resource` allowed by some Allow and not
     /// removed by an unconditional Deny? (Conditions on the Allow are not evaluated.)
     pub fn allows(&self, action: &str, resource: &str) -> bool {
@@ -387,6 +460,7 @@ impl Policy {
                     && s.is_anonymous()
                     && !s.is_restricted()
                     && !self.denies_all_of(s, true)
+                    && !self.bounded_by_deny(s)
             })
             .map(|(i, _)| i)
             .collect()
@@ -399,7 +473,7 @@ impl Policy {
             if s.effect != Effect::Allow || self.denies_all_of(s, true) {
                 continue;
             }
-            let restricted = s.is_restricted();
+            let restricted = s.is_restricted() || self.bounded_by_deny(s);
             if s.is_anonymous() {
                 out.push(PrincipalRef {
                     kind: "*".into(),
@@ -408,6 +482,23 @@ impl Policy {
                     statement: i,
                     restricted,
                 });
+                // Anyone, pinned by a condition to named accounts, is those accounts:
+                // cross-account access to be classified like a named principal. It is
+                // restricted further only by the statement's other conditions.
+                for (c, cond) in s.conditions.iter().enumerate() {
+                    for account in cond.pinned_accounts() {
+                        let others = s.conditions.iter().enumerate().any(|(o, x)| {
+                            o != c && x.restricts() && x.pinned_accounts().is_empty()
+                        });
+                        out.push(PrincipalRef {
+                            kind: "condition".into(),
+                            value: format!("{} {} {account}", cond.key, cond.operator),
+                            account: Some(account),
+                            statement: i,
+                            restricted: others || self.bounded_by_deny(s),
+                        });
+                    }
+                }
             }
             if let Some(Principals::Map(m)) = &s.principal {
                 for (kind, values) in m {
@@ -455,6 +546,105 @@ mod tests {
 
     fn p(v: Value) -> Policy {
         Policy::parse(&v).unwrap()
+    }
+
+    #[test]
+    fn a_condition_pinning_a_foreign_account_is_cross_account_access() {
+        let pinned = |key: &str, value: &str| {
+            p(
+                json!({"Statement": [{"Effect": "Allow", "Principal": {"Service": "cloudtrail.amazonaws.com"}, "Action": "s3:PutObject", "Resource": "*"},
+                {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*",
+                 "Condition": {"StringEquals": {key: value}}}]}),
+            )
+        };
+        for (key, value) in [
+            ("aws:SourceAccount", "222222222222"),
+            ("aws:SourceOwner", "222222222222"),
+            ("aws:PrincipalAccount", "222222222222"),
+            (
+                "aws:SourceArn",
+                "arn:aws:cloudtrail:us-east-1:222222222222:trail/t",
+            ),
+            ("aws:PrincipalArn", "arn:aws:iam::222222222222:role/reader"),
+        ] {
+            let pol = pinned(key, value);
+            assert!(pol.internet_accessible_statements().is_empty(), "{key}");
+            let cross = pol.cross_account_principals("111111111111");
+            assert_eq!(cross.len(), 1, "{key}: {cross:?}");
+            assert_eq!(cross[0].account.as_deref(), Some("222222222222"), "{key}");
+            assert!(!cross[0].restricted, "{key}: only the pin itself");
+            assert!(
+                pol.cross_account_principals("222222222222").is_empty(),
+                "{key}: ours"
+            );
+        }
+        // With an external id as well, the pinned account is restricted further.
+        let pol = p(
+            json!({"Statement": {"Effect": "Allow", "Principal": "*", "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"aws:PrincipalAccount": "222222222222", "sts:ExternalId": "x-1"}}}}),
+        );
+        assert!(pol.cross_account_principals("111111111111")[0].restricted);
+    }
+
+    #[test]
+    fn keys_about_the_resource_or_the_path_do_not_restrict_who() {
+        for (key, value) in [
+            ("aws:ResourceOrgID", "o-abc123"),
+            ("aws:ResourceAccount", "111111111111"),
+            ("kms:ViaService", "s3.us-east-1.amazonaws.com"),
+            ("aws:CalledVia", "athena.amazonaws.com"),
+        ] {
+            let pol = p(
+                json!({"Statement": {"Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt", "Resource": "*",
+                "Condition": {"StringEquals": {key: value}}}}),
+            );
+            assert_eq!(pol.internet_accessible_statements(), vec![0], "{key}");
+        }
+        // kms:ViaService with kms:CallerAccount: the account restricts.
+        let pol = p(
+            json!({"Statement": {"Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt", "Resource": "*",
+            "Condition": {"StringEquals": {"kms:ViaService": "s3.us-east-1.amazonaws.com", "kms:CallerAccount": "111111111111"}}}}),
+        );
+        assert!(pol.internet_accessible_statements().is_empty());
+    }
+
+    #[test]
+    fn a_deny_unless_inside_a_boundary_bounds_an_open_allow() {
+        let bounded = |cond: Value| {
+            p(json!({"Statement": [
+                {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"},
+                {"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": ["arn:aws:s3:::b", "arn:aws:s3:::b/*"], "Condition": cond}
+            ]}))
+        };
+        for cond in [
+            json!({"StringNotEquals": {"aws:SourceVpc": "vpc-1"}}),
+            json!({"StringNotEqualsIfExists": {"aws:SourceVpce": "vpce-1"}}),
+            json!({"NotIpAddress": {"aws:SourceIp": "203.0.113.0/24"}}),
+            json!({"StringNotEquals": {"aws:PrincipalOrgID": "o-abc123"}}),
+        ] {
+            let pol = bounded(cond.clone());
+            assert!(pol.internet_accessible_statements().is_empty(), "{cond}");
+            assert!(pol.principals()[0].restricted, "{cond}");
+        }
+        for open in [
+            json!({"Bool": {"aws:SecureTransport": "false"}}),
+            json!({"NotIpAddress": {"aws:SourceIp": "0.0.0.0/0"}}),
+            json!({"StringNotEquals": {"aws:ResourceOrgID": "o-abc123"}}),
+            json!({"StringEquals": {"aws:SourceVpc": "vpc-1"}}),
+        ] {
+            assert_eq!(
+                bounded(open.clone()).internet_accessible_statements(),
+                vec![0],
+                "{open}"
+            );
+        }
+        // A Deny that covers only part of what the Allow opens does not bound it.
+        let pol = p(json!({"Statement": [
+            {"Effect": "Allow", "Principal": "*", "Action": "s3:*", "Resource": "arn:aws:s3:::b/*"},
+            {"Effect": "Deny", "Principal": "*", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::b/*",
+             "Condition": {"StringNotEquals": {"aws:SourceVpc": "vpc-1"}}}
+        ]}));
+        assert_eq!(pol.internet_accessible_statements(), vec![0]);
     }
 
     #[test]
