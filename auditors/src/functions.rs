@@ -171,6 +171,22 @@ pub fn register(e: &mut rhai::Engine) {
                 .collect())
         },
     );
+    e.register_fn(
+        "policy_not_action_grants",
+        |doc: Dynamic| -> Fallible<Array> {
+            Ok(policy_arg(&doc)?
+                .not_action_grants()
+                .into_iter()
+                .map(|g| {
+                    let mut m = Map::new();
+                    m.insert("statement".into(), (g.statement as i64).into());
+                    m.insert("except".into(), g.except.join(", ").into());
+                    m.insert("admin_equivalent".into(), g.admin_equivalent.into());
+                    m.into()
+                })
+                .collect())
+        },
+    );
     e.register_fn("policy_decode", |doc: Dynamic| -> Fallible<Dynamic> {
         let value: Value = rhai::serde::from_dynamic(&doc)?;
         match guardrail_model::policy::decode_policy_value(&value) {

@@ -54,6 +54,15 @@ pub struct Policy {
     pub statements: Vec<Statement>,
 }
 
+/// An Allow with NotAction: every action except `except`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NotActionGrant {
+    pub statement: usize,
+    pub except: Vec<String>,
+    /// What remains includes `iam:*` on every resource, unrestricted.
+    pub admin_equivalent: bool,
+}
+
 /// A principal named by an Allow statement, with what we know about it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PrincipalRef {
@@ -287,6 +296,22 @@ impl Statement {
         }
     }
 
+    /// For an Allow with NotAction: whether what it leaves allowed includes every
+    /// action of `service` (`iam`). An exception whose service part is a wildcard
+    /// (`*:Get*`) may reach into any service, so it counts against every one.
+    fn remainder_includes(&self, service: &str) -> bool {
+        let all = format!("{service}:*");
+        self.not_action.as_ref().is_some_and(|except| {
+            !except.iter().any(|p| {
+                let p = p.trim();
+                let wild_service = p
+                    .split_once(':')
+                    .is_none_or(|(svc, _)| svc.contains(['*', '?']));
+                wild_service || wildcard_match(p, &all, true) || wildcard_match(&all, p, true)
+            })
+        })
+    }
+
     fn action_patterns(&self) -> Vec<String> {
         match (&self.action, &self.not_action) {
             (Some(list), _) => list.clone(),
@@ -425,7 +450,10 @@ impl Policy {
     }
 
     /// Allow statements granting every action of `service` (`"*"` for all services) on
-    /// every resource, without a restricting condition, not cancelled by a Deny.
+    /// every resource, without a restricting condition, not cancelled by a Deny. An
+    /// Allow with NotAction never grants "every action" (see
+    /// [`Policy::not_action_grants`]); it grants all of one service when none of its
+    /// exceptions reach into that service.
     pub fn full_access_statements(&self, service: &str) -> Vec<usize> {
         let wanted = if service == "*" {
             "*".to_owned()
@@ -436,15 +464,41 @@ impl Policy {
             .iter()
             .enumerate()
             .filter(|(_, s)| {
+                let every = match (&s.action, &s.not_action) {
+                    (Some(list), _) => list.iter().any(|p| wildcard_match(p, &wanted, true)),
+                    (None, Some(_)) => service != "*" && s.remainder_includes(service),
+                    (None, None) => false,
+                };
                 s.effect == Effect::Allow
-                    && s.action_patterns()
-                        .iter()
-                        .any(|p| wildcard_match(p, &wanted, true))
+                    && every
                     && s.resource_patterns().iter().any(|r| r == "*")
                     && !s.is_restricted()
                     && !self.denies_all_of(s, false)
             })
             .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// Allow statements with NotAction, described exactly: the actions excepted, and
+    /// whether what remains includes `iam:*` on every resource (then the holder can
+    /// grant itself anything: administrator-equivalent).
+    pub fn not_action_grants(&self) -> Vec<NotActionGrant> {
+        self.statements
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.effect == Effect::Allow && s.action.is_none())
+            .filter_map(|(i, s)| {
+                let except = s.not_action.clone()?;
+                let admin_equivalent = s.remainder_includes("iam")
+                    && s.resource_patterns().iter().any(|r| r == "*")
+                    && !s.is_restricted()
+                    && !self.denies_all_of(s, false);
+                Some(NotActionGrant {
+                    statement: i,
+                    except,
+                    admin_equivalent,
+                })
+            })
             .collect()
     }
 
@@ -732,11 +786,38 @@ mod tests {
             p(json!({"Statement": {"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}}));
         assert!(pol.allows("s3:GetObject", "x"));
         assert!(!pol.allows("iam:CreateUser", "x"));
-        assert_eq!(
-            pol.full_access_statements("*"),
-            vec![0],
-            "NotAction is near-admin"
+        assert!(
+            pol.full_access_statements("*").is_empty(),
+            "NotAction is never every action"
         );
+        assert_eq!(
+            pol.full_access_statements("s3"),
+            vec![0],
+            "all of s3 remains"
+        );
+        assert!(pol.full_access_statements("iam").is_empty());
+        assert_eq!(
+            pol.not_action_grants(),
+            vec![NotActionGrant {
+                statement: 0,
+                except: vec!["iam:*".into()],
+                admin_equivalent: false
+            }]
+        );
+        for (except, admin) in [
+            (json!("cloudtrail:*"), true),
+            (json!(["iam:PassRole"]), false),
+            (json!("*:Delete*"), false),
+            (json!(["ec2:*", "s3:*"]), true),
+        ] {
+            let pol =
+                p(json!({"Statement": {"Effect": "Allow", "NotAction": except, "Resource": "*"}}));
+            assert_eq!(
+                pol.not_action_grants()[0].admin_equivalent,
+                admin,
+                "{except}"
+            );
+        }
         let pol = p(
             json!({"Statement": {"Effect": "Allow", "Action": "s3:*", "NotResource": "arn:aws:s3:::secret/*"}}),
         );
