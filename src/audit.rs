@@ -61,6 +61,13 @@ impl Auditor {
                 now: Utc::now(),
                 accounts: config.account_infos(),
                 internal_cidrs: config.audit.internal_cidrs.clone(),
+                boundary: guardrail_auditors::helpers::policy::Boundary {
+                    organization_ids: config.audit.organization_ids.clone(),
+                    organization_paths: config.audit.organization_paths.clone(),
+                    vpcs: config.audit.vpcs.clone(),
+                    vpc_endpoints: config.audit.vpc_endpoints.clone(),
+                    trusted_cidrs: config.audit.trusted_cidrs.clone(),
+                },
             },
             identity: Arc::from(""),
         };
@@ -70,12 +77,13 @@ impl Auditor {
 
     fn compute_identity(&self) -> Arc<str> {
         Arc::from(guardrail_model::content_hash(&format!(
-            "{}\0{:?}\0{:?}\0{:?}\0{:?}",
+            "{}\0{:?}\0{:?}\0{:?}\0{:?}\0{:?}",
             self.rules.identity(),
             self.settings.overrides,
             self.settings.suppressions,
             self.base.internal_cidrs,
-            self.base.accounts
+            self.base.accounts,
+            self.base.boundary
         )))
     }
 

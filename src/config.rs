@@ -448,6 +448,14 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("internal_cidrs"), "{e}");
+        let e = parse("[audit]\nvpcs = [\"sg-0a1b\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("audit.vpcs[0]") && e.contains("vpc-"), "{e}");
+        let e = parse("[audit]\ntrusted_cidrs = [\"office\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("audit.trusted_cidrs[0]"), "{e}");
         let e = parse("[server]\nlisten = \"everywhere\"\n")
             .unwrap_err()
             .to_string();

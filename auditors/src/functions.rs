@@ -16,6 +16,40 @@ fn err<T>(message: String) -> Fallible<T> {
     Err(message.into())
 }
 
+/// [`policy_arg`] judged against the boundary in a rule's `ctx` (`ctx.boundary`).
+fn policy_in(doc: &Dynamic, ctx: &Map) -> Fallible<policy::Policy> {
+    let mut p = policy_arg(doc)?;
+    if let Some(b) = ctx.get("boundary") {
+        p.boundary = rhai::serde::from_dynamic(b)
+            .map_err(|e| format!("ctx.boundary is not a boundary: {e}"))?;
+    }
+    Ok(p)
+}
+
+fn public_statements(p: &policy::Policy) -> Array {
+    p.internet_accessible_statements()
+        .into_iter()
+        .map(|i| {
+            let s = &p.statements[i];
+            let mut m = Map::new();
+            m.insert("index".into(), (i as i64).into());
+            m.insert(
+                "sid".into(),
+                s.sid.clone().map_or(Dynamic::UNIT, Dynamic::from),
+            );
+            let actions: Array = s
+                .action
+                .clone()
+                .unwrap_or_else(|| vec!["*".into()])
+                .into_iter()
+                .map(Dynamic::from)
+                .collect();
+            m.insert("actions".into(), actions.into());
+            m.into()
+        })
+        .collect()
+}
+
 /// A policy argument: a parsed document (map) or its text, raw or URL-encoded.
 fn policy_arg(doc: &Dynamic) -> Fallible<policy::Policy> {
     let value: Value = rhai::serde::from_dynamic(doc)?;
@@ -75,28 +109,22 @@ pub fn register(e: &mut rhai::Engine) {
     );
     e.register_fn(
         "policy_public_statements",
-        |doc: Dynamic| -> Fallible<Array> {
-            let p = policy_arg(&doc)?;
-            Ok(p.internet_accessible_statements()
-                .into_iter()
-                .map(|i| {
-                    let s = &p.statements[i];
-                    let mut m = Map::new();
-                    m.insert("index".into(), (i as i64).into());
-                    m.insert(
-                        "sid".into(),
-                        s.sid.clone().map_or(Dynamic::UNIT, Dynamic::from),
-                    );
-                    let actions: Array = s
-                        .action
-                        .clone()
-                        .unwrap_or_else(|| vec!["*".into()])
-                        .into_iter()
-                        .map(Dynamic::from)
-                        .collect();
-                    m.insert("actions".into(), actions.into());
-                    m.into()
-                })
+        |doc: Dynamic| -> Fallible<Array> { Ok(public_statements(&policy_arg(&doc)?)) },
+    );
+    // With the rule's ctx: organisation and network conditions judged against ours.
+    e.register_fn(
+        "policy_public_statements",
+        |doc: Dynamic, ctx: Map| -> Fallible<Array> {
+            Ok(public_statements(&policy_in(&doc, &ctx)?))
+        },
+    );
+    e.register_fn(
+        "policy_cross_account",
+        |doc: Dynamic, own: &str, ctx: Map| -> Fallible<Array> {
+            Ok(policy_in(&doc, &ctx)?
+                .cross_account_principals(own)
+                .iter()
+                .map(principal_map)
                 .collect())
         },
     );

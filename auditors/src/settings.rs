@@ -43,6 +43,20 @@ pub struct Suppression {
 pub struct AuditSettings {
     #[serde(default)]
     pub internal_cidrs: Vec<String>,
+    /// Our organisation ids (`o-...`): a condition pinning callers to them restricts.
+    #[serde(default)]
+    pub organization_ids: Vec<String>,
+    /// Our organisation paths (`o-.../r-.../ou-.../`).
+    #[serde(default)]
+    pub organization_paths: Vec<String>,
+    /// Our VPCs and VPC endpoints.
+    #[serde(default)]
+    pub vpcs: Vec<String>,
+    #[serde(default)]
+    pub vpc_endpoints: Vec<String>,
+    /// Networks we trust as callers' source addresses (office ranges, NAT gateways).
+    #[serde(default)]
+    pub trusted_cidrs: Vec<String>,
     #[serde(default)]
     pub overrides: Vec<Override>,
     #[serde(default)]
@@ -117,6 +131,42 @@ impl AuditSettings {
                 return Err(format!(
                     "audit.internal_cidrs[{i}]: {c:?} is not a CIDR (like 10.0.0.0/8)"
                 ));
+            }
+        }
+        for (i, c) in self.trusted_cidrs.iter().enumerate() {
+            if crate::helpers::cidr::Cidr::parse(c).is_none() {
+                return Err(format!(
+                    "audit.trusted_cidrs[{i}]: {c:?} is not a CIDR (like 203.0.113.0/24)"
+                ));
+            }
+        }
+        for (field, list, prefix, example) in [
+            (
+                "organization_ids",
+                &self.organization_ids,
+                "o-",
+                "o-a1b2c3d4e5",
+            ),
+            (
+                "organization_paths",
+                &self.organization_paths,
+                "o-",
+                "o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/",
+            ),
+            ("vpcs", &self.vpcs, "vpc-", "vpc-0a1b2c3d"),
+            (
+                "vpc_endpoints",
+                &self.vpc_endpoints,
+                "vpce-",
+                "vpce-0a1b2c3d",
+            ),
+        ] {
+            for (i, v) in list.iter().enumerate() {
+                if !v.trim().starts_with(prefix) {
+                    return Err(format!(
+                        "audit.{field}[{i}]: {v:?} does not look like one (like {example:?})"
+                    ));
+                }
             }
         }
         for (i, s) in self.suppressions.iter().enumerate() {

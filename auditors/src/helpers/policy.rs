@@ -10,10 +10,11 @@
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::arn::principal_account;
-use super::cidr::Cidr;
+use super::cidr::{within_any, Cidr};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Effect {
@@ -52,6 +53,49 @@ pub struct Statement {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Policy {
     pub statements: Vec<Statement>,
+    /// What "ours" is for conditions on organisations and networks.
+    pub boundary: Boundary,
+}
+
+/// Our organisation and networks (`[audit]` in the configuration). A condition that
+/// pins the caller inside them restricts access to us; one that pins it to another
+/// organisation, VPC, endpoint or network is access by someone else, not a
+/// restriction. An empty list means "not configured": any concrete value restricts.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Boundary {
+    pub organization_ids: Vec<String>,
+    pub organization_paths: Vec<String>,
+    pub vpcs: Vec<String>,
+    pub vpc_endpoints: Vec<String>,
+    pub trusted_cidrs: Vec<String>,
+}
+
+impl Boundary {
+    /// Whether `value` of a condition on `key` (lower case) lies inside our boundary,
+    /// or the boundary says nothing about that key.
+    fn admits(&self, key: &str, value: &str) -> bool {
+        let among = |ours: &[String]| {
+            ours.is_empty() || ours.iter().any(|o| o.trim().eq_ignore_ascii_case(value))
+        };
+        match key {
+            "aws:principalorgid" | "aws:sourceorgid" => among(&self.organization_ids),
+            "aws:principalorgpaths" | "aws:sourceorgpaths" => {
+                let v = value.trim_end_matches('*');
+                self.organization_paths.is_empty()
+                    || self
+                        .organization_paths
+                        .iter()
+                        .any(|o| v.starts_with(o.trim().trim_end_matches('*')))
+            }
+            "aws:sourcevpc" => among(&self.vpcs),
+            "aws:sourcevpce" => among(&self.vpc_endpoints),
+            "aws:sourceip" | "aws:vpcsourceip" => {
+                self.trusted_cidrs.is_empty() || within_any(value, &self.trusted_cidrs)
+            }
+            _ => true,
+        }
+    }
 }
 
 /// An Allow with NotAction: every action except `except`.
@@ -152,6 +196,12 @@ impl Condition {
     /// empty set), `Null` and `Bool` checks, unknown keys, `*` values and /0 source
     /// ranges do not.
     pub fn restricts(&self) -> bool {
+        self.restricts_in(&Boundary::default())
+    }
+
+    /// [`Condition::restricts`], where a value outside our `boundary` (another
+    /// organisation, VPC, endpoint or network) does not count as a restriction.
+    pub fn restricts_in(&self, boundary: &Boundary) -> bool {
         let op = self.operator.to_ascii_lowercase();
         let op = op.strip_prefix("foranyvalue:").unwrap_or(&op);
         if op.starts_with("forallvalues:") || op.ends_with("ifexists") || op.contains("not") {
@@ -174,14 +224,15 @@ impl Condition {
                 return false;
             }
             if key.ends_with("sourceip") {
-                return Cidr::parse(v).is_some_and(|c| !c.is_internet());
+                return Cidr::parse(v).is_some_and(|c| !c.is_internet())
+                    && boundary.admits(&key, v);
             }
             if key == "aws:principalarn" || key == "aws:sourcearn" {
                 // An account wildcard in the ARN lets any account in.
                 return principal_account(v).is_some() || !v.contains("::*:");
             }
             // `StringLike` with only wildcards ("*", "?*") restricts nothing.
-            !(like && v.chars().all(|c| c == '*' || c == '?'))
+            !(like && v.chars().all(|c| c == '*' || c == '?')) && boundary.admits(&key, v)
         })
     }
 }
@@ -211,7 +262,7 @@ impl Condition {
     /// callers inside a boundary: a negated restricting key with concrete values
     /// ("deny unless aws:SourceVpc is vpc-1"). With `…IfExists` the Deny also applies
     /// when the key is absent, which restricts at least as much.
-    pub fn restricts_as_deny(&self) -> bool {
+    pub fn restricts_as_deny(&self, boundary: &Boundary) -> bool {
         let op = self.operator.to_ascii_lowercase();
         let base = op.strip_suffix("ifexists").unwrap_or(&op);
         let positive = match base {
@@ -228,7 +279,7 @@ impl Condition {
             key: self.key.clone(),
             values: self.values.clone(),
         }
-        .restricts()
+        .restricts_in(boundary)
     }
 }
 
@@ -268,8 +319,8 @@ impl Statement {
         }
     }
 
-    pub fn is_restricted(&self) -> bool {
-        self.conditions.iter().any(Condition::restricts)
+    pub fn is_restricted(&self, boundary: &Boundary) -> bool {
+        self.conditions.iter().any(|c| c.restricts_in(boundary))
     }
 
     /// Whether this statement's actions include every action matched by `pattern`
@@ -385,7 +436,10 @@ impl Policy {
                 conditions,
             });
         }
-        Ok(Policy { statements: out })
+        Ok(Policy {
+            statements: out,
+            boundary: Boundary::default(),
+        })
     }
 
     fn denies_all_of(&self, allow: &Statement, anonymous_only: bool) -> bool {
@@ -409,7 +463,9 @@ impl Policy {
         self.statements.iter().any(|d| {
             d.effect == Effect::Deny
                 && !d.conditions.is_empty()
-                && d.conditions.iter().all(Condition::restricts_as_deny)
+                && d.conditions
+                    .iter()
+                    .all(|c| c.restricts_as_deny(&self.boundary))
                 && (d.principal.is_none() || d.is_anonymous())
                 && actions.iter().all(|a| d.covers_action(a))
                 && resources.iter().all(|r| d.covers_resource(r))
@@ -472,7 +528,7 @@ impl Policy {
                 s.effect == Effect::Allow
                     && every
                     && s.resource_patterns().iter().any(|r| r == "*")
-                    && !s.is_restricted()
+                    && !s.is_restricted(&self.boundary)
                     && !self.denies_all_of(s, false)
             })
             .map(|(i, _)| i)
@@ -491,7 +547,7 @@ impl Policy {
                 let except = s.not_action.clone()?;
                 let admin_equivalent = s.remainder_includes("iam")
                     && s.resource_patterns().iter().any(|r| r == "*")
-                    && !s.is_restricted()
+                    && !s.is_restricted(&self.boundary)
                     && !self.denies_all_of(s, false);
                 Some(NotActionGrant {
                     statement: i,
@@ -512,7 +568,7 @@ impl Policy {
             .filter(|(_, s)| {
                 s.effect == Effect::Allow
                     && s.is_anonymous()
-                    && !s.is_restricted()
+                    && !s.is_restricted(&self.boundary)
                     && !self.denies_all_of(s, true)
                     && !self.bounded_by_deny(s)
             })
@@ -527,7 +583,7 @@ impl Policy {
             if s.effect != Effect::Allow || self.denies_all_of(s, true) {
                 continue;
             }
-            let restricted = s.is_restricted() || self.bounded_by_deny(s);
+            let restricted = s.is_restricted(&self.boundary) || self.bounded_by_deny(s);
             if s.is_anonymous() {
                 out.push(PrincipalRef {
                     kind: "*".into(),
@@ -542,7 +598,9 @@ impl Policy {
                 for (c, cond) in s.conditions.iter().enumerate() {
                     for account in cond.pinned_accounts() {
                         let others = s.conditions.iter().enumerate().any(|(o, x)| {
-                            o != c && x.restricts() && x.pinned_accounts().is_empty()
+                            o != c
+                                && x.restricts_in(&self.boundary)
+                                && x.pinned_accounts().is_empty()
                         });
                         out.push(PrincipalRef {
                             kind: "condition".into(),
@@ -699,6 +757,54 @@ mod tests {
              "Condition": {"StringNotEquals": {"aws:SourceVpc": "vpc-1"}}}
         ]}));
         assert_eq!(pol.internet_accessible_statements(), vec![0]);
+    }
+
+    #[test]
+    fn organisation_and_network_pins_restrict_only_inside_our_boundary() {
+        let ours = Boundary {
+            organization_ids: vec!["o-ours111".into()],
+            organization_paths: vec!["o-ours111/r-ab12/ou-ab12-11111111/".into()],
+            vpcs: vec!["vpc-0ours".into()],
+            vpc_endpoints: vec!["vpce-0ours".into()],
+            trusted_cidrs: vec!["203.0.113.0/24".into()],
+        };
+        let open = |cond: Value, b: &Boundary| {
+            let mut pol = p(
+                json!({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "*", "Condition": cond}]}),
+            );
+            pol.boundary = b.clone();
+            !pol.internet_accessible_statements().is_empty()
+        };
+        for (inside, outside) in [
+            (
+                json!({"StringEquals": {"aws:PrincipalOrgID": "o-ours111"}}),
+                json!({"StringEquals": {"aws:PrincipalOrgID": "o-theirs9"}}),
+            ),
+            (
+                json!({"ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": "o-ours111/r-ab12/ou-ab12-11111111/*"}}),
+                json!({"ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": "o-theirs9/r-cd34/*"}}),
+            ),
+            (
+                json!({"StringEquals": {"aws:SourceVpc": "vpc-0ours"}}),
+                json!({"StringEquals": {"aws:SourceVpc": "vpc-0theirs"}}),
+            ),
+            (
+                json!({"StringEquals": {"aws:SourceVpce": "vpce-0ours"}}),
+                json!({"StringEquals": {"aws:SourceVpce": "vpce-0theirs"}}),
+            ),
+            (
+                json!({"IpAddress": {"aws:SourceIp": "203.0.113.8/29"}}),
+                json!({"IpAddress": {"aws:SourceIp": "198.51.100.0/24"}}),
+            ),
+        ] {
+            assert!(!open(inside.clone(), &ours), "ours: {inside}");
+            assert!(open(outside.clone(), &ours), "theirs: {outside}");
+            // Not configured: any concrete value restricts, as before.
+            assert!(
+                !open(outside.clone(), &Boundary::default()),
+                "unconfigured: {outside}"
+            );
+        }
     }
 
     #[test]
