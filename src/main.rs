@@ -95,6 +95,8 @@ enum Command {
     Findings(commands::findings::Args),
     /// Rule-author tools: test cases, lint, list, errors.
     Rules(commands::rules::Args),
+    /// Explain how guardrail judges a policy document (a file or a stored item's).
+    Policy(commands::policy::Args),
     /// Measure ingest throughput on synthetic AWS Config data.
     Bench(commands::bench::Args),
 }
@@ -114,6 +116,7 @@ impl Command {
                 | Command::Status
                 | Command::Findings(_)
                 | Command::Rules(_)
+                | Command::Policy(_)
                 | Command::Outbox(_)
         )
     }
@@ -222,6 +225,7 @@ fn main() -> ExitCode {
         Command::Audit => commands::audit::run(&ctx),
         Command::Findings(a) => commands::findings::run(&ctx, a),
         Command::Rules(a) => commands::rules::run(&ctx, a),
+        Command::Policy(a) => commands::policy::run(&ctx, a),
         Command::Status => commands::status::run(&ctx),
         Command::Bench(a) => commands::bench::run(&ctx, a),
     };

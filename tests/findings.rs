@@ -459,3 +459,44 @@ fn an_installed_binary_judges_with_its_built_in_pack() {
         list.stdout
     );
 }
+
+#[test]
+fn policy_explain_reads_a_file_and_a_stored_item() {
+    let db = common::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bucket-policy.json");
+    std::fs::write(
+        &file,
+        r#"{"Statement": [{"Sid": "Public", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+            "Resource": "arn:aws:s3:::b/*", "Condition": {"StringEqualsIfExists": {"aws:SourceVpce": "vpce-1"}}}]}"#,
+    )
+    .unwrap();
+    let r = db.run(&["policy", "explain", file.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout
+            .contains("does not restrict (…IfExists passes when the key is absent")
+            && r.stdout
+                .contains("Open to anyone, on the internet included: Statement[0] (Sid Public)"),
+        "{}",
+        r.stdout
+    );
+    db.sweep(&examples("day1"));
+    let r = db.run(&["policy", "explain", "bob", "--format", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let verdicts = r.json()[0]["explanation"]["verdicts"].clone();
+    assert!(
+        verdicts.as_array().unwrap().iter().any(|v| v
+            .as_str()
+            .unwrap()
+            .starts_with("Privilege escalation iam-create-access-key")),
+        "{verdicts}"
+    );
+    let missing = db.run(&["policy", "explain", "no-such-item"]);
+    assert_ne!(missing.code, 0);
+    assert!(
+        missing.stderr.contains("file holding a policy document"),
+        "{}",
+        missing.stderr
+    );
+}

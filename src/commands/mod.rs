@@ -9,6 +9,7 @@ pub mod findings;
 pub mod history;
 pub mod items;
 pub mod notify;
+pub mod policy;
 pub mod rules;
 pub mod serve;
 pub mod show;

@@ -3,6 +3,7 @@
 
 pub mod arn;
 pub mod cidr;
+pub mod explain;
 pub mod policy;
 pub mod ports;
 pub mod privesc;

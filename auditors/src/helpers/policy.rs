@@ -179,6 +179,17 @@ const RESTRICTING_KEYS: &[&str] = &[
     "sts:externalid",
 ];
 
+/// Keys that describe the resource or the request path, never the caller.
+const NON_CALLER_KEYS: &[&str] = &[
+    "aws:resourceorgid",
+    "aws:resourceorgpaths",
+    "aws:resourceaccount",
+    "aws:calledvia",
+    "aws:calledviafirst",
+    "aws:calledvialast",
+    "kms:viaservice",
+];
+
 /// Keys whose values are the caller's account (or an ARN in it): a statement pinned
 /// to such a value is access *by that account*, to be classified like a principal.
 const ACCOUNT_KEYS: &[&str] = &[
@@ -202,38 +213,84 @@ impl Condition {
     /// [`Condition::restricts`], where a value outside our `boundary` (another
     /// organisation, VPC, endpoint or network) does not count as a restriction.
     pub fn restricts_in(&self, boundary: &Boundary) -> bool {
+        self.assess(boundary).0
+    }
+
+    /// Whether this condition, on an Allow, restricts who may use the statement, and
+    /// why, in words (`guardrail policy explain` prints them).
+    pub fn assess(&self, boundary: &Boundary) -> (bool, String) {
+        let no = |why: String| (false, why);
         let op = self.operator.to_ascii_lowercase();
         let op = op.strip_prefix("foranyvalue:").unwrap_or(&op);
-        if op.starts_with("forallvalues:") || op.ends_with("ifexists") || op.contains("not") {
-            return false;
+        if op.starts_with("forallvalues:") {
+            return no("ForAllValues passes when the request carries no value for the key".into());
+        }
+        if op.ends_with("ifexists") {
+            return no("…IfExists passes when the key is absent from the request".into());
+        }
+        if op.contains("not") {
+            return no(
+                "a negated operator on an Allow admits every caller who does not match".into(),
+            );
         }
         if op == "null" || op == "bool" {
-            return false;
+            return no(format!(
+                "{} checks a property of the request, not who makes it",
+                self.operator
+            ));
         }
         let key = self.key.to_ascii_lowercase();
+        if NON_CALLER_KEYS.contains(&key.as_str()) {
+            return no(format!(
+                "{} describes the resource or the request path, not the caller",
+                self.key
+            ));
+        }
         if !RESTRICTING_KEYS.contains(&key.as_str()) {
-            return false;
+            return no(format!("{} is not a key about the caller", self.key));
         }
         if self.values.is_empty() {
-            return false;
+            return no("the condition has no values".into());
         }
         let like = op.contains("like");
-        self.values.iter().all(|v| {
+        for v in &self.values {
             let v = v.trim();
             if v == "*" || v.is_empty() {
-                return false;
+                return no(format!("the value {v:?} matches anyone"));
             }
             if key.ends_with("sourceip") {
-                return Cidr::parse(v).is_some_and(|c| !c.is_internet())
-                    && boundary.admits(&key, v);
+                match Cidr::parse(v) {
+                    None => return no(format!("{v:?} is not a CIDR")),
+                    Some(c) if c.is_internet() => return no(format!("{v} is the whole internet")),
+                    Some(_) if !boundary.admits(&key, v) => {
+                        return no(format!("{v} is outside [audit] trusted_cidrs"))
+                    }
+                    Some(_) => continue,
+                }
             }
             if key == "aws:principalarn" || key == "aws:sourcearn" {
                 // An account wildcard in the ARN lets any account in.
-                return principal_account(v).is_some() || !v.contains("::*:");
+                if principal_account(v).is_none() && v.contains("::*:") {
+                    return no(format!("{v} names any account"));
+                }
+                continue;
             }
             // `StringLike` with only wildcards ("*", "?*") restricts nothing.
-            !(like && v.chars().all(|c| c == '*' || c == '?')) && boundary.admits(&key, v)
-        })
+            if like && v.chars().all(|c| c == '*' || c == '?') {
+                return no(format!("{v:?} matches anyone"));
+            }
+            if !boundary.admits(&key, v) {
+                return no(format!(
+                    "{v} is outside our organisation or networks ([audit] allowlists): access by someone else"
+                ));
+            }
+        }
+        let values = self.values.join(", ");
+        if ACCOUNT_KEYS.contains(&key.as_str()) {
+            (true, format!("pins the caller to {values}: access by that account, classified like a named principal"))
+        } else {
+            (true, format!("limits callers to {} {values}", self.key))
+        }
     }
 }
 
@@ -263,6 +320,11 @@ impl Condition {
     /// ("deny unless aws:SourceVpc is vpc-1"). With `…IfExists` the Deny also applies
     /// when the key is absent, which restricts at least as much.
     pub fn restricts_as_deny(&self, boundary: &Boundary) -> bool {
+        self.assess_as_deny(boundary).0
+    }
+
+    /// [`Condition::restricts_as_deny`], with why in words.
+    pub fn assess_as_deny(&self, boundary: &Boundary) -> (bool, String) {
         let op = self.operator.to_ascii_lowercase();
         let base = op.strip_suffix("ifexists").unwrap_or(&op);
         let positive = match base {
@@ -272,14 +334,35 @@ impl Condition {
             "arnnotequals" => "ArnEquals",
             "arnnotlike" => "ArnLike",
             "notipaddress" => "IpAddress",
-            _ => return false,
+            _ => {
+                return (
+                    false,
+                    format!(
+                        "on a Deny, {} does not confine callers to a boundary",
+                        self.operator
+                    ),
+                )
+            }
         };
-        Condition {
+        let (inside, why) = Condition {
             operator: positive.to_owned(),
             key: self.key.clone(),
             values: self.values.clone(),
         }
-        .restricts_in(boundary)
+        .assess(boundary);
+        if inside {
+            let _ = why;
+            (
+                true,
+                format!(
+                    "denies every caller outside {} {}: only those keep what the Allow grants",
+                    self.key,
+                    self.values.join(", ")
+                ),
+            )
+        } else {
+            (false, why)
+        }
     }
 }
 
