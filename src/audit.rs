@@ -61,13 +61,7 @@ impl Auditor {
                 now: Utc::now(),
                 accounts: config.account_infos(),
                 internal_cidrs: config.audit.internal_cidrs.clone(),
-                boundary: guardrail_auditors::helpers::policy::Boundary {
-                    organization_ids: config.audit.organization_ids.clone(),
-                    organization_paths: config.audit.organization_paths.clone(),
-                    vpcs: config.audit.vpcs.clone(),
-                    vpc_endpoints: config.audit.vpc_endpoints.clone(),
-                    trusted_cidrs: config.audit.trusted_cidrs.clone(),
-                },
+                boundary: config.audit.boundary(),
             },
             identity: Arc::from(""),
         };

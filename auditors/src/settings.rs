@@ -76,6 +76,17 @@ pub struct AuditSettings {
 }
 
 impl AuditSettings {
+    /// Our organisation and networks, as the policy analysis takes them.
+    pub fn boundary(&self) -> crate::helpers::policy::Boundary {
+        crate::helpers::policy::Boundary {
+            organization_ids: self.organization_ids.clone(),
+            organization_paths: self.organization_paths.clone(),
+            vpcs: self.vpcs.clone(),
+            vpc_endpoints: self.vpc_endpoints.clone(),
+            trusted_cidrs: self.trusted_cidrs.clone(),
+        }
+    }
+
     pub fn recheck(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.recheck_hours.unwrap_or(24).saturating_mul(3600))
     }

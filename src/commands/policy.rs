@@ -98,14 +98,7 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
         }
         (account.unwrap_or(item.account.clone()), docs)
     };
-    let a = &ctx.config.audit;
-    let boundary = policy::Boundary {
-        organization_ids: a.organization_ids.clone(),
-        organization_paths: a.organization_paths.clone(),
-        vpcs: a.vpcs.clone(),
-        vpc_endpoints: a.vpc_endpoints.clone(),
-        trusted_cidrs: a.trusted_cidrs.clone(),
-    };
+    let boundary = ctx.config.audit.boundary();
     let mut explained = Vec::new();
     for (label, doc) in documents {
         let decoded = guardrail_model::policy::decode_policy_value(&doc)
