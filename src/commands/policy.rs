@@ -69,8 +69,9 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
     let (own, documents) = if path.is_file() {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        // Not JSON: perhaps URL-encoded text, which the decoder below reads or names.
         let doc: Value = serde_json::from_str(text.trim())
-            .or_else(|_| Ok::<Value, anyhow::Error>(Value::String(text.trim().to_owned())))?;
+            .unwrap_or_else(|_| Value::String(text.trim().to_owned()));
         (
             account.unwrap_or_default(),
             vec![(path.display().to_string(), doc)],

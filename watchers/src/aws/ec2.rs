@@ -60,7 +60,7 @@ pub trait Ec2Type {
 pub struct Ec2<T>(pub T);
 
 /// EC2 tags in AWS Config's `[{key, value}]` form, and as a map.
-pub fn ec2_tags(list: &[Tag]) -> (Value, BTreeMap<String, String>) {
+fn ec2_tags(list: &[Tag]) -> (Value, BTreeMap<String, String>) {
     tag_pairs(list.iter().map(|t| (t.key(), t.value())))
 }
 

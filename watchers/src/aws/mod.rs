@@ -18,7 +18,7 @@ mod sdk;
 mod sweep;
 
 pub use accounts::{check_accounts, AccessCheck, AccountAccess};
-pub use ec2::{ec2_tags, Ec2, Ec2Type};
+pub use ec2::{Ec2, Ec2Type};
 pub use lister::{
     all_pages, relationship, tag_pairs, time, AwsLister, AwsListerDyn, Context, ItemDoc, Listed,
     Problem, Reach,
