@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use chrono::Utc;
+use guardrail_auditors::network::{self, Network, NetworkItem};
 use guardrail_auditors::{
     AuditContext, AuditItem, AuditPass, AuditSettings, Engine, Limits, RuleErrorKind, RuleSet,
     RuleTally,
@@ -30,6 +31,46 @@ const THREADS: usize = 2;
 /// Rule errors recorded in full per rule and pass; the rest are counted in the rule's
 /// health, so one rule failing on every item cannot write a row per item per pass.
 const ERRORS_RECORDED_PER_RULE: u64 = 20;
+/// The cursor (over revisions) of the last re-judgement of network neighbours.
+const NETWORK_CURSOR: &str = "audit:network-paths";
+/// Networks (one per account and region) kept during a pass; items come in id order,
+/// so scopes interleave, but a pass rarely touches more than this many at a time.
+const NETWORKS_KEPT: usize = 64;
+
+/// The stored networks of the scopes a pass has met, built once per scope and pass.
+#[derive(Default)]
+struct Networks(HashMap<(String, String), Arc<Network>>);
+
+impl Networks {
+    fn get(&mut self, store: &Store, account: &str, region: &str) -> anyhow::Result<Arc<Network>> {
+        let key = (account.to_owned(), region.to_owned());
+        if let Some(n) = self.0.get(&key) {
+            return Ok(n.clone());
+        }
+        if self.0.len() >= NETWORKS_KEPT {
+            self.0.clear();
+        }
+        let rows = store.scope_items(account, region, network::PATH_TYPES)?;
+        let n = Arc::new(Network::new(rows.into_iter().map(|(item, document)| {
+            let doc: Value = serde_json::from_str(&document).unwrap_or(Value::Null);
+            let live = guardrail_auditors::audit::live_config(&AuditItem {
+                config: doc.get("config").cloned().unwrap_or(Value::Null),
+                ephemeral: match item.ephemeral_json() {
+                    Value::Object(m) => m,
+                    _ => serde_json::Map::new(),
+                },
+                ..AuditItem::default()
+            });
+            NetworkItem {
+                resource_type: item.resource_type,
+                resource_id: item.resource_id,
+                config: live,
+            }
+        })));
+        self.0.insert(key, n.clone());
+        Ok(n)
+    }
+}
 
 pub struct Auditor {
     pub engine: Engine,
@@ -71,8 +112,9 @@ impl Auditor {
 
     fn compute_identity(&self) -> Arc<str> {
         Arc::from(guardrail_model::content_hash(&format!(
-            "{}\0{:?}\0{:?}\0{:?}\0{:?}\0{:?}",
+            "{}\0{:?}\0{:?}\0{:?}\0{:?}\0{:?}\0{:?}",
             self.rules.identity(),
+            self.settings.exposure,
             self.settings.overrides,
             self.settings.suppressions,
             self.base.internal_cidrs,
@@ -145,6 +187,20 @@ impl Auditor {
             justifications_lapsed: store.lapse_expired_justifications(Utc::now())?,
             ..AuditSummary::default()
         };
+        // A neighbour's change (a route table edit, a security group attached) changes
+        // what its neighbours are exposed to: they are judged again.
+        let rejudged = store.invalidate_dependents(
+            NETWORK_CURSOR,
+            network::PATH_TYPES,
+            network::EXPOSED_TYPES,
+        )?;
+        if rejudged > 0 {
+            tracing::info!(
+                items = rejudged,
+                "network paths changed; re-judging the items behind them"
+            );
+        }
+        let mut networks = Networks::default();
         let started = Utc::now();
         let due = match scope {
             Scope::Due => self.due_rule(),
@@ -159,7 +215,14 @@ impl Auditor {
             let page = store.due_audits(&due, after, PAGE)?;
             let Some(last) = page.last() else { break };
             after = last.item.id;
-            total.add(&self.audit_batch(store, &pass, &mut recorded_errors, page, scope)?);
+            total.add(&self.audit_batch(
+                store,
+                &pass,
+                &mut recorded_errors,
+                &mut networks,
+                page,
+                scope,
+            )?);
         }
         total.fixed += store.fix_findings_of_deleted_items(Utc::now())?;
         total.rule_problems = self.record_health(store, &pass.tallies())?;
@@ -242,6 +305,7 @@ impl Auditor {
         store: &Store,
         pass: &AuditPass,
         recorded_errors: &mut HashMap<String, u64>,
+        networks: &mut Networks,
         page: Vec<DueAudit>,
         scope: Scope,
     ) -> anyhow::Result<AuditSummary> {
@@ -260,7 +324,7 @@ impl Auditor {
             .collect();
         let previous_docs = store.documents(&prev_keys)?;
         let since: HashMap<i64, i64> = prev_keys.iter().copied().collect();
-        let items: Vec<AuditItem> = page
+        let mut items: Vec<AuditItem> = page
             .iter()
             .map(|d| {
                 let (item, rev) = (&d.item, &d.revision);
@@ -299,8 +363,26 @@ impl Auditor {
                     change,
                     previous,
                     ephemeral,
+                    exposure: None,
                 }
             })
+            .collect();
+        for item in items
+            .iter_mut()
+            .filter(|i| network::is_exposed_type(&i.resource_type))
+        {
+            let n = networks.get(store, &item.account, &item.region)?;
+            item.exposure = n.exposure(
+                &item.resource_type,
+                &item.resource_id,
+                &guardrail_auditors::audit::live_config(item),
+            );
+        }
+        let qualified: HashMap<&str, bool> = self
+            .rules
+            .rules()
+            .iter()
+            .map(|r| (r.id.as_str(), r.exposure_qualifiers))
             .collect();
         let ctx = AuditContext {
             now: Utc::now(),
@@ -316,7 +398,8 @@ impl Auditor {
         let audits: Vec<ItemAudit> = page
             .iter()
             .zip(outcomes)
-            .map(|(d, outcomes)| {
+            .zip(&items)
+            .map(|((d, outcomes), audited)| {
                 let item = &d.item;
                 let resources: Vec<&str> = [
                     Some(item.resource_id.as_str()),
@@ -345,12 +428,19 @@ impl Auditor {
                                 found
                                     .into_iter()
                                     .map(|f| {
-                                        let j = self.settings.judge(
+                                        let mut j = self.settings.judge(
                                             &o.rule_id,
                                             &item.account,
                                             &resources,
                                             f,
                                         );
+                                        if qualified.get(o.rule_id.as_str()) == Some(&true) {
+                                            self.settings.qualify(
+                                                &o.rule_id,
+                                                audited.exposure.as_ref(),
+                                                &mut j,
+                                            );
+                                        }
                                         NewFinding {
                                             key: j.finding.key,
                                             kind: j.finding.kind,

@@ -946,3 +946,96 @@ fn a_stalled_endpoint_is_reported_while_waiting_and_gives_up_at_its_deadline() {
         "{errors}"
     );
 }
+
+/// Reachability is a path, not a security group: a public IP, a route to an internet
+/// gateway, a network ACL and a group opening the port. Only the instance that has
+/// all four gets the finding; a route table edit re-judges the instances behind it;
+/// a group's findings are scored by what uses it.
+#[test]
+fn an_instance_is_reachable_only_through_a_complete_path_and_rejudged_when_it_changes() {
+    let m = moto();
+    boto(
+        &m,
+        r#"
+vpc = ec2.create_vpc(CidrBlock='10.20.0.0/16')['Vpc']['VpcId']
+pub = ec2.create_subnet(VpcId=vpc, CidrBlock='10.20.1.0/24')['Subnet']['SubnetId']
+priv = ec2.create_subnet(VpcId=vpc, CidrBlock='10.20.2.0/24')['Subnet']['SubnetId']
+igw = ec2.create_internet_gateway()['InternetGateway']['InternetGatewayId']
+ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
+rt = ec2.create_route_table(VpcId=vpc)['RouteTable']['RouteTableId']
+ec2.create_route(RouteTableId=rt, DestinationCidrBlock='0.0.0.0/0', GatewayId=igw)
+ec2.associate_route_table(RouteTableId=rt, SubnetId=pub)
+def group(name):
+    g = ec2.create_security_group(GroupName=name, Description='x', VpcId=vpc)['GroupId']
+    ec2.authorize_security_group_ingress(GroupId=g, IpPermissions=[{'IpProtocol':'tcp','FromPort':p,'ToPort':p,'IpRanges':[{'CidrIp':'0.0.0.0/0'}]} for p in (22, 8080)])
+    return g
+edge = group('edge-open')
+inner = group('inner-open')
+group('unused-open')
+def run(name, subnet, public, sg):
+    ec2.run_instances(ImageId='ami-12c6146b', MinCount=1, MaxCount=1,
+        NetworkInterfaces=[{'DeviceIndex': 0, 'SubnetId': subnet, 'Groups': [sg], 'AssociatePublicIpAddress': public}],
+        TagSpecifications=[{'ResourceType':'instance','Tags':[{'Key':'Name','Value':name}]}])
+run('web-public', pub, True, edge)
+run('web-private', priv, True, inner)
+run('web-no-ip', pub, False, inner)
+"#,
+    );
+    let db = common::sqlite();
+    let s = sweep(&db, &m);
+    assert_eq!(s["errors"], 0, "{s}");
+    let reachable = open(&db, "ec2/instance_reachable_from_internet");
+    assert_eq!(reachable, vec!["web-public".to_owned()], "{reachable:?}");
+    let finding = |rule: &str, name: &str| -> Value {
+        let all = db
+            .run(&["findings", "--rule", rule, "--format", "json"])
+            .json();
+        all.as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["resource"]["name"] == name)
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    let f = finding("ec2/instance_reachable_from_internet", "web-public");
+    assert_eq!(f["score"], 8, "{f}");
+    let detail = f["detail"].as_str().unwrap_or_default();
+    for hop in ["igw-", "rtb-", "acl-", "tcp 22", "tcp 8080"] {
+        assert!(detail.contains(hop), "{hop} in {detail}");
+    }
+    // The same rule, three groups: raised where the internet reaches it, lowered where
+    // nothing uses it, left alone where it is used but not reachable.
+    let edge = finding("ec2/sg_internet_ingress", "edge-open");
+    assert_eq!(edge["score"], 7, "{edge}");
+    assert!(
+        edge["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Score 5 → 7: reachable from the internet on tcp 22, tcp 8080 through igw-"),
+        "{edge}"
+    );
+    assert_eq!(finding("ec2/sg_internet_ingress", "inner-open")["score"], 5);
+    let unused = finding("ec2/sg_internet_ingress", "unused-open");
+    assert_eq!(unused["score"], 3, "{unused}");
+    assert!(unused["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("nothing uses it"));
+
+    // Remove the route to the internet gateway: only the route table changes, and the
+    // instance and group behind it are judged again.
+    boto(
+        &m,
+        r#"
+rt = [t for t in ec2.describe_route_tables()['RouteTables'] if any(r.get('GatewayId', '').startswith('igw-') for r in t['Routes'])][0]['RouteTableId']
+ec2.delete_route(RouteTableId=rt, DestinationCidrBlock='0.0.0.0/0')
+"#,
+    );
+    let s = sweep(&db, &m);
+    assert_eq!(counts(&s), (Some(0), Some(1), Some(0)), "{s}");
+    assert!(
+        open(&db, "ec2/instance_reachable_from_internet").is_empty(),
+        "the path is gone"
+    );
+    assert_eq!(finding("ec2/sg_internet_ingress", "edge-open")["score"], 5);
+}

@@ -1,5 +1,5 @@
 //! Rule test cases: `<rule>.cases.json` next to `<rule>.rhai`, a list of
-//! `{name, item, previous?, context?, expect}`; `expect` lists the findings the rule
+//! `{name, item, previous?, context?, network?, expect}`; `expect` lists the findings the rule
 //! must return (by key, optionally score and a title fragment), in any order, and
 //! nothing else.
 
@@ -19,7 +19,20 @@ struct Case {
     previous: Option<Value>,
     #[serde(default)]
     context: Option<AuditContext>,
+    /// The item's neighbours in its account and region (subnets, route tables,
+    /// gateways, ACLs, security groups, instances), for the reachability fact.
+    #[serde(default)]
+    network: Vec<NetworkNeighbour>,
     expect: Vec<Expected>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NetworkNeighbour {
+    #[serde(rename = "type")]
+    resource_type: String,
+    id: String,
+    config: Value,
 }
 
 #[derive(Debug, Deserialize)]
@@ -83,6 +96,20 @@ pub fn run_cases(engine: &Engine, rule: &Rule) -> Vec<CaseResult> {
             if case.previous.is_some() {
                 item.previous = case.previous;
                 item.change = "modified".into();
+            }
+            if crate::network::is_exposed_type(&item.resource_type) {
+                let network = crate::network::Network::new(case.network.into_iter().map(|n| {
+                    crate::network::NetworkItem {
+                        resource_type: n.resource_type,
+                        resource_id: n.id,
+                        config: n.config,
+                    }
+                }));
+                item.exposure = network.exposure(
+                    &item.resource_type,
+                    &item.resource_id,
+                    &crate::audit::live_config(&item),
+                );
             }
             let ctx = case.context.unwrap_or_default();
             let got = engine.evaluate(rule, &item_dynamic(&item), &ctx_dynamic(&ctx, &item));

@@ -60,6 +60,9 @@ pub struct Rule {
     pub path: PathBuf,
     pub resource_types: Vec<String>,
     pub description: String,
+    /// Whether exposure qualifiers (`[audit.exposure]`) apply to its findings: meta
+    /// `exposure_qualifiers: false` for rules whose score already is about exposure.
+    pub exposure_qualifiers: bool,
     ast: AST,
     modified: Option<SystemTime>,
     source_len: u64,
@@ -258,11 +261,22 @@ impl Engine {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_owned();
+        let exposure_qualifiers = match meta_json.get("exposure_qualifiers") {
+            None => true,
+            Some(Value::Bool(b)) => *b,
+            Some(other) => {
+                return Err(fail(
+                    None,
+                    format!("meta() exposure_qualifiers must be true or false, not {other}"),
+                ))
+            }
+        };
         Ok(Rule {
             id: id.to_owned(),
             path: path.to_path_buf(),
             resource_types,
             description,
+            exposure_qualifiers,
             ast,
             modified: meta.modified().ok(),
             source_len: meta.len(),

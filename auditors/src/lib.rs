@@ -3,9 +3,11 @@
 
 pub mod audit;
 pub mod cases;
+pub mod corpus;
 pub mod engine;
 mod functions;
 pub mod helpers;
+pub mod network;
 pub mod settings;
 pub mod shapes;
 
@@ -17,4 +19,6 @@ pub use cases::{run_cases, CaseResult};
 pub use engine::{
     severity_for, Engine, Limits, LoadError, RawFinding, Rule, RuleError, RuleErrorKind, RuleSet,
 };
-pub use settings::{AuditSettings, Judged, Override, Suppression};
+pub use settings::{
+    AuditSettings, ExposureQualifiers, ExposureRule, Judged, Override, Suppression,
+};

@@ -5,6 +5,7 @@ use serde::Deserialize;
 
 use crate::engine::{severity_for, RawFinding};
 use crate::helpers::policy::wildcard_match;
+use crate::network::Exposure;
 
 fn star() -> String {
     "*".into()
@@ -73,6 +74,44 @@ pub struct AuditSettings {
     /// the rest of it. Default 60.
     #[serde(default)]
     pub rule_seconds_per_pass: Option<u64>,
+    /// `[audit.exposure]`: scores raised for what the internet reaches, lowered for
+    /// what nothing uses.
+    #[serde(default)]
+    pub exposure: ExposureQualifiers,
+}
+
+/// Edge-facing qualifiers. A finding on a resource reachable from the internet
+/// (`facts.reachable_from_internet`) needs attention sooner: its score is raised by
+/// `raise`; one on a resource nothing uses (a security group attached to nothing, a
+/// stopped instance) is lowered by `lower`. Both are stated on the finding and
+/// recomputed at every audit, so a route table edit moves the score back.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExposureQualifiers {
+    pub raise: i64,
+    pub lower: i64,
+    /// `[[audit.exposure.rules]]`: per rule (glob) values; the last match wins.
+    pub rules: Vec<ExposureRule>,
+}
+
+impl Default for ExposureQualifiers {
+    fn default() -> Self {
+        ExposureQualifiers {
+            raise: 2,
+            lower: 2,
+            rules: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ExposureRule {
+    pub rule: String,
+    #[serde(default)]
+    pub raise: Option<i64>,
+    #[serde(default)]
+    pub lower: Option<i64>,
 }
 
 impl AuditSettings {
@@ -180,6 +219,27 @@ impl AuditSettings {
                 }
             }
         }
+        let steps = std::iter::once((
+            "audit.exposure".to_owned(),
+            Some(self.exposure.raise),
+            Some(self.exposure.lower),
+        ))
+        .chain(self.exposure.rules.iter().enumerate().map(|(i, r)| {
+            (
+                format!("audit.exposure.rules[{i}] (rule {:?})", r.rule),
+                r.raise,
+                r.lower,
+            )
+        }));
+        for (at, raise, lower) in steps {
+            for (name, v) in [("raise", raise), ("lower", lower)] {
+                if let Some(v) = v.filter(|v| !(0..=10).contains(v)) {
+                    return Err(format!(
+                        "{at}: {name} = {v} is outside 0..=10 (0 turns it off)"
+                    ));
+                }
+            }
+        }
         for (i, s) in self.suppressions.iter().enumerate() {
             if s.reason.trim().is_empty() {
                 return Err(format!(
@@ -231,6 +291,61 @@ impl AuditSettings {
             rule_score,
             suppressed_by,
         }
+    }
+
+    /// Applies the exposure qualifiers to a judged finding of `rule_id` on an item
+    /// with that exposure, saying so in the finding's detail.
+    pub fn qualify(&self, rule_id: &str, exposure: Option<&Exposure>, j: &mut Judged) {
+        let Some(e) = exposure else { return };
+        let q = &self.exposure;
+        let (mut raise, mut lower) = (q.raise, q.lower);
+        for r in q
+            .rules
+            .iter()
+            .filter(|r| wildcard_match(&r.rule, rule_id, false))
+        {
+            raise = r.raise.unwrap_or(raise);
+            lower = r.lower.unwrap_or(lower);
+        }
+        let old = j.finding.score;
+        if old <= 0 {
+            return;
+        }
+        let (new, why) = if e.reachable && raise > 0 {
+            let through = e
+                .gateway()
+                .map(|g| format!(" through {g}"))
+                .unwrap_or_default();
+            (
+                (old + raise).min(10),
+                format!(
+                    "reachable from the internet on {}{through} ([audit.exposure] raise = {raise})",
+                    e.ports_text()
+                ),
+            )
+        } else if !e.in_use && lower > 0 {
+            let what = e
+                .blocked
+                .clone()
+                .unwrap_or_else(|| "nothing uses it".into());
+            (
+                (old - lower).max(1),
+                format!("nothing uses it: {what} ([audit.exposure] lower = {lower})"),
+            )
+        } else {
+            return;
+        };
+        if new == old {
+            return;
+        }
+        j.finding.score = new;
+        j.finding.severity = severity_for(new).to_owned();
+        let line = format!("Score {old} → {new}: {why}.");
+        j.finding.detail = if j.finding.detail.is_empty() {
+            line
+        } else {
+            format!("{}\n\n{line}", j.finding.detail)
+        };
     }
 }
 
@@ -290,6 +405,93 @@ mod tests {
         assert!(j.suppressed_by.unwrap().contains("public web tier"));
         let j = s.judge("ec2/sg_internet_ingress", "1", &["sg-2", "db"], raw(2));
         assert!(j.suppressed_by.is_none());
+    }
+
+    #[test]
+    fn exposure_raises_what_the_internet_reaches_and_lowers_what_nothing_uses() {
+        let s = AuditSettings {
+            exposure: ExposureQualifiers {
+                rules: vec![ExposureRule {
+                    rule: "ec2/sg_default_*".into(),
+                    raise: Some(0),
+                    lower: None,
+                }],
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        assert!(s.validate().is_ok());
+        let reachable = Exposure {
+            reachable: true,
+            in_use: true,
+            ports: vec![crate::network::PortRange {
+                protocol: "tcp".into(),
+                from: 22,
+                to: 22,
+            }],
+            path: vec!["subnet-1: route table rtb-1 sends 0.0.0.0/0 to igw-9".into()],
+            ..Default::default()
+        };
+        let judged = |rule: &str, e: &Exposure, score: i64| {
+            let mut j = s.judge(rule, "1", &["x"], raw(score));
+            s.qualify(rule, Some(e), &mut j);
+            j
+        };
+        let j = judged("ec2/sg_admin_ports_open", &reachable, 7);
+        assert_eq!((j.finding.score, j.rule_score), (9, 7));
+        assert_eq!(j.finding.severity, severity_for(9));
+        assert!(
+            j.finding
+                .detail
+                .contains("Score 7 → 9: reachable from the internet on tcp 22 through igw-9"),
+            "{}",
+            j.finding.detail
+        );
+        assert_eq!(
+            judged("ec2/sg_admin_ports_open", &reachable, 9)
+                .finding
+                .score,
+            10
+        );
+        // Per rule: turned off.
+        assert_eq!(
+            judged("ec2/sg_default_has_rules", &reachable, 4)
+                .finding
+                .score,
+            4
+        );
+        let unused = Exposure {
+            blocked: Some("sg-1 is attached to no network interface in the inventory".into()),
+            ..Default::default()
+        };
+        let j = judged("ec2/sg_admin_ports_open", &unused, 7);
+        assert_eq!(j.finding.score, 5);
+        assert!(j
+            .finding
+            .detail
+            .contains("Score 7 → 5: nothing uses it: sg-1 is attached to no network interface"));
+        assert_eq!(
+            judged("ec2/sg_admin_ports_open", &unused, 2).finding.score,
+            1
+        );
+        // In use, not reachable: unchanged, nothing said.
+        let private = Exposure {
+            in_use: true,
+            ..Default::default()
+        };
+        let j = judged("ec2/sg_admin_ports_open", &private, 7);
+        assert_eq!((j.finding.score, j.finding.detail.as_str()), (7, ""));
+        let bad = AuditSettings {
+            exposure: ExposureQualifiers {
+                raise: 11,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        assert!(bad
+            .validate()
+            .unwrap_err()
+            .contains("audit.exposure: raise = 11"));
     }
 
     #[test]

@@ -27,6 +27,28 @@ enum PolicyCommand {
         #[arg(long)]
         account: Option<String>,
     },
+    /// Runs the reference corpus of policy cases (`auditors/corpus/*.json`) and prints
+    /// the agreement table: per verdict, per source of the expectation, and the public
+    /// tools' verdicts it disputes. Exits 1 when guardrail disagrees with a case.
+    Corpus {
+        /// The corpus directory (default: the source tree's `auditors/corpus`).
+        dir: Option<std::path::PathBuf>,
+    },
+}
+
+fn corpus(ctx: &Context, dir: Option<std::path::PathBuf>) -> anyhow::Result<ExitCode> {
+    use guardrail_auditors::corpus;
+    let dir = dir.unwrap_or_else(corpus::default_dir);
+    let report = corpus::run(&dir).map_err(|e| anyhow!(e))?;
+    match ctx.format()? {
+        Format::Text => print!("{}", report.to_text()),
+        _ => output::json(&report)?,
+    }
+    Ok(if report.failures().is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// The policy documents of a stored item: an IAM identity's or managed policy's
@@ -64,7 +86,10 @@ fn item_documents(resource_type: &str, config: &Value) -> Vec<(String, Value)> {
 }
 
 pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
-    let PolicyCommand::Explain { target, account } = a.command;
+    let (target, account) = match a.command {
+        PolicyCommand::Explain { target, account } => (target, account),
+        PolicyCommand::Corpus { dir } => return corpus(ctx, dir),
+    };
     let path = std::path::Path::new(&target);
     let (own, documents) = if path.is_file() {
         let text =

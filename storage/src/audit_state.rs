@@ -143,6 +143,60 @@ impl Store {
             .collect())
     }
 
+    /// Makes items whose judgement depends on their neighbours due again when a
+    /// neighbour changed: for every (account, region) where an item of `path_types`
+    /// got a revision (created, modified or deleted) after the cursor `cursor`, the
+    /// active items of `dependent_types` there lose their `audited_at`, so the pass
+    /// re-judges them. Marks and cursor move in one transaction, so a crash between
+    /// them loses no re-judgement. Returns how many items were made due.
+    pub fn invalidate_dependents(
+        &self,
+        cursor: &str,
+        path_types: &[&str],
+        dependent_types: &[&str],
+    ) -> Result<usize, StorageError> {
+        use crate::schema::notify_cursors;
+        write_tx!(self, conn => {
+            let from: i64 = notify_cursors::table
+                .find(cursor)
+                .select(notify_cursors::last_event_id)
+                .first(conn)
+                .optional()?
+                .unwrap_or(0);
+            let changed: Vec<(String, String, Option<i64>)> = revisions::table
+                .inner_join(items::table)
+                .filter(revisions::id.gt(from))
+                .filter(items::resource_type.eq_any(path_types))
+                .group_by((items::account, items::region))
+                .select((items::account, items::region, diesel::dsl::max(revisions::id)))
+                .load(conn)?;
+            let mut marked = 0;
+            let mut newest = from;
+            for (account, region, last) in changed {
+                newest = newest.max(last.unwrap_or(from));
+                marked += diesel::update(
+                    items::table
+                        .filter(items::account.eq(&account))
+                        .filter(items::region.eq(&region))
+                        .filter(items::resource_type.eq_any(dependent_types))
+                        .filter(items::active.eq(true))
+                        .filter(items::audited_at.is_not_null()),
+                )
+                .set(items::audited_at.eq(None::<NaiveDateTime>))
+                .execute(conn)?;
+            }
+            if newest > from {
+                diesel::insert_into(notify_cursors::table)
+                    .values((notify_cursors::name.eq(cursor), notify_cursors::last_event_id.eq(newest)))
+                    .on_conflict(notify_cursors::name)
+                    .do_update()
+                    .set(notify_cursors::last_event_id.eq(newest))
+                    .execute(conn)?;
+            }
+            Ok(marked)
+        })
+    }
+
     /// Items whose latest revision has never been judged by any rule set.
     pub fn count_never_audited(&self) -> Result<i64, StorageError> {
         Ok(with_conn!(self, conn => {

@@ -128,6 +128,32 @@ impl Store {
         Ok(ItemPage { rows, next_cursor })
     }
 
+    /// The active items of `types` in one account and region with their latest
+    /// documents: the neighbourhood the auditors judge reachability from.
+    pub fn scope_items(
+        &self,
+        account: &str,
+        region: &str,
+        types: &[&str],
+    ) -> Result<Vec<(ItemRow, String)>, StorageError> {
+        use crate::schema::revisions;
+        Ok(with_conn!(self, conn => {
+            items::table
+                .inner_join(
+                    revisions::table.on(revisions::item_id
+                        .eq(items::id)
+                        .and(revisions::version.eq(items::version))),
+                )
+                .filter(items::account.eq(account))
+                .filter(items::region.eq(region))
+                .filter(items::resource_type.eq_any(types))
+                .filter(items::active.eq(true))
+                .order(items::id)
+                .select((ItemRow::as_select(), revisions::document))
+                .load(conn)?
+        }))
+    }
+
     pub fn item(&self, id: i64) -> Result<Option<ItemRow>, StorageError> {
         Ok(with_conn!(self, conn => {
             items::table

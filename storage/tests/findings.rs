@@ -421,7 +421,114 @@ fn scenario_change_findings_stay_and_deleted_items_fix(store: &Store) {
     assert_eq!(f.len(), 1);
 }
 
+/// Stores items of (account, type, id, config) in one listing at `day`.
+fn observe_all(store: &Store, day: u32, items: &[(&str, &str, &str, i64)]) {
+    let mut ing = store.begin_sweep("t").unwrap();
+    ing.begin_listing(Listing {
+        origin: "t".into(),
+        cause: Cause::Sweep,
+        observed_at: t(day),
+    })
+    .unwrap();
+    for (account, resource_type, id, x) in items {
+        ing.observe(Observation {
+            key: ItemKey {
+                account: (*account).into(),
+                region: "us-east-1".into(),
+                resource_type: (*resource_type).into(),
+                resource_id: (*id).into(),
+            },
+            arn: None,
+            name: Some((*id).into()),
+            tags: BTreeMap::new(),
+            config: json!({"x": x}),
+            ephemeral: json!({}),
+            observed_at: t(day),
+            unreadable: Vec::new(),
+        })
+        .unwrap();
+    }
+    ing.end_listing(Coverage::Nothing).unwrap();
+    ing.finish(None).unwrap();
+}
+
+fn scenario_a_changed_neighbour_makes_its_dependents_due(store: &Store) {
+    const PATH: &[&str] = &["AWS::EC2::RouteTable", "AWS::EC2::Instance"];
+    const DEPENDENT: &[&str] = &["AWS::EC2::Instance"];
+    observe_all(
+        store,
+        1,
+        &[
+            ("111111111111", "AWS::EC2::RouteTable", "rtb-1", 1),
+            ("111111111111", "AWS::EC2::Instance", "i-1", 1),
+            ("111111111111", "AWS::S3::Bucket", "b-1", 1),
+            ("222222222222", "AWS::EC2::Instance", "i-2", 1),
+        ],
+    );
+    let rules: std::sync::Arc<str> = std::sync::Arc::from("rules-a");
+    let due_rule = guardrail_storage::DueRule {
+        rules: &rules,
+        judged_before: t(1),
+    };
+    let judge_everything = || {
+        let due = store.due_audits(&due_rule, 0, 100).unwrap();
+        let audits: Vec<ItemAudit> = due
+            .iter()
+            .map(|d| ItemAudit {
+                item_id: d.item.id,
+                key: ItemKey {
+                    account: d.item.account.clone(),
+                    region: d.item.region.clone(),
+                    resource_type: d.item.resource_type.clone(),
+                    resource_id: d.item.resource_id.clone(),
+                },
+                revision_id: Some(d.revision.id),
+                audited_as: Some(guardrail_storage::AuditedAs {
+                    version: d.revision.version,
+                    rules: rules.clone(),
+                }),
+                results: Vec::new(),
+            })
+            .collect();
+        store.record_audits(&audits, t(2)).unwrap();
+        due.len()
+    };
+    // The first pass: every revision is new to the cursor, and everything is due anyway.
+    store.invalidate_dependents("c", PATH, DEPENDENT).unwrap();
+    assert_eq!(judge_everything(), 4);
+    assert!(store.due_audits(&due_rule, 0, 100).unwrap().is_empty());
+    assert_eq!(
+        store.invalidate_dependents("c", PATH, DEPENDENT).unwrap(),
+        0
+    );
+    // The route table of account 1 changes: its instance is due again (as a
+    // re-judgement, its own version unchanged); the other account's is not.
+    observe_all(
+        store,
+        3,
+        &[("111111111111", "AWS::EC2::RouteTable", "rtb-1", 2)],
+    );
+    assert_eq!(
+        store.invalidate_dependents("c", PATH, DEPENDENT).unwrap(),
+        1
+    );
+    let due: Vec<String> = store
+        .due_audits(&due_rule, 0, 100)
+        .unwrap()
+        .into_iter()
+        .map(|d| d.item.resource_id)
+        .collect();
+    assert_eq!(due, vec!["rtb-1", "i-1"]);
+    // The cursor moved with the marks: nothing more to invalidate.
+    assert_eq!(
+        store.invalidate_dependents("c", PATH, DEPENDENT).unwrap(),
+        0
+    );
+    assert_eq!(judge_everything(), 2);
+}
+
 on_both_backends!(
+    scenario_a_changed_neighbour_makes_its_dependents_due,
     scenario_open_fixed_reopened_on_one_row,
     scenario_justification_survives_and_lapses,
     scenario_justify_validation,

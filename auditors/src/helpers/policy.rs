@@ -158,6 +158,8 @@ fn principals(v: &Value) -> Result<Principals, String> {
 /// caller's network, organisation, account or identity. Keys that describe the
 /// resource or the request path (`aws:ResourceOrgID`, `aws:ResourceAccount`,
 /// `aws:CalledVia`, `kms:ViaService`) say nothing about who calls, so they are not here.
+/// Nor is `aws:username`: a user's friendly name is unique only inside its account, so
+/// any account can create a user of that name (`aws:userid`, the unique id, is here).
 const RESTRICTING_KEYS: &[&str] = &[
     "aws:sourcevpce",
     "aws:sourcevpc",
@@ -173,7 +175,6 @@ const RESTRICTING_KEYS: &[&str] = &[
     "aws:principalarn",
     "aws:principalaccount",
     "aws:userid",
-    "aws:username",
     "kms:calleraccount",
     "s3:dataaccesspointaccount",
     "sts:externalid",
@@ -270,7 +271,7 @@ impl Condition {
             }
             if key == "aws:principalarn" || key == "aws:sourcearn" {
                 // An account wildcard in the ARN lets any account in.
-                if principal_account(v).is_none() && v.contains("::*:") {
+                if arn_names_any_owner(v) {
                     return no(format!("{v} names any account"));
                 }
                 continue;
@@ -278,6 +279,11 @@ impl Condition {
             // `StringLike` with only wildcards ("*", "?*") restricts nothing.
             if like && v.chars().all(|c| c == '*' || c == '?') {
                 return no(format!("{v:?} matches anyone"));
+            }
+            // Nor does one that fixes only the prefix every such id has ("o-*",
+            // "vpc-*"): anyone can create an organisation, a VPC or an endpoint.
+            if like && only_generic_prefix(&key, v) {
+                return no(format!("{v:?} matches every id of its kind: anyone"));
             }
             if !boundary.admits(&key, v) {
                 return no(format!(
@@ -364,6 +370,60 @@ impl Condition {
             (false, why)
         }
     }
+}
+
+/// Whether an ARN condition value (`aws:SourceArn`, `aws:PrincipalArn`) leaves the
+/// owner of the ARN open: a wildcard in its account field (`arn:aws:iam::*:role/x`,
+/// `arn:aws:sns:*:*:topic`), a wildcard that swallows the account field
+/// (`arn:aws:iam::*`, `arn:aws:*`), or, for S3, whose ARNs carry no account and whose
+/// bucket names are global, a wildcard in the bucket name (`arn:aws:s3:::*-logs`).
+fn arn_names_any_owner(value: &str) -> bool {
+    let wild = |s: &str| s.contains(['*', '?']);
+    let fields: Vec<&str> = value.splitn(6, ':').collect();
+    if fields.len() < 6 {
+        // Too few fields to name an account: a wildcard before the end covers it.
+        return wild(value);
+    }
+    let (service, account, resource) = (fields[2], fields[4], fields[5]);
+    if service.eq_ignore_ascii_case("s3") && account.chars().all(|c| c == '*' || c == '?') {
+        let bucket = resource.split('/').next().unwrap_or_default();
+        return bucket.is_empty() || wild(bucket);
+    }
+    wild(account)
+}
+
+/// Whether a `…Like` value on `key` fixes nothing but the prefix every id of that
+/// kind carries (`o-*`, `o-*/*`, `vpc-*`, `vpce-?*`).
+fn only_generic_prefix(key: &str, value: &str) -> bool {
+    let (prefix, rest_ok): (&str, fn(char) -> bool) = match key {
+        "aws:principalorgid" | "aws:sourceorgid" => ("o-", |c| c == '*' || c == '?'),
+        "aws:principalorgpaths" | "aws:sourceorgpaths" => {
+            ("o-", |c| c == '*' || c == '?' || c == '/')
+        }
+        "aws:sourcevpc" => ("vpc-", |c| c == '*' || c == '?'),
+        "aws:sourcevpce" => ("vpce-", |c| c == '*' || c == '?'),
+        _ => return false,
+    };
+    // `get`, not indexing: a value may have a multi-byte character at the cut.
+    match (value.get(..prefix.len()), value.get(prefix.len()..)) {
+        (Some(head), Some(rest)) => {
+            !rest.is_empty() && head.eq_ignore_ascii_case(prefix) && rest.chars().all(rest_ok)
+        }
+        _ => false,
+    }
+}
+
+/// `*:*` (or `**:*`, `*:**`): every action of every service, as `*` is.
+fn every_service_every_action(pattern: &str) -> bool {
+    pattern
+        .trim()
+        .split_once(':')
+        .is_some_and(|(service, action)| {
+            !service.is_empty()
+                && !action.is_empty()
+                && service.chars().all(|c| c == '*')
+                && action.chars().all(|c| c == '*')
+        })
 }
 
 pub use guardrail_model::glob::wildcard_match;
@@ -604,7 +664,10 @@ impl Policy {
             .enumerate()
             .filter(|(_, s)| {
                 let every = match (&s.action, &s.not_action) {
-                    (Some(list), _) => list.iter().any(|p| wildcard_match(p, &wanted, true)),
+                    (Some(list), _) => list.iter().any(|p| {
+                        wildcard_match(p, &wanted, true)
+                            || (service == "*" && every_service_every_action(p))
+                    }),
                     (None, Some(_)) => service != "*" && s.remainder_includes(service),
                     (None, None) => false,
                 };
@@ -887,6 +950,59 @@ mod tests {
                 !open(outside.clone(), &Boundary::default()),
                 "unconfigured: {outside}"
             );
+        }
+    }
+
+    #[test]
+    fn wildcards_that_leave_the_caller_open_do_not_restrict() {
+        let open = |cond: Value| {
+            let pol = p(
+                json!({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "sqs:SendMessage", "Resource": "*", "Condition": cond}]}),
+            );
+            !pol.internet_accessible_statements().is_empty()
+        };
+        for cond in [
+            // A wildcard in (or swallowing) the account field of an ARN.
+            json!({"StringLike": {"aws:SourceArn": "arn:aws:iam::*"}}),
+            json!({"ArnLike": {"aws:SourceArn": "arn:aws:sns:*:*:alerts"}}),
+            json!({"ArnLike": {"aws:PrincipalArn": "arn:aws:*"}}),
+            // S3 ARNs carry no account: a wildcard in the bucket name lets anyone in.
+            json!({"ArnLike": {"aws:SourceArn": "arn:aws:s3:::*-logs"}}),
+            // Only the prefix every id of the kind has.
+            json!({"StringLike": {"aws:PrincipalOrgID": "o-*"}}),
+            json!({"ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": "o-*/*"}}),
+            json!({"StringLike": {"aws:SourceVpc": "vpc-*"}}),
+            json!({"StringLike": {"aws:SourceVpce": "vpce-?*"}}),
+            // A user name is unique only inside its account.
+            json!({"StringEquals": {"aws:username": "alice"}}),
+        ] {
+            assert!(open(cond.clone()), "{cond}");
+        }
+        for cond in [
+            json!({"ArnLike": {"aws:SourceArn": "arn:aws:s3:*:*:my-bucket"}}),
+            json!({"ArnEquals": {"aws:SourceArn": "arn:aws:s3:::my-bucket"}}),
+            json!({"ArnLike": {"aws:SourceArn": "arn:aws:cloudtrail:*:123456789012:trail/*"}}),
+            json!({"StringLike": {"aws:PrincipalOrgID": "o-abc123*"}}),
+            json!({"StringEquals": {"aws:PrincipalOrgID": "o-*"}}),
+            json!({"StringLike": {"aws:userid": "AROAEXAMPLEID:*"}}),
+            // A multi-byte character where the prefix ends is read, not split.
+            json!({"StringLike": {"aws:PrincipalOrgID": "oé*"}}),
+        ] {
+            assert!(!open(cond.clone()), "{cond}");
+        }
+    }
+
+    #[test]
+    fn star_colon_star_is_every_action() {
+        for action in ["*:*", "**:*", "*:**"] {
+            let pol =
+                p(json!({"Statement": {"Effect": "Allow", "Action": action, "Resource": "*"}}));
+            assert_eq!(pol.full_access_statements("*"), vec![0], "{action}");
+        }
+        for action in ["*:Get*", "s3:*", "*:"] {
+            let pol =
+                p(json!({"Statement": {"Effect": "Allow", "Action": action, "Resource": "*"}}));
+            assert!(pol.full_access_statements("*").is_empty(), "{action}");
         }
     }
 

@@ -163,6 +163,23 @@ mod tests {
     }
 
     #[test]
+    fn lambda_paths_match_function_arns_as_aws_writes_them() {
+        // arn:aws:lambda:region:account:function:name (a colon before the name).
+        let all_functions = "arn:aws:lambda:*:111111111111:function:*";
+        assert!(grants(allow(&["lambda:UpdateFunctionCode"], all_functions))
+            .contains(&"lambda-update-function-code"));
+        let any_role = json!({"Statement": [
+            {"Effect": "Allow", "Action": "iam:PassRole", "Resource": "arn:aws:iam::111111111111:role/*"},
+            {"Effect": "Allow", "Action": ["lambda:CreateFunction", "lambda:InvokeFunction"], "Resource": all_functions}
+        ]});
+        assert!(grants(any_role).contains(&"passrole-lambda-invoke"));
+        // One named function is not "any function".
+        let one = "arn:aws:lambda:us-east-1:111111111111:function:billing";
+        assert!(!grants(allow(&["lambda:UpdateFunctionCode"], one))
+            .contains(&"lambda-update-function-code"));
+    }
+
+    #[test]
     fn passrole_scoped_to_one_role_is_not_any_role() {
         let scoped = json!({"Statement": [
             {"Effect": "Allow", "Action": "iam:PassRole", "Resource": "arn:aws:iam::111111111111:role/lambda-app",

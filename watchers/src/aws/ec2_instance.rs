@@ -47,6 +47,7 @@ impl Ec2Type for Instances {
             "state": i.state().map(|s| json!({"code": s.code(), "name": s.name().map(|n| n.as_str())})),
             "stateTransitionReason": i.state_transition_reason(),
             "privateIpAddress": i.private_ip_address(), "publicIpAddress": i.public_ip_address(),
+            "ipv6Address": i.ipv6_address(),
             "subnetId": i.subnet_id(), "vpcId": i.vpc_id(), "keyName": i.key_name(),
             "securityGroups": i.security_groups().iter().map(|g| json!({"groupId": g.group_id(), "groupName": g.group_name()})).collect::<Vec<_>>(),
             "iamInstanceProfile": i.iam_instance_profile().map(|p| json!({"arn": p.arn(), "id": p.id()})),
@@ -62,6 +63,7 @@ impl Ec2Type for Instances {
                 "networkInterfaceId": n.network_interface_id(), "subnetId": n.subnet_id(),
                 "privateIpAddress": n.private_ip_address(),
                 "association": n.association().map(|a| json!({"publicIp": a.public_ip()})),
+                "ipv6Addresses": n.ipv6_addresses().iter().map(|a| json!({"ipv6Address": a.ipv6_address()})).collect::<Vec<_>>(),
                 "groups": n.groups().iter().map(|g| json!({"groupId": g.group_id(), "groupName": g.group_name()})).collect::<Vec<_>>(),
                 "attachment": n.attachment().map(|a| json!({
                     "attachTime": time(a.attach_time()), "deviceIndex": a.device_index(),
