@@ -47,6 +47,9 @@ fn two_days_of_findings(db: &Db) {
         ("ec2/sg_internet_ingress", "web"),
         ("ec2/instance_imdsv1", "admin-jump"),
         ("ec2/instance_imdsv1", "bastion-1"),
+        // Public IP, public subnet, default ACL, SSH (or web) open: a complete path.
+        ("ec2/instance_reachable_from_internet", "bastion-1"),
+        ("ec2/instance_reachable_from_internet", "web-1"),
     ] {
         assert!(has(&open, rule, name), "no open {rule} finding on {name}");
     }
@@ -71,11 +74,14 @@ fn two_days_of_findings(db: &Db) {
     }
 
     let (_, day2) = db.sweep(&examples("day2"));
-    assert_eq!(day2["audit"]["opened"], 8, "{day2}");
-    // Bob's deletion fixes his iam:* and privilege escalation findings.
-    assert_eq!(day2["audit"]["fixed"], 11, "{day2}");
+    // admin-access opening RDP makes admin-jump reachable: that path is new too.
+    assert_eq!(day2["audit"]["opened"], 9, "{day2}");
+    // Bob's deletion fixes his iam:* and privilege escalation findings; the narrowed
+    // bastion group closes bastion-1's path.
+    assert_eq!(day2["audit"]["fixed"], 12, "{day2}");
     let fixed = findings(db, &["--state", "fixed"]);
     for (rule, name) in [
+        ("ec2/instance_reachable_from_internet", "bastion-1"),
         ("iam/role_trust_cross_account", "vendor-audit"),
         ("s3/bucket_encryption", "prod-111111111111-customer-data"),
         ("s3/bucket_versioning", "prod-111111111111-customer-data"),

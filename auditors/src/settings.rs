@@ -150,6 +150,9 @@ pub struct Judged {
     pub finding: RawFinding,
     pub rule_score: i64,
     pub suppressed_by: Option<String>,
+    /// A score override decided the score: exposure qualifiers leave it alone (an
+    /// operator's number is the final word).
+    pub overridden: bool,
 }
 
 impl AuditSettings {
@@ -262,6 +265,7 @@ impl AuditSettings {
     pub fn judge(&self, rule_id: &str, account: &str, resources: &[&str], f: RawFinding) -> Judged {
         let rule_score = f.score;
         let mut finding = f;
+        let mut overridden = false;
         if let Some(score) = self
             .overrides
             .iter()
@@ -274,6 +278,7 @@ impl AuditSettings {
         {
             finding.score = score;
             finding.severity = severity_for(score).to_owned();
+            overridden = true;
         }
         let suppressed_by = self
             .suppressions
@@ -290,6 +295,7 @@ impl AuditSettings {
             finding,
             rule_score,
             suppressed_by,
+            overridden,
         }
     }
 
@@ -297,6 +303,9 @@ impl AuditSettings {
     /// with that exposure, saying so in the finding's detail.
     pub fn qualify(&self, rule_id: &str, exposure: Option<&Exposure>, j: &mut Judged) {
         let Some(e) = exposure else { return };
+        if j.overridden {
+            return;
+        }
         let q = &self.exposure;
         let (mut raise, mut lower) = (q.raise, q.lower);
         for r in q
@@ -453,6 +462,19 @@ mod tests {
                 .score,
             10
         );
+        // A score override is the final word.
+        let overriding = AuditSettings {
+            overrides: vec![Override {
+                rule: "ec2/*".into(),
+                account: "*".into(),
+                score: Some(4),
+                disabled: false,
+            }],
+            ..Default::default()
+        };
+        let mut j = overriding.judge("ec2/sg_admin_ports_open", "1", &["x"], raw(7));
+        overriding.qualify("ec2/sg_admin_ports_open", Some(&reachable), &mut j);
+        assert_eq!(j.finding.score, 4);
         // Per rule: turned off.
         assert_eq!(
             judged("ec2/sg_default_has_rules", &reachable, 4)
