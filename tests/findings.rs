@@ -506,3 +506,37 @@ fn policy_explain_reads_a_file_and_a_stored_item() {
         missing.stderr
     );
 }
+
+/// `rules coverage` lists every type: read from where, judged by which rules, how many
+/// stored, and the stored types no rule judges.
+#[test]
+fn rules_coverage_shows_judged_and_unjudged_types() {
+    let db = common::sqlite();
+    db.sweep(&examples("day1"));
+    let r = db.run(&["rules", "coverage", "--format", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let rows = r.json();
+    let row = |t: &str| {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["resource_type"] == t)
+            .cloned()
+            .unwrap_or_else(|| panic!("no row for {t} in {rows}"))
+    };
+    let sg = row("AWS::EC2::SecurityGroup");
+    assert!(sg["rules"]
+        .as_array()
+        .unwrap()
+        .contains(&Value::from("ec2/sg_admin_ports_open")));
+    assert_eq!(sg["sources"], serde_json::json!(["AWS Config", "API (ec2)"]));
+    assert!(sg["stored"].as_i64().unwrap() > 0);
+    let rt = row("AWS::EC2::RouteTable");
+    assert_eq!(rt["rules"], serde_json::json!([]));
+    assert_eq!(rt["stored"], 4);
+    let text = db.run(&["rules", "coverage"]).stdout;
+    assert!(
+        text.contains("stored but judged by no rule") && text.contains("AWS::EC2::RouteTable"),
+        "{text}"
+    );
+}

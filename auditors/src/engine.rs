@@ -53,6 +53,10 @@ thread_local! {
     static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
 }
 
+/// The compliance frameworks rules may name in `controls`: CIS AWS Foundations
+/// Benchmark v3.0.0 and AWS Foundational Security Best Practices.
+pub const FRAMEWORKS: &[&str] = &["cis-aws-3.0", "aws-fsbp"];
+
 /// A compiled rule.
 pub struct Rule {
     /// Path below the rules directory without `.rhai`, e.g. `ec2/sg_ssh_open`.
@@ -63,6 +67,9 @@ pub struct Rule {
     /// Whether exposure qualifiers (`[audit.exposure]`) apply to its findings: meta
     /// `exposure_qualifiers: false` for rules whose score already is about exposure.
     pub exposure_qualifiers: bool,
+    /// Compliance controls the rule implements, `framework:control`
+    /// (`cis-aws-3.0:1.4`, `aws-fsbp:IAM.4`), from meta `controls`.
+    pub controls: Vec<String>,
     ast: AST,
     modified: Option<SystemTime>,
     source_len: u64,
@@ -271,12 +278,46 @@ impl Engine {
                 ))
             }
         };
+        let controls = match meta_json.get("controls") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(list)) => {
+                let mut out = Vec::new();
+                for c in list {
+                    let text = c.as_str().unwrap_or_default();
+                    match text.split_once(':') {
+                        Some((framework, control))
+                            if FRAMEWORKS.contains(&framework) && !control.trim().is_empty() =>
+                        {
+                            out.push(text.to_owned())
+                        }
+                        _ => {
+                            return Err(fail(
+                                None,
+                                format!(
+                                    "meta() controls: {c} is not \"framework:control\" with a framework among {FRAMEWORKS:?} (e.g. \"cis-aws-3.0:1.4\")"
+                                ),
+                            ))
+                        }
+                    }
+                }
+                out
+            }
+            Some(other) => {
+                return Err(fail(
+                    None,
+                    format!(
+                        "meta() controls must be a list like [\"cis-aws-3.0:1.4\"], not {other}"
+                    ),
+                ))
+            }
+        };
         Ok(Rule {
             id: id.to_owned(),
             path: path.to_path_buf(),
             resource_types,
             description,
             exposure_qualifiers,
+            controls,
             ast,
             modified: meta.modified().ok(),
             source_len: meta.len(),

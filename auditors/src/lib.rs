@@ -18,6 +18,7 @@ pub use audit::{
 pub use cases::{run_cases, CaseResult};
 pub use engine::{
     severity_for, Engine, Limits, LoadError, RawFinding, Rule, RuleError, RuleErrorKind, RuleSet,
+    FRAMEWORKS,
 };
 pub use settings::{
     AuditSettings, ExposureQualifiers, ExposureRule, Judged, Override, Suppression,

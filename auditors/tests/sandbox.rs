@@ -281,3 +281,34 @@ fn the_shipped_pack_lints_clean() {
         .collect();
     assert!(problems.is_empty(), "{problems:#?}");
 }
+
+#[test]
+fn controls_are_data_a_rule_declares_and_a_malformed_one_is_a_load_error() {
+    let with = |controls: &str| {
+        format!(
+            "fn meta() {{ #{{ resource_types: [\"T\"], description: \"d\", controls: {controls} }} }}\nfn check(item, ctx) {{ [] }}\n"
+        )
+    };
+    let dir = rules_dir(&[
+        ("good.rhai", &with("[\"cis-aws-3.0:1.4\", \"aws-fsbp:IAM.4\"]")),
+        ("unknown.rhai", &with("[\"nist:AC-2\"]")),
+        ("bare.rhai", &with("[\"1.4\"]")),
+        ("notalist.rhai", &with("\"cis-aws-3.0:1.4\"")),
+        ("none.rhai", &rule("[]")),
+    ]);
+    let engine = Engine::new(Limits::default());
+    let set = RuleSet::load(&engine, dir.path()).unwrap();
+    assert_eq!(
+        set.get("good").unwrap().controls,
+        vec!["cis-aws-3.0:1.4", "aws-fsbp:IAM.4"]
+    );
+    assert!(set.get("none").unwrap().controls.is_empty());
+    for bad in ["unknown", "bare", "notalist"] {
+        let e = set
+            .load_errors
+            .iter()
+            .find(|e| e.rule_id == bad)
+            .unwrap_or_else(|| panic!("{bad} loaded"));
+        assert!(e.to_string().contains("controls"), "{e}");
+    }
+}

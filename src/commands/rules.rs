@@ -18,8 +18,12 @@ enum RulesCommand {
     Test { paths: Vec<PathBuf> },
     /// Compile every rule and report problems with file and line.
     Lint,
-    /// List the rules with their resource types.
+    /// List the rules with their resource types and controls.
     List,
+    /// Each resource type: where guardrail reads it from, which rules judge it, the
+    /// controls they implement, and how many are stored (types stored but judged by no
+    /// rule are listed too).
+    Coverage,
     /// Show recent rule errors recorded during audits.
     Errors {
         #[arg(long, default_value_t = 50)]
@@ -149,11 +153,12 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
             let set = RuleSet::load(&engine, &ctx.rules_dir).map_err(|e| anyhow::anyhow!(e))?;
             match format {
                 Format::Text => {
-                    let mut t = Table::new(&["RULE", "RESOURCE TYPES", "DESCRIPTION"]);
+                    let mut t = Table::new(&["RULE", "RESOURCE TYPES", "CONTROLS", "DESCRIPTION"]);
                     for r in set.rules() {
                         t.row(vec![
                             r.id.clone(),
                             r.resource_types.join(", "),
+                            r.controls.join(", "),
                             r.description.clone(),
                         ]);
                     }
@@ -163,10 +168,64 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
                     let list: Vec<_> = set
                         .rules()
                         .iter()
-                        .map(|r| serde_json::json!({"id": r.id, "resource_types": r.resource_types, "description": r.description, "path": r.path}))
+                        .map(|r| serde_json::json!({"id": r.id, "resource_types": r.resource_types, "controls": r.controls, "description": r.description, "path": r.path}))
                         .collect();
                     output::json(&list)?;
                 }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        RulesCommand::Coverage => {
+            let set = RuleSet::load(&engine, &ctx.rules_dir).map_err(|e| anyhow::anyhow!(e))?;
+            let stored = match ctx.open_existing_store() {
+                Ok(store) => Some(store.active_counts_by_type()?),
+                Err(e) => {
+                    tracing::info!("no database to count stored items: {e:#}");
+                    None
+                }
+            };
+            let rows = coverage(&set, stored.as_deref());
+            match format {
+                Format::Text => {
+                    let mut t =
+                        Table::new(&["RESOURCE TYPE", "SOURCES", "RULES", "CONTROLS", "STORED"]);
+                    for r in &rows {
+                        t.row(vec![
+                            r.resource_type.clone(),
+                            r.sources.join(", "),
+                            if r.rules.is_empty() {
+                                "none".to_owned()
+                            } else {
+                                r.rules.join(", ")
+                            },
+                            r.controls.join(", "),
+                            r.stored
+                                .map(|n| n.to_string())
+                                .unwrap_or_else(|| "-".into()),
+                        ]);
+                    }
+                    t.print()?;
+                    let judged = rows.iter().filter(|r| !r.rules.is_empty()).count();
+                    let unjudged: Vec<&str> = rows
+                        .iter()
+                        .filter(|r| r.rules.is_empty() && r.stored.unwrap_or(0) > 0)
+                        .map(|r| r.resource_type.as_str())
+                        .collect();
+                    println!(
+                        "{judged} resource types judged by {} rules",
+                        set.rules().len()
+                    );
+                    if stored.is_none() {
+                        println!("(no database: stored counts not shown; give --database)");
+                    } else if !unjudged.is_empty() {
+                        println!(
+                            "stored but judged by no rule: {} types ({})",
+                            unjudged.len(),
+                            unjudged.join(", ")
+                        );
+                    }
+                }
+                _ => output::json(&rows)?,
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -195,4 +254,59 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// One resource type's coverage.
+#[derive(Debug, serde::Serialize)]
+struct Coverage {
+    resource_type: String,
+    sources: Vec<String>,
+    rules: Vec<String>,
+    controls: Vec<String>,
+    /// Active items stored (`None`: no database to ask).
+    stored: Option<i64>,
+}
+
+/// Every type a lister reads, a rule judges or the database holds, with each side.
+fn coverage(set: &RuleSet, stored: Option<&[(String, i64)]>) -> Vec<Coverage> {
+    use std::collections::{BTreeMap, BTreeSet};
+    let mut types: BTreeMap<String, Coverage> = BTreeMap::new();
+    fn entry<'a>(
+        types: &'a mut BTreeMap<String, Coverage>,
+        t: &str,
+        stored: bool,
+    ) -> &'a mut Coverage {
+        types.entry(t.to_owned()).or_insert_with(|| Coverage {
+            resource_type: t.to_owned(),
+            // AWS Config deliveries and the Config API carry any type AWS Config records.
+            sources: vec!["AWS Config".to_owned()],
+            rules: Vec::new(),
+            controls: Vec::new(),
+            stored: stored.then_some(0),
+        })
+    }
+    let has_store = stored.is_some();
+    for (service, t) in guardrail_watchers::aws::native_types() {
+        entry(&mut types, &t, has_store)
+            .sources
+            .push(format!("API ({service})"));
+    }
+    for r in set.rules() {
+        for t in &r.resource_types {
+            let c = entry(&mut types, t, has_store);
+            c.rules.push(r.id.clone());
+            c.controls.extend(r.controls.iter().cloned());
+        }
+    }
+    for (t, n) in stored.unwrap_or_default() {
+        entry(&mut types, t, has_store).stored = Some(*n);
+    }
+    types
+        .into_values()
+        .map(|mut c| {
+            let controls: BTreeSet<String> = c.controls.drain(..).collect();
+            c.controls = controls.into_iter().collect();
+            c
+        })
+        .collect()
 }

@@ -154,6 +154,19 @@ impl Store {
         }))
     }
 
+    /// How many active items of each resource type are stored, by type.
+    pub fn active_counts_by_type(&self) -> Result<Vec<(String, i64)>, StorageError> {
+        use diesel::dsl::count_star;
+        Ok(with_conn!(self, conn => {
+            items::table
+                .filter(items::active.eq(true))
+                .group_by(items::resource_type)
+                .select((items::resource_type, count_star()))
+                .order(items::resource_type)
+                .load(conn)?
+        }))
+    }
+
     pub fn item(&self, id: i64) -> Result<Option<ItemRow>, StorageError> {
         Ok(with_conn!(self, conn => {
             items::table

@@ -42,6 +42,19 @@ macro_rules! listers {
     };
 }
 
+/// The resource types the AWS API listers read, with their service (the AWS Config
+/// API source reads whatever types it is configured with, and is not among them).
+pub fn native_types() -> Vec<(&'static str, String)> {
+    all_listers(&AwsTarget::default())
+        .iter()
+        .filter(|l| l.service() != "config")
+        .flat_map(|l| {
+            let service = l.service();
+            l.resource_types().into_iter().map(move |t| (service, t))
+        })
+        .collect()
+}
+
 listers! { target =>
     iam::Iam = Iam,
     s3_bucket::Buckets = Buckets,
