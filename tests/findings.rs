@@ -529,7 +529,10 @@ fn rules_coverage_shows_judged_and_unjudged_types() {
         .as_array()
         .unwrap()
         .contains(&Value::from("ec2/sg_admin_ports_open")));
-    assert_eq!(sg["sources"], serde_json::json!(["AWS Config", "API (ec2)"]));
+    assert_eq!(
+        sg["sources"],
+        serde_json::json!(["AWS Config", "API (ec2)"])
+    );
     assert!(sg["stored"].as_i64().unwrap() > 0);
     let rt = row("AWS::EC2::RouteTable");
     assert_eq!(rt["rules"], serde_json::json!([]));
@@ -539,4 +542,47 @@ fn rules_coverage_shows_judged_and_unjudged_types() {
         text.contains("stored but judged by no rule") && text.contains("AWS::EC2::RouteTable"),
         "{text}"
     );
+}
+
+/// `findings --framework` shows each control of CIS AWS Foundations v3.0: failing
+/// resources where a mapped rule has open findings, passing counts, and "not covered"
+/// (never "pass") where no rule implements the control.
+#[test]
+fn a_framework_report_says_fail_pass_and_not_covered() {
+    let db = common::sqlite();
+    db.sweep(&examples("day1"));
+    let r = db.run(&["findings", "--framework", "cis-aws-3.0", "--format", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let report = r.json();
+    let control = |id: &str| {
+        report["controls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("no control {id}"))
+    };
+    assert_eq!(report["controls"].as_array().unwrap().len(), 62);
+    // bastion: SSH from 0.0.0.0/0 (5.2) and all traffic from ::/0 (5.3).
+    for id in ["5.2", "5.3"] {
+        let c = control(id);
+        assert_eq!(c["status"], "fail", "{c}");
+        assert!(c["failing_resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r.as_str().unwrap_or_default().contains("bastion")));
+        assert!(c["passing"].as_i64().unwrap() > 0);
+    }
+    // Only bastion opens admin ports to ::/0; admin-access (IPv4 RDP) arrives on day 2.
+    assert_eq!(control("5.3")["failing"], 1);
+    assert_eq!(control("1.10")["status"], "pass");
+    // Contact details cannot be read from a configuration item: no rule, not covered.
+    assert_eq!(control("1.1")["status"], "not covered");
+    let text = db.run(&["findings", "--framework", "cis-aws-3.0"]).stdout;
+    assert!(text.contains("not covered by any rule"), "{text}");
+    let bad = db.run(&["findings", "--framework", "nist-800-53"]);
+    assert_ne!(bad.code, 0);
+    assert!(bad.stderr.contains("unknown framework"), "{}", bad.stderr);
 }

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod cases;
+pub mod compliance;
 pub mod corpus;
 pub mod engine;
 mod functions;

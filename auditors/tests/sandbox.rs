@@ -290,7 +290,10 @@ fn controls_are_data_a_rule_declares_and_a_malformed_one_is_a_load_error() {
         )
     };
     let dir = rules_dir(&[
-        ("good.rhai", &with("[\"cis-aws-3.0:1.4\", \"aws-fsbp:IAM.4\"]")),
+        (
+            "good.rhai",
+            &with("[\"cis-aws-3.0:1.4\", \"aws-fsbp:IAM.4\"]"),
+        ),
         ("unknown.rhai", &with("[\"nist:AC-2\"]")),
         ("bare.rhai", &with("[\"1.4\"]")),
         ("notalist.rhai", &with("\"cis-aws-3.0:1.4\"")),

@@ -38,6 +38,10 @@ struct ListArgs {
     /// Continue after an earlier listing that was cut (the cursor its note gave).
     #[arg(long)]
     after: Option<String>,
+    /// Instead of findings, each control of a compliance framework (`cis-aws-3.0`,
+    /// `aws-fsbp`) with its status, pass/fail counts and failing resources.
+    #[arg(long)]
+    framework: Option<String>,
 }
 
 #[derive(clap::Subcommand)]
@@ -117,8 +121,88 @@ fn print_one(
     Ok(ExitCode::SUCCESS)
 }
 
+/// Failing resources shown per control.
+const FAILING_SHOWN: usize = 10;
+
+fn compliance(
+    ctx: &Context,
+    store: &guardrail_storage::Store,
+    framework: &str,
+) -> anyhow::Result<ExitCode> {
+    use guardrail_auditors::compliance;
+    use std::collections::{BTreeMap, HashMap};
+    let engine = guardrail_auditors::Engine::new(guardrail_auditors::Limits::default());
+    let rules =
+        guardrail_auditors::RuleSet::load(&engine, &ctx.rules_dir).map_err(|e| anyhow!(e))?;
+    let stored: HashMap<String, i64> = store.active_counts_by_type()?.into_iter().collect();
+    let mut failing: HashMap<String, BTreeMap<i64, String>> = HashMap::new();
+    for rule_ids in compliance::rules_by_control(&rules, framework).values() {
+        for rule in rule_ids {
+            if failing.contains_key(rule) {
+                continue;
+            }
+            let mut q = FindingQuery {
+                states: vec![FindingState::Open],
+                rule_id: Some(rule.clone()),
+                ..FindingQuery::default()
+            };
+            let (rows, _) = super::collect_pages(i64::MAX, None, |cursor, limit| {
+                q.cursor = cursor;
+                q.limit = limit;
+                let page = store.findings_page(&q)?;
+                Ok((page.rows, page.next_cursor))
+            })?;
+            failing.insert(
+                rule.clone(),
+                rows.into_iter()
+                    .map(|(_, item)| (item.id, item.label()))
+                    .collect(),
+            );
+        }
+    }
+    let report = compliance::report(framework, &rules, &stored, &failing, FAILING_SHOWN)
+        .map_err(|e| anyhow!("--framework: {e}"))?;
+    match ctx.format()? {
+        Format::Text => {
+            println!("{} ({})", report.name, report.framework);
+            let mut t = Table::new(&["CONTROL", "STATUS", "FAILING", "PASSING", "RULES", "TITLE"]);
+            for c in &report.controls {
+                let manual = if c.automated { "" } else { " (manual)" };
+                t.row(vec![
+                    c.id.clone(),
+                    format!("{}{manual}", c.status),
+                    c.failing.to_string(),
+                    c.passing.to_string(),
+                    c.rules.join(", "),
+                    c.title.clone(),
+                ]);
+            }
+            t.print()?;
+            for c in report.controls.iter().filter(|c| c.failing > 0) {
+                println!("{} failing: {}", c.id, c.failing_resources.join("; "));
+            }
+            println!(
+                "{} controls: {} fail, {} pass, {} nothing to judge, {} not covered by any rule",
+                report.controls.len(),
+                report.count("fail"),
+                report.count("pass"),
+                report.count("nothing to judge"),
+                report.count("not covered")
+            );
+            if !report.complete_catalogue {
+                println!("(no catalogue of {framework} is bundled: only the controls rules declare are listed)");
+            }
+        }
+        _ => output::json(&report)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn list(ctx: &Context, store: &guardrail_storage::Store, a: ListArgs) -> anyhow::Result<ExitCode> {
     store.lapse_expired_justifications(Utc::now())?;
+    if let Some(framework) = &a.framework {
+        return compliance(ctx, store, framework);
+    }
     let states = FindingState::parse_filter(&a.state).map_err(|e| anyhow!("--{e}"))?;
     let mut q = FindingQuery {
         states,
