@@ -384,6 +384,12 @@ impl Auditor {
             .iter()
             .map(|r| (r.id.as_str(), r.exposure_qualifiers))
             .collect();
+        let controls: HashMap<&str, String> = self
+            .rules
+            .rules()
+            .iter()
+            .map(|r| (r.id.as_str(), r.controls.join(" ")))
+            .collect();
         let ctx = AuditContext {
             now: Utc::now(),
             ..self.base.clone()
@@ -451,6 +457,10 @@ impl Auditor {
                                             detail: j.finding.detail,
                                             remediation: j.finding.remediation,
                                             suppressed_by: j.suppressed_by,
+                                            controls: controls
+                                                .get(o.rule_id.as_str())
+                                                .cloned()
+                                                .unwrap_or_default(),
                                         }
                                     })
                                     .collect(),

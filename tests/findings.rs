@@ -582,6 +582,12 @@ fn a_framework_report_says_fail_pass_and_not_covered() {
     assert_eq!(control("1.1")["status"], "not covered");
     let text = db.run(&["findings", "--framework", "cis-aws-3.0"]).stdout;
     assert!(text.contains("not covered by any rule"), "{text}");
+    // Each finding carries its rule's controls (and OCSF exports name them).
+    let ssh = findings(&db, &["--rule", "ec2/sg_admin_ports_open"]);
+    assert!(ssh[0]["controls"]
+        .as_array()
+        .unwrap()
+        .contains(&Value::from("cis-aws-3.0:5.2")));
     let bad = db.run(&["findings", "--framework", "nist-800-53"]);
     assert_ne!(bad.code, 0);
     assert!(bad.stderr.contains("unknown framework"), "{}", bad.stderr);

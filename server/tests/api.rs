@@ -94,6 +94,7 @@ fn fixture() -> Fixture {
                     detail: "port 22 <script>alert(1)</script>".into(),
                     remediation: "close it".into(),
                     suppressed_by: None,
+                    controls: String::new(),
                 }]),
             )],
         });

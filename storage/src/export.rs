@@ -70,11 +70,12 @@ pub fn to_ocsf(f: &FindingRow, item: &ItemRow) -> serde_json::Value {
             "analytic": {"uid": f.rule_id, "name": f.rule_id, "type_id": 1, "type": "Rule"},
         },
         "compliance": {
-            // Required in 1.1.0. Rules do not name external standards yet (CIS and
-            // AWS best-practice mappings are to come); until then the standard is the
-            // rule pack itself.
-            "standards": ["guardrail rule pack"],
-            "control": f.rule_id,
+            // Required in 1.1.0: the standards of the controls the rule implements
+            // (its `controls` meta), each control as a requirement; a rule mapped to
+            // none is judged by the rule pack itself.
+            "standards": standards(f),
+            "requirements": f.control_list(),
+            "control": f.control_list().first().copied().unwrap_or(&f.rule_id),
             "status_id": if f.state == FindingState::Fixed { 1 } else { 3 },
             "status": if f.state == FindingState::Fixed { "Pass" } else { "Fail" },
         },
@@ -154,6 +155,24 @@ pub fn finding_csv_fields(f: &FindingRow, i: &ItemRow) -> [String; 18] {
     ]
 }
 
+/// The standards a finding's controls belong to, by name.
+fn standards(f: &FindingRow) -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = f
+        .control_list()
+        .iter()
+        .filter_map(|c| match c.split_once(':').map(|(fw, _)| fw) {
+            Some("cis-aws-3.0") => Some("CIS AWS Foundations Benchmark v3.0.0"),
+            Some("aws-fsbp") => Some("AWS Foundational Security Best Practices"),
+            _ => None,
+        })
+        .collect();
+    out.dedup();
+    if out.is_empty() {
+        out.push("guardrail rule pack");
+    }
+    out
+}
+
 pub fn finding_json(f: &FindingRow, i: &ItemRow) -> serde_json::Value {
     serde_json::json!({
         "id": f.id,
@@ -178,6 +197,7 @@ pub fn finding_json(f: &FindingRow, i: &ItemRow) -> serde_json::Value {
             "until": f.justified_until.map(|t| t.and_utc().to_rfc3339()),
         })),
         "suppressed_by": f.suppressed_by,
+        "controls": f.control_list(),
         "resource": {
             "item_id": i.id, "type": i.resource_type, "id": i.resource_id, "arn": i.arn,
             "name": i.name, "account": i.account, "region": i.region,

@@ -32,6 +32,8 @@ pub struct NewFinding {
     pub remediation: String,
     /// The suppression pattern that matches, if any.
     pub suppressed_by: Option<String>,
+    /// The rule's compliance controls (`cis-aws-3.0:5.2`), space-separated.
+    pub controls: String,
 }
 
 #[derive(Debug, Clone)]
@@ -131,6 +133,16 @@ pub struct FindingRow {
     #[serde(with = "utc_serde::option")]
     pub justified_until: Option<NaiveDateTime>,
     pub suppressed_by: Option<String>,
+    /// The rule's compliance controls as of the last audit, space-separated.
+    #[serde(skip)]
+    pub controls: String,
+}
+
+impl FindingRow {
+    /// The compliance controls (`cis-aws-3.0:5.2`) of the rule that made it.
+    pub fn control_list(&self) -> Vec<&str> {
+        self.controls.split_whitespace().collect()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Queryable, Selectable)]
@@ -191,6 +203,7 @@ struct InsertFinding<'a> {
     suppressed_by: Option<&'a str>,
     account: &'a str,
     resource_type: &'a str,
+    controls: &'a str,
 }
 
 #[derive(Insertable)]
@@ -224,6 +237,7 @@ struct FindingUpdate<'a> {
     justified_at: Option<NaiveDateTime>,
     justified_until: Option<NaiveDateTime>,
     suppressed_by: Option<&'a str>,
+    controls: &'a str,
 }
 
 fn event(
@@ -348,6 +362,7 @@ impl Store {
                                     last_revision_id: audit.revision_id,
                                     reopen_count: 0,
                                     suppressed_by: new.suppressed_by.as_deref(),
+                                controls: &new.controls,
                                     // The item's identity, as in its fingerprint.
                                     account: &audit.key.account,
                                     resource_type: &audit.key.resource_type,
@@ -367,7 +382,7 @@ impl Store {
                         let lapsed = said == Some(FindingEvent::JustificationExpired);
                         let keep_justification = state == FindingState::Justified;
                         let score_changed = old.score != new.score;
-                        let text_changed = old.title != new.title || old.detail != new.detail || old.remediation != new.remediation || old.severity != new.severity || old.rule_score != new.rule_score;
+                        let text_changed = old.title != new.title || old.detail != new.detail || old.remediation != new.remediation || old.severity != new.severity || old.rule_score != new.rule_score || old.controls != new.controls;
                         let revision_changed = audit.revision_id.is_some() && old.last_revision_id != audit.revision_id;
                         if !(said.is_some() || score_changed || text_changed || revision_changed || old.suppressed_by != new.suppressed_by) {
                             s.unchanged += 1;
@@ -392,6 +407,7 @@ impl Store {
                                 justified_at: if keep_justification { old.justified_at } else { None },
                                 justified_until: if keep_justification { old.justified_until } else { None },
                                 suppressed_by: new.suppressed_by.as_deref(),
+                                controls: &new.controls,
                             })
                             .execute(conn)?;
                         if let Some(name) = said {

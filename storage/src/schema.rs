@@ -107,6 +107,7 @@ diesel::table! {
         suppressed_by -> Nullable<Text>,
         account -> Text,
         resource_type -> Text,
+        controls -> Text,
     }
 }
 

@@ -59,6 +59,7 @@ fn finding(k: &str, score: i64, title: &str) -> NewFinding {
         detail: "d".into(),
         remediation: "r".into(),
         suppressed_by: None,
+        controls: String::new(),
     }
 }
 

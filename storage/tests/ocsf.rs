@@ -192,6 +192,7 @@ fn finding(state: &str, severity: &str, reopened: i64) -> FindingRow {
         justified_at: (state == "justified").then(|| at(2)),
         justified_until: (state == "justified").then(|| at(20)),
         suppressed_by: (state == "suppressed").then(|| "ec2/*".into()),
+        controls: "cis-aws-3.0:5.2 aws-fsbp:EC2.13".into(),
     }
 }
 
@@ -239,6 +240,33 @@ fn every_exported_finding_is_valid_ocsf_1_1_0() {
         }
     }
     assert_eq!(checked, 50);
+}
+
+#[test]
+fn compliance_names_the_controls_the_rule_implements() {
+    let mut f = finding("open", "high", 0);
+    let record = to_ocsf(&f, &item(None));
+    assert_eq!(
+        record["compliance"]["standards"],
+        serde_json::json!([
+            "CIS AWS Foundations Benchmark v3.0.0",
+            "AWS Foundational Security Best Practices"
+        ])
+    );
+    assert_eq!(
+        record["compliance"]["requirements"],
+        serde_json::json!(["cis-aws-3.0:5.2", "aws-fsbp:EC2.13"])
+    );
+    assert_eq!(record["compliance"]["control"], "cis-aws-3.0:5.2");
+    // A rule mapped to no control is judged by the rule pack itself.
+    f.controls.clear();
+    let record = to_ocsf(&f, &item(None));
+    assert_eq!(
+        record["compliance"]["standards"],
+        serde_json::json!(["guardrail rule pack"])
+    );
+    assert_eq!(record["compliance"]["control"], f.rule_id);
+    assert!(validate(&record).is_empty());
 }
 
 #[test]

@@ -67,6 +67,7 @@ fn finding(k: &str, score: i64, severity: &str) -> NewFinding {
         detail: "d".into(),
         remediation: "r".into(),
         suppressed_by: None,
+        controls: String::new(),
     }
 }
 

@@ -93,6 +93,7 @@ fn load(store: &Store, items: usize) {
                                 detail: "d".into(),
                                 remediation: "r".into(),
                                 suppressed_by: None,
+                                controls: String::new(),
                             }]),
                         )
                     })
