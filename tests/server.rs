@@ -131,6 +131,37 @@ fn scenario(db: common::Db) {
         401
     );
 
+    // Compliance: the rules in use judge the stored items per control; a control no
+    // rule implements is "not covered", never "pass".
+    assert_eq!(http(&addr, "GET", "/api/v1/compliance", None).status, 401);
+    let c = http(&addr, "GET", "/api/v1/compliance", Some(&token));
+    assert_eq!(c.status, 200, "{}", c.body);
+    let c = json(&c);
+    let status = |id: &str| {
+        c["controls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["id"] == id)
+            .map(|x| x["status"].as_str().unwrap_or_default().to_owned())
+            .unwrap_or_default()
+    };
+    assert_eq!(status("5.2"), "fail", "{c}");
+    assert_eq!(status("1.1"), "not covered");
+    let page = http(&addr, "GET", "/compliance", Some(&token));
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("id=\"control-5.2\"") && page.body.contains("not covered by any rule")
+    );
+    let bad = http(
+        &addr,
+        "GET",
+        "/api/v1/compliance?framework=nist",
+        Some(&token),
+    );
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    assert!(bad.body.contains("unknown framework"), "{}", bad.body);
+
     let findings = http(&addr, "GET", "/api/v1/findings?limit=5", Some(&token));
     assert_eq!(findings.status, 200, "{}", findings.body);
     let v = json(&findings);

@@ -179,6 +179,15 @@ pub async fn sweep(State(state): State<AppState>, Path(id): Path<i64>) -> ApiRes
     Ok(Json(json!({ "sweep": sweep, "errors": errors })))
 }
 
+/// A framework's controls with their status, counts and failing resources.
+pub async fn compliance(
+    State(state): State<AppState>,
+    Query(p): Query<crate::usecase::ComplianceParams>,
+) -> ApiResult {
+    let view = crate::usecase::compliance_view(&state, p.framework).await?;
+    Ok(Json(serde_json::to_value(view).unwrap_or(Value::Null)))
+}
+
 pub async fn rule_errors(State(state): State<AppState>, Query(p): Query<PageParams>) -> ApiResult {
     let limit = p.limit.unwrap_or(50);
     let rows = db(&state, move |s| s.rule_errors_page(p.before, limit)).await?;

@@ -103,6 +103,37 @@ pub struct AppState {
     db_permits: Arc<tokio::sync::Semaphore>,
     pub(crate) summary: Arc<summary::SummaryCache>,
     pub(crate) logins: Arc<login::LoginLimiter>,
+    /// How a framework's compliance is computed (the rule set lives with the caller,
+    /// the server knows no rules); `None`: the compliance page says it is unavailable.
+    pub compliance: Option<ComplianceFn>,
+}
+
+/// Computes a framework's compliance view from the store (`serve` passes one that
+/// reads the rules in use). The error is for people (an unknown framework).
+pub type ComplianceFn = Arc<dyn Fn(&Store, &str) -> Result<ComplianceView, String> + Send + Sync>;
+
+/// A compliance framework's controls, as the page and the API show them.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ComplianceView {
+    pub framework: String,
+    pub name: String,
+    /// The control list is the whole framework (a bundled catalogue).
+    pub complete_catalogue: bool,
+    pub controls: Vec<ControlView>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ControlView {
+    pub id: String,
+    pub title: String,
+    /// `fail`, `pass`, `nothing to judge` or `not covered`.
+    pub status: String,
+    pub automated: bool,
+    pub rules: Vec<String>,
+    pub judged: i64,
+    pub failing: i64,
+    pub passing: i64,
+    pub failing_resources: Vec<String>,
 }
 
 impl AppState {
@@ -123,7 +154,14 @@ impl AppState {
             settings: Arc::new(settings),
             metrics,
             trusted: Arc::new(trusted),
+            compliance: None,
         })
+    }
+
+    /// Gives the server a way to compute compliance views.
+    pub fn with_compliance(mut self, f: ComplianceFn) -> AppState {
+        self.compliance = Some(f);
+        self
     }
 
     pub(crate) fn secure_cookies(&self) -> bool {
@@ -308,6 +346,7 @@ fn groups() -> [Group; 4] {
         .at(Get, "/api/v1/rule-errors", api::rule_errors)
         .at(Get, "/api/v1/summary", api::summary)
         .at(Get, "/api/v1/export", api::export)
+        .at(Get, "/api/v1/compliance", api::compliance)
         .at(Get, "/metrics", metrics::metrics)
         .at(Get, "/", ui::dashboard)
         .at(Get, "/findings", ui::findings)
@@ -316,6 +355,7 @@ fn groups() -> [Group; 4] {
         .at(Get, "/items/{id}", ui::item)
         .at(Get, "/sweeps", ui::sweeps)
         .at(Get, "/rule-errors", ui::rule_errors)
+        .at(Get, "/compliance", ui::compliance)
         .at(Get, "/static/style.css", ui::stylesheet)
         .at(Post, "/logout", login::logout);
     let triager = Group::new(Some(Role::Triager))

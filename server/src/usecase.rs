@@ -307,3 +307,29 @@ mod tests {
         );
     }
 }
+
+/// `?framework=` of the compliance page and API (default CIS AWS Foundations v3.0).
+#[derive(Debug, Deserialize)]
+pub struct ComplianceParams {
+    #[serde(default = "default_framework")]
+    pub framework: String,
+}
+
+fn default_framework() -> String {
+    "cis-aws-3.0".into()
+}
+
+/// A framework's compliance view, computed on the blocking pool.
+pub async fn compliance_view(
+    state: &AppState,
+    framework: String,
+) -> Result<crate::ComplianceView, AppError> {
+    let f = state.compliance.clone().ok_or_else(|| {
+        AppError::NotFound(
+            "compliance is computed by `guardrail serve`, which knows the rules; this server was started without them".into(),
+        )
+    })?;
+    crate::db(state, move |s| Ok(f(s, &framework)))
+        .await?
+        .map_err(AppError::BadRequest)
+}

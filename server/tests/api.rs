@@ -135,7 +135,29 @@ fn fixture() -> Fixture {
 }
 
 fn app(fx: &Fixture, settings: ServerSettings) -> Router {
-    let state = AppState::new(fx.store.clone(), settings, Arc::new(Metrics::default())).unwrap();
+    let state = AppState::new(fx.store.clone(), settings, Arc::new(Metrics::default()))
+        .unwrap()
+        .with_compliance(Arc::new(|_store, framework| {
+            if framework != "cis-aws-3.0" {
+                return Err(format!("unknown framework {framework:?}"));
+            }
+            Ok(guardrail_server::ComplianceView {
+                framework: framework.to_owned(),
+                name: "CIS".into(),
+                complete_catalogue: true,
+                controls: vec![guardrail_server::ControlView {
+                    id: "5.2".into(),
+                    title: "SSH <closed>".into(),
+                    status: "not covered".into(),
+                    automated: true,
+                    rules: Vec::new(),
+                    judged: 0,
+                    failing: 0,
+                    passing: 0,
+                    failing_resources: vec!["<script>".into()],
+                }],
+            })
+        }));
     guardrail_server::router(state)
 }
 

@@ -124,16 +124,17 @@ fn print_one(
 /// Failing resources shown per control.
 const FAILING_SHOWN: usize = 10;
 
-fn compliance(
-    ctx: &Context,
+/// A framework's report from the rules in `rules_dir` and the stored findings: what
+/// `findings --framework` prints and the server's compliance page shows.
+pub fn compliance_report(
     store: &guardrail_storage::Store,
+    rules_dir: &std::path::Path,
     framework: &str,
-) -> anyhow::Result<ExitCode> {
+) -> anyhow::Result<guardrail_auditors::compliance::Report> {
     use guardrail_auditors::compliance;
     use std::collections::{BTreeMap, HashMap};
     let engine = guardrail_auditors::Engine::new(guardrail_auditors::Limits::default());
-    let rules =
-        guardrail_auditors::RuleSet::load(&engine, &ctx.rules_dir).map_err(|e| anyhow!(e))?;
+    let rules = guardrail_auditors::RuleSet::load(&engine, rules_dir).map_err(|e| anyhow!(e))?;
     let stored: HashMap<String, i64> = store.active_counts_by_type()?.into_iter().collect();
     let mut failing: HashMap<String, BTreeMap<i64, String>> = HashMap::new();
     for rule_ids in compliance::rules_by_control(&rules, framework).values() {
@@ -160,8 +161,16 @@ fn compliance(
             );
         }
     }
-    let report = compliance::report(framework, &rules, &stored, &failing, FAILING_SHOWN)
-        .map_err(|e| anyhow!("--framework: {e}"))?;
+    compliance::report(framework, &rules, &stored, &failing, FAILING_SHOWN).map_err(|e| anyhow!(e))
+}
+
+fn compliance(
+    ctx: &Context,
+    store: &guardrail_storage::Store,
+    framework: &str,
+) -> anyhow::Result<ExitCode> {
+    let report = compliance_report(store, &ctx.rules_dir, framework)
+        .map_err(|e| anyhow!("--framework: {e:#}"))?;
     match ctx.format()? {
         Format::Text => {
             println!("{} ({})", report.name, report.framework);

@@ -58,8 +58,35 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
         settings.listen = l;
     }
     let metrics = Arc::new(Metrics::default());
+    let rules_dir = ctx.rules_dir.clone();
+    // The page reads the rules in use at each request, so a rule reload shows at once.
+    let compliance: guardrail_server::ComplianceFn = Arc::new(move |store, framework| {
+        let r = super::findings::compliance_report(store, &rules_dir, framework)
+            .map_err(|e| format!("{e:#}"))?;
+        Ok(guardrail_server::ComplianceView {
+            framework: r.framework,
+            name: r.name,
+            complete_catalogue: r.complete_catalogue,
+            controls: r
+                .controls
+                .into_iter()
+                .map(|c| guardrail_server::ControlView {
+                    id: c.id,
+                    title: c.title,
+                    status: c.status,
+                    automated: c.automated,
+                    rules: c.rules,
+                    judged: c.judged,
+                    failing: c.failing,
+                    passing: c.passing,
+                    failing_resources: c.failing_resources,
+                })
+                .collect(),
+        })
+    });
     let state = AppState::new(store.clone(), settings.clone(), metrics.clone())
-        .map_err(|e| anyhow::anyhow!("{e:#} (from --listen or the [server] table)"))?;
+        .map_err(|e| anyhow::anyhow!("{e:#} (from --listen or the [server] table)"))?
+        .with_compliance(compliance);
     let mut scheduler = Scheduler::new(
         store,
         ctx.rules_dir.clone(),

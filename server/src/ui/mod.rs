@@ -3,14 +3,16 @@
 //! a few paged, indexed queries. Element ids and classes are stable hooks for browser
 //! tests (`#token`, `#login`, `table.findings tr.finding a`, `#justify-reason`, …).
 //!
-//! One module per page group (`dashboard`, `findings`, `items`, `sweeps`); this one
+//! One module per page group (`dashboard`, `findings`, `items`, `sweeps`, `compliance`); this one
 //! holds what they share: errors as pages, the layout, and the row views.
 
+mod compliance;
 mod dashboard;
 mod findings;
 mod items;
 mod sweeps;
 
+pub use compliance::compliance;
 pub use dashboard::dashboard;
 pub use findings::{finding, findings, justify, unjustify};
 pub use items::{item, items};
