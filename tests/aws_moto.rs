@@ -251,6 +251,22 @@ s3.create_bucket(Bucket='eu-bucket', CreateBucketConfiguration={'LocationConstra
 s3.put_bucket_versioning(Bucket='eu-bucket', VersioningConfiguration={'Status':'Enabled'})
 s3.put_bucket_encryption(Bucket='eu-bucket', ServerSideEncryptionConfiguration={'Rules':[{'ApplyServerSideEncryptionByDefault':{'SSEAlgorithm':'AES256'}}]})
 s3.put_bucket_tagging(Bucket='eu-bucket', Tagging={'TagSet':[{'Key':'owner','Value':'data'}]})
+sqs = boto3.client('sqs')
+def queue(name, condition):
+    url = sqs.create_queue(QueueName=name, tags={'team': 'orders'})['QueueUrl']
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=['QueueArn'])['Attributes']['QueueArn']
+    statement = {'Effect':'Allow','Principal':'*','Action':'sqs:SendMessage','Resource':arn}
+    if condition:
+        statement['Condition'] = condition
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={'Policy': json.dumps({'Version':'2012-10-17','Statement':[statement]})})
+queue('public-queue', None)
+queue('org-queue', {'StringEquals': {'aws:PrincipalOrgID': 'o-a1b2c3d4e5'}})
+kms = boto3.client('kms')
+for name, rotate in (('rotated', True), ('not-rotated', False)):
+    key = kms.create_key(Description=name, Tags=[{'TagKey':'team','TagValue':'payments'}])['KeyMetadata']['KeyId']
+    kms.create_alias(AliasName='alias/' + name, TargetKeyId=key)
+    if rotate:
+        kms.enable_key_rotation(KeyId=key)
 "#;
 
 fn counts(s: &Value) -> (Option<u64>, Option<u64>, Option<u64>) {
@@ -288,9 +304,45 @@ fn moto_account_is_swept_judged_and_its_changes_recorded() {
         "AWS::EC2::NetworkAcl",
         "AWS::EC2::RouteTable",
         "AWS::EC2::InternetGateway",
+        "AWS::SQS::Queue",
+        "AWS::KMS::Key",
     ] {
         assert!(types.contains(t), "no {t} among {types:?}");
     }
+    // SQS and KMS in AWS Config's shape, with the facts Config's own KMS item lacks.
+    let q = db.run(&["show", "public-queue", "--format", "json"]).json();
+    let qc = &q["document"]["config"]["configuration"];
+    assert!(
+        qc["QueueArn"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with(":public-queue"),
+        "{q}"
+    );
+    assert_eq!(
+        qc["Policy"]["Statement"][0]["Principal"], "*",
+        "the policy is decoded: {q}"
+    );
+    assert_eq!(q["document"]["tags"]["team"], "orders");
+    let k = db
+        .run(&["show", "alias/not-rotated", "--format", "json"])
+        .json();
+    let ks = &k["document"]["config"]["supplementaryConfiguration"];
+    assert_eq!(ks["KeyRotationStatus"], false, "{k}");
+    assert!(ks["Policy"]["Statement"].is_array(), "{k}");
+    assert_eq!(
+        k["document"]["config"]["configuration"]["keyManager"],
+        "CUSTOMER"
+    );
+    // Exactly the public queue and the unrotated key are flagged.
+    assert_eq!(
+        open(&db, "sqs/queue_policy_public"),
+        vec!["public-queue".to_owned()]
+    );
+    assert_eq!(
+        open(&db, "kms/key_rotation_disabled"),
+        vec!["alias/not-rotated".to_owned()]
+    );
     // Buckets carry their own region; the AWS managed policy appears because it is attached.
     let eu = db.run(&["show", "eu-bucket", "--format", "json"]).json();
     assert_eq!(eu["item"]["region"], "eu-west-1", "{eu}");

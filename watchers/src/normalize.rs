@@ -41,6 +41,23 @@ pub const RULES: &[TypeRules] = &[
         ],
     },
     TypeRules {
+        resource_type: "AWS::SQS::Queue",
+        policies: &["configuration.Policy"],
+        // Counters, not configuration (the API lister leaves them out; AWS Config may not).
+        ephemeral: &[
+            "configuration.ApproximateNumberOfMessages",
+            "configuration.ApproximateNumberOfMessagesNotVisible",
+            "configuration.ApproximateNumberOfMessagesDelayed",
+        ],
+        unordered: &[],
+    },
+    TypeRules {
+        resource_type: "AWS::KMS::Key",
+        policies: &["supplementaryConfiguration.Policy"],
+        ephemeral: &[],
+        unordered: &["configuration.encryptionAlgorithms"],
+    },
+    TypeRules {
         resource_type: "AWS::IAM::Role",
         policies: &[
             "configuration.assumeRolePolicyDocument",

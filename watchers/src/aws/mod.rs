@@ -66,6 +66,8 @@ listers! { target =>
     ec2_network_acl::NetworkAcls = Ec2(NetworkAcls),
     ec2_route_table::RouteTables = Ec2(RouteTables),
     ec2_internet_gateway::InternetGateways = Ec2(InternetGateways),
+    sqs_queue::Queues = Queues,
+    kms_key::Keys = Keys,
     config_api::ConfigRecorded = ConfigRecorded::new(
         target.config_types.clone(),
         target.config_aggregator.clone(),
