@@ -52,6 +52,60 @@ pub const RULES: &[TypeRules] = &[
         unordered: &[],
     },
     TypeRules {
+        resource_type: "AWS::SNS::Topic",
+        policies: &["configuration.Policy"],
+        ephemeral: &[],
+        unordered: &[],
+    },
+    TypeRules {
+        resource_type: "AWS::Lambda::Function",
+        policies: &["supplementaryConfiguration.Policy"],
+        ephemeral: &[],
+        unordered: &[],
+    },
+    TypeRules {
+        resource_type: "AWS::ECR::Repository",
+        policies: &["configuration.RepositoryPolicyText"],
+        ephemeral: &[],
+        unordered: &[],
+    },
+    TypeRules {
+        resource_type: "AWS::OpenSearch::Domain",
+        policies: &["configuration.AccessPolicies"],
+        ephemeral: &[],
+        unordered: &[],
+    },
+    TypeRules {
+        resource_type: "AWS::Elasticsearch::Domain",
+        policies: &["configuration.accessPolicies"],
+        ephemeral: &[],
+        unordered: &[],
+    },
+    TypeRules {
+        resource_type: "AWS::EFS::FileSystem",
+        policies: &["configuration.FileSystemPolicy"],
+        ephemeral: &[],
+        unordered: &[],
+    },
+    TypeRules {
+        resource_type: "AWS::S3::AccessPoint",
+        policies: &["configuration.Policy"],
+        ephemeral: &[],
+        unordered: &[],
+    },
+    TypeRules {
+        resource_type: "AWS::EC2::VPNConnection",
+        policies: &[],
+        // Tunnel state moves without a configuration change.
+        ephemeral: &[
+            "configuration.vgwTelemetry[].status",
+            "configuration.vgwTelemetry[].statusMessage",
+            "configuration.vgwTelemetry[].lastStatusChange",
+            "configuration.vgwTelemetry[].acceptedRouteCount",
+        ],
+        unordered: &[],
+    },
+    TypeRules {
         resource_type: "AWS::KMS::Key",
         policies: &["supplementaryConfiguration.Policy"],
         ephemeral: &[],

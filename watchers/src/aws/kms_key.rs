@@ -15,20 +15,15 @@ use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_kms::error::ProvideErrorMetadata;
 use aws_sdk_kms::types::{KeyManagerType, KeyMetadata, KeySpec, KeyState, OriginType};
-use futures::stream::{self, StreamExt};
 use serde_json::{json, Value};
 
-use super::{all_pages, describe, time, AwsLister, Context, ItemDoc, Listed, Problem, Reach};
+use super::{
+    all_pages, describe, each_item, time, AwsLister, Context, ItemDoc, ItemOutcome, Listed, Reach,
+};
 
 pub struct Keys;
 
 const RESOURCE_TYPE: &str = "AWS::KMS::Key";
-
-enum Outcome {
-    Item(Box<guardrail_model::Observation>),
-    Gone,
-    Failed(String),
-}
 
 fn gone(code: Option<&str>) -> bool {
     code == Some("NotFoundException")
@@ -63,7 +58,7 @@ async fn key(
     ctx: &Context,
     id: &str,
     aliases: &HashMap<String, String>,
-) -> Outcome {
+) -> ItemOutcome {
     macro_rules! call {
         ($op:literal, $req:expr) => {{
             let out = {
@@ -72,14 +67,14 @@ async fn key(
             };
             match out {
                 Ok(o) => o,
-                Err(e) if gone(e.code()) => return Outcome::Gone,
-                Err(e) => return Outcome::Failed(format!("{} failed: {}", $op, describe(&e))),
+                Err(e) if gone(e.code()) => return ItemOutcome::Gone,
+                Err(e) => return ItemOutcome::Failed(format!("{} failed: {}", $op, describe(&e))),
             }
         }};
     }
     let described = call!("kms:DescribeKey", client.describe_key().key_id(id));
     let Some(m) = described.key_metadata() else {
-        return Outcome::Failed("kms:DescribeKey answered without key metadata".into());
+        return ItemOutcome::Failed("kms:DescribeKey answered without key metadata".into());
     };
     let policy = call!(
         "kms:GetKeyPolicy",
@@ -117,8 +112,8 @@ async fn key(
         tags,
     };
     match doc.observe() {
-        Ok(o) => Outcome::Item(Box::new(o)),
-        Err(e) => Outcome::Failed(e),
+        Ok(o) => ItemOutcome::Item(Box::new(o)),
+        Err(e) => ItemOutcome::Failed(e),
     }
 }
 
@@ -156,30 +151,10 @@ impl AwsLister for Keys {
                 aliases.entry(key).or_insert(name);
             }
         }
-        let outcomes: Vec<(String, Outcome)> = stream::iter(ids)
-            .map(|id| {
-                let (client, aliases) = (&client, &aliases);
-                async move {
-                    let o = key(client, ctx, &id, aliases).await;
-                    (id, o)
-                }
-            })
-            .buffer_unordered(ctx.fan_out())
-            .collect()
-            .await;
-        let mut listed = Listed::default();
-        for (id, o) in outcomes {
-            match o {
-                Outcome::Item(o) => listed.items.push(*o),
-                Outcome::Gone => {}
-                Outcome::Failed(message) => listed.problems.push(Problem {
-                    resource_type: RESOURCE_TYPE.into(),
-                    region: Some(ctx.region.clone()),
-                    item: Some(id),
-                    message,
-                }),
-            }
-        }
-        Ok(listed)
+        let (client, aliases) = (&client, &aliases);
+        Ok(each_item(ctx, RESOURCE_TYPE, ids, |id| async move {
+            key(client, ctx, &id, aliases).await
+        })
+        .await)
     }
 }

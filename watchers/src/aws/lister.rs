@@ -82,6 +82,52 @@ pub struct Listed {
     pub problems: Vec<Problem>,
 }
 
+/// What reading one listed item's detail came to.
+pub enum ItemOutcome {
+    Item(Box<Observation>),
+    /// Deleted between the listing and its detail calls: not a problem, not an item.
+    Gone,
+    Failed(String),
+}
+
+/// Reads the detail of every listed id with `read`, up to the context's fan-out at
+/// once, and turns the outcomes into a listing: a failure is a problem of that item
+/// only (in this region), the others are stored.
+pub async fn each_item<'a, F, Fut>(
+    ctx: &'a Context,
+    resource_type: &str,
+    ids: Vec<String>,
+    read: F,
+) -> Listed
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = ItemOutcome> + 'a,
+{
+    use futures::stream::{self, StreamExt};
+    let outcomes: Vec<(String, ItemOutcome)> = stream::iter(ids)
+        .map(|id| {
+            let f = read(id.clone());
+            async move { (id, f.await) }
+        })
+        .buffer_unordered(ctx.fan_out())
+        .collect()
+        .await;
+    let mut listed = Listed::default();
+    for (id, o) in outcomes {
+        match o {
+            ItemOutcome::Item(o) => listed.items.push(*o),
+            ItemOutcome::Gone => {}
+            ItemOutcome::Failed(message) => listed.problems.push(Problem {
+                resource_type: resource_type.into(),
+                region: Some(ctx.region.clone()),
+                item: Some(id),
+                message,
+            }),
+        }
+    }
+    listed
+}
+
 pub struct Problem {
     pub resource_type: String,
     /// The item's region when known; `None` taints the type in every region listed.

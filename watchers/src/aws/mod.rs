@@ -20,8 +20,8 @@ mod sweep;
 pub use accounts::{check_accounts, AccessCheck, AccountAccess};
 pub use ec2::{Ec2, Ec2Type};
 pub use lister::{
-    all_pages, relationship, tag_pairs, time, AwsLister, AwsListerDyn, Context, ItemDoc, Listed,
-    Problem, Reach,
+    all_pages, each_item, relationship, tag_pairs, time, AwsLister, AwsListerDyn, Context, ItemDoc,
+    ItemOutcome, Listed, Problem, Reach,
 };
 pub use s3_deliveries::S3Deliveries;
 pub use sdk::{

@@ -18,10 +18,9 @@ use std::collections::BTreeMap;
 
 use aws_sdk_sqs::error::ProvideErrorMetadata;
 use aws_sdk_sqs::types::QueueAttributeName;
-use futures::stream::{self, StreamExt};
 use serde_json::{Map, Value};
 
-use super::{all_pages, describe, AwsLister, Context, ItemDoc, Listed, Problem, Reach};
+use super::{all_pages, describe, each_item, AwsLister, Context, ItemDoc, ItemOutcome, Listed, Reach};
 
 pub struct Queues;
 
@@ -35,12 +34,6 @@ const COUNTERS: &[&str] = &[
     "ApproximateNumberOfMessagesNotVisible",
     "ApproximateNumberOfMessagesDelayed",
 ];
-
-enum Outcome {
-    Item(Box<guardrail_model::Observation>),
-    Gone,
-    Failed(String),
-}
 
 fn gone(code: Option<&str>) -> bool {
     matches!(
@@ -59,7 +52,7 @@ fn canonical_url(region: &str, account: &str, name: &str) -> String {
     format!("https://sqs.{region}.amazonaws.com/{account}/{name}")
 }
 
-async fn queue(client: &aws_sdk_sqs::Client, ctx: &Context, url: &str) -> Outcome {
+async fn queue(client: &aws_sdk_sqs::Client, ctx: &Context, url: &str) -> ItemOutcome {
     let attrs = {
         let _p = ctx.permit().await;
         client
@@ -71,9 +64,9 @@ async fn queue(client: &aws_sdk_sqs::Client, ctx: &Context, url: &str) -> Outcom
     };
     let attrs = match attrs {
         Ok(a) => a,
-        Err(e) if gone(e.code()) => return Outcome::Gone,
+        Err(e) if gone(e.code()) => return ItemOutcome::Gone,
         Err(e) => {
-            return Outcome::Failed(format!(
+            return ItemOutcome::Failed(format!(
                 "sqs:GetQueueAttributes failed: {}",
                 describe(&e)
             ))
@@ -88,8 +81,8 @@ async fn queue(client: &aws_sdk_sqs::Client, ctx: &Context, url: &str) -> Outcom
             .tags()
             .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
             .unwrap_or_default(),
-        Err(e) if gone(e.code()) => return Outcome::Gone,
-        Err(e) => return Outcome::Failed(format!("sqs:ListQueueTags failed: {}", describe(&e))),
+        Err(e) if gone(e.code()) => return ItemOutcome::Gone,
+        Err(e) => return ItemOutcome::Failed(format!("sqs:ListQueueTags failed: {}", describe(&e))),
     };
     let name = queue_name(url);
     let id = canonical_url(&ctx.region, &ctx.account, name);
@@ -122,8 +115,8 @@ async fn queue(client: &aws_sdk_sqs::Client, ctx: &Context, url: &str) -> Outcom
         tags,
     };
     match doc.observe() {
-        Ok(o) => Outcome::Item(Box::new(o)),
-        Err(e) => Outcome::Failed(e),
+        Ok(o) => ItemOutcome::Item(Box::new(o)),
+        Err(e) => ItemOutcome::Failed(e),
     }
 }
 
@@ -152,31 +145,11 @@ impl AwsLister for Queues {
             .into_iter()
             .flat_map(|p| p.queue_urls.unwrap_or_default())
             .collect();
-        let outcomes: Vec<(String, Outcome)> = stream::iter(urls)
-            .map(|url| {
-                let client = &client;
-                async move {
-                    let o = queue(client, ctx, &url).await;
-                    (url, o)
-                }
-            })
-            .buffer_unordered(ctx.fan_out())
-            .collect()
-            .await;
-        let mut listed = Listed::default();
-        for (url, o) in outcomes {
-            match o {
-                Outcome::Item(o) => listed.items.push(*o),
-                Outcome::Gone => {}
-                Outcome::Failed(message) => listed.problems.push(Problem {
-                    resource_type: RESOURCE_TYPE.into(),
-                    region: Some(ctx.region.clone()),
-                    item: Some(url),
-                    message,
-                }),
-            }
-        }
-        Ok(listed)
+        let client = &client;
+        Ok(each_item(ctx, RESOURCE_TYPE, urls, |url| async move {
+            queue(client, ctx, &url).await
+        })
+        .await)
     }
 }
 
