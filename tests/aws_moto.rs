@@ -306,6 +306,7 @@ fn moto_account_is_swept_judged_and_its_changes_recorded() {
         "AWS::EC2::InternetGateway",
         "AWS::SQS::Queue",
         "AWS::KMS::Key",
+        "AWS::IAM::Account",
     ] {
         assert!(types.contains(t), "no {t} among {types:?}");
     }
@@ -343,6 +344,10 @@ fn moto_account_is_swept_judged_and_its_changes_recorded() {
         open(&db, "kms/key_rotation_disabled"),
         vec!["alias/not-rotated".to_owned()]
     );
+    // The account itself (iam:GetAccountSummary, iam:GetAccountPasswordPolicy): moto's
+    // root user has no MFA, and no password policy is set, so AWS's defaults apply.
+    assert_eq!(open(&db, "iam/account_password_policy").len(), 1);
+    assert_eq!(open(&db, "iam/account_root_user").len(), 1);
     // Buckets carry their own region; the AWS managed policy appears because it is attached.
     let eu = db.run(&["show", "eu-bucket", "--format", "json"]).json();
     assert_eq!(eu["item"]["region"], "eu-west-1", "{eu}");

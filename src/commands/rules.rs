@@ -286,6 +286,8 @@ fn coverage(set: &RuleSet, stored: Option<&[(String, i64)]>) -> Vec<Coverage> {
         })
     }
     let has_store = stored.is_some();
+    // Types guardrail's own listers make up because AWS Config records no such thing.
+    const NOT_IN_CONFIG: &[&str] = &["AWS::IAM::Account"];
     for (service, t) in guardrail_watchers::aws::native_types() {
         entry(&mut types, &t, has_store)
             .sources
@@ -300,6 +302,11 @@ fn coverage(set: &RuleSet, stored: Option<&[(String, i64)]>) -> Vec<Coverage> {
     }
     for (t, n) in stored.unwrap_or_default() {
         entry(&mut types, t, has_store).stored = Some(*n);
+    }
+    for t in NOT_IN_CONFIG {
+        if let Some(c) = types.get_mut(*t) {
+            c.sources.retain(|s| s != "AWS Config");
+        }
     }
     types
         .into_values()

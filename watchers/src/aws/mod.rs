@@ -57,6 +57,7 @@ pub fn native_types() -> Vec<(&'static str, String)> {
 
 listers! { target =>
     iam::Iam = Iam,
+    iam_account::Account = Account,
     s3_bucket::Buckets = Buckets,
     s3_account_public_access_block::AccountPublicAccessBlock = AccountPublicAccessBlock,
     ec2_security_group::SecurityGroups = Ec2(SecurityGroups),
