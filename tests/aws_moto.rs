@@ -261,6 +261,11 @@ def queue(name, condition):
     sqs.set_queue_attributes(QueueUrl=url, Attributes={'Policy': json.dumps({'Version':'2012-10-17','Statement':[statement]})})
 queue('public-queue', None)
 queue('org-queue', {'StringEquals': {'aws:PrincipalOrgID': 'o-a1b2c3d4e5'}})
+ct = boto3.client('cloudtrail')
+s3.create_bucket(Bucket='trail-logs')
+ct.create_trail(Name='org-trail', S3BucketName='trail-logs', IsMultiRegionTrail=True, EnableLogFileValidation=True)
+ct.start_logging(Name='org-trail')
+ct.create_trail(Name='stopped-trail', S3BucketName='trail-logs')
 kms = boto3.client('kms')
 for name, rotate in (('rotated', True), ('not-rotated', False)):
     key = kms.create_key(Description=name, Tags=[{'TagKey':'team','TagValue':'payments'}])['KeyMetadata']['KeyId']
@@ -307,6 +312,7 @@ fn moto_account_is_swept_judged_and_its_changes_recorded() {
         "AWS::SQS::Queue",
         "AWS::KMS::Key",
         "AWS::IAM::Account",
+        "AWS::CloudTrail::Trail",
     ] {
         assert!(types.contains(t), "no {t} among {types:?}");
     }
@@ -348,6 +354,13 @@ fn moto_account_is_swept_judged_and_its_changes_recorded() {
     // root user has no MFA, and no password policy is set, so AWS's defaults apply.
     assert_eq!(open(&db, "iam/account_password_policy").len(), 1);
     assert_eq!(open(&db, "iam/account_root_user").len(), 1);
+    // CloudTrail with its logging status (GetTrailStatus), which AWS Config lacks.
+    assert_eq!(
+        open(&db, "cloudtrail/trail_logging_off"),
+        vec!["stopped-trail".to_owned()]
+    );
+    assert!(open(&db, "cloudtrail/trail_log_validation_off").contains(&"stopped-trail".to_owned()));
+    assert!(!open(&db, "cloudtrail/trail_log_validation_off").contains(&"org-trail".to_owned()));
     // Buckets carry their own region; the AWS managed policy appears because it is attached.
     let eu = db.run(&["show", "eu-bucket", "--format", "json"]).json();
     assert_eq!(eu["item"]["region"], "eu-west-1", "{eu}");

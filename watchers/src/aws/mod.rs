@@ -69,6 +69,7 @@ listers! { target =>
     ec2_internet_gateway::InternetGateways = Ec2(InternetGateways),
     sqs_queue::Queues = Queues,
     kms_key::Keys = Keys,
+    cloudtrail_trail::Trails = Trails,
     config_api::ConfigRecorded = ConfigRecorded::new(
         target.config_types.clone(),
         target.config_aggregator.clone(),
