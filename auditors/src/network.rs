@@ -84,6 +84,8 @@ pub struct Exposure {
     pub in_use: bool,
     /// What uses it, in words ("attached to i-1 (eni-1), eni-2"), for security groups.
     pub used_by: Vec<String>,
+    /// The internet gateway on the path shown, when reachable.
+    pub gateway: Option<String>,
 }
 
 impl Exposure {
@@ -106,10 +108,7 @@ impl Exposure {
 
     /// The internet gateway on the path, if there is one.
     pub fn gateway(&self) -> Option<&str> {
-        self.path
-            .iter()
-            .flat_map(|h| h.split(|c: char| c.is_whitespace() || c == ',' || c == '('))
-            .find(|w| w.starts_with("igw-"))
+        self.gateway.as_deref()
     }
 }
 
@@ -463,6 +462,7 @@ impl Network {
             reachable: parts.iter().any(|p| p.reachable),
             ports: ports.ranges(),
             path: shown.path,
+            gateway: shown.gateway,
             blocked: if parts.iter().any(|p| p.reachable) {
                 None
             } else {
@@ -497,16 +497,16 @@ impl Network {
             return e;
         }
         let mut first_block: Option<String> = None;
-        let mut best: Option<(Ports, Vec<String>)> = None;
+        let mut best: Option<(Ports, Vec<String>, String)> = None;
         for subnet in &a.subnets {
             for &(family, address) in &families {
                 match self.path_through(a, subnet, family, only_group) {
-                    Ok((ports, hops)) => {
+                    Ok((ports, hops, igw)) => {
                         let mut path = vec![format!("{target} has public address {address}")];
                         path.extend(hops);
                         match &mut best {
-                            Some((all, _)) => all.union(&ports),
-                            None => best = Some((ports, path)),
+                            Some((all, _, _)) => all.union(&ports),
+                            None => best = Some((ports, path, igw)),
                         }
                     }
                     Err(why) => {
@@ -516,10 +516,11 @@ impl Network {
             }
         }
         match best {
-            Some((ports, path)) => {
+            Some((ports, path, igw)) => {
                 e.reachable = true;
                 e.ports = ports.ranges();
                 e.path = path;
+                e.gateway = Some(igw);
             }
             None => {
                 e.blocked =
@@ -544,7 +545,7 @@ impl Network {
         subnet: &str,
         family: Family,
         only_group: Option<(&str, &Value)>,
-    ) -> Result<(Ports, Vec<String>), String> {
+    ) -> Result<(Ports, Vec<String>, String), String> {
         let vpc = self.subnet_vpc(a, subnet);
         let mut hops = Vec::new();
         // Route table: the explicit association, else the VPC's main table.
@@ -711,7 +712,7 @@ impl Network {
             "security group {} opens them to {anywhere}",
             opened_by.join(", ")
         ));
-        Ok((ports, hops))
+        Ok((ports, hops, igw))
     }
 }
 

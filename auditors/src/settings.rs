@@ -439,6 +439,7 @@ mod tests {
                 to: 22,
             }],
             path: vec!["subnet-1: route table rtb-1 sends 0.0.0.0/0 to igw-9".into()],
+            gateway: Some("igw-9".into()),
             ..Default::default()
         };
         let judged = |rule: &str, e: &Exposure, score: i64| {
