@@ -52,8 +52,9 @@ pub fn framework(id: &str) -> Result<Option<Framework>, String> {
 pub struct ControlStatus {
     pub id: String,
     pub title: String,
-    /// `fail`, `pass`, `not covered` (no rule implements it), or `nothing to judge`
-    /// (its rules' resource types are not stored).
+    /// `fail`, `pass`, `not covered` (no rule implements it), `nothing to judge` (its
+    /// rules' resource types are not stored), or `rule errors` (nothing fails, but a
+    /// rule of it is erroring, suspended or not loaded: its silence is not a pass).
     pub status: String,
     pub automated: bool,
     pub rules: Vec<String>,
@@ -99,12 +100,14 @@ pub fn rules_by_control(rules: &RuleSet, framework_id: &str) -> BTreeMap<String,
 }
 
 /// Builds the report. `stored`: active items per resource type; `failing`: per rule,
-/// the resources (item id and a label) with an open finding of it.
+/// the resources (item id and a label) with an open finding of it; `unhealthy`: rules
+/// whose last pass did not judge everything (`rule_health` not ok).
 pub fn report(
     framework_id: &str,
     rules: &RuleSet,
     stored: &HashMap<String, i64>,
     failing: &HashMap<String, BTreeMap<i64, String>>,
+    unhealthy: &BTreeSet<String>,
     shown: usize,
 ) -> Result<Report, String> {
     let by_control = rules_by_control(rules, framework_id);
@@ -165,6 +168,8 @@ pub fn report(
                 "not covered"
             } else if failing_count > 0 {
                 "fail"
+            } else if rule_ids.iter().any(|r| unhealthy.contains(r)) {
+                "rule errors"
             } else if judged == 0 {
                 "nothing to judge"
             } else {
@@ -245,7 +250,7 @@ mod tests {
             "ssh".to_owned(),
             BTreeMap::from([(7, "sg-7".to_owned()), (9, "sg-9".to_owned())]),
         )]);
-        let r = report("cis-aws-3.0", &set, &stored, &failing, 10).unwrap();
+        let r = report("cis-aws-3.0", &set, &stored, &failing, &BTreeSet::new(), 10).unwrap();
         let c = |id: &str| r.controls.iter().find(|c| c.id == id).unwrap();
         assert_eq!(
             (c("5.2").status.as_str(), c("5.2").failing, c("5.2").passing),
@@ -257,15 +262,35 @@ mod tests {
         assert_eq!(c("1.4").status, "not covered");
         assert!(r.complete_catalogue);
         assert_eq!(r.count("not covered"), 62 - 4);
+        // A rule that errored judged nothing for sure: its control does not pass.
+        let erroring = BTreeSet::from(["imds".to_owned()]);
+        let r = report("cis-aws-3.0", &set, &stored, &failing, &erroring, 10).unwrap();
+        let c = r.controls.iter().find(|c| c.id == "5.6").unwrap();
+        assert_eq!(c.status, "rule errors");
     }
 
     #[test]
     fn a_control_the_catalogue_lacks_is_an_error_naming_the_rule() {
         let (_d, set) = rules(&[("x.rhai", &rule("\"T\"", "\"cis-aws-3.0:9.9\""))]);
-        let e = report("cis-aws-3.0", &set, &HashMap::new(), &HashMap::new(), 5).unwrap_err();
+        let e = report(
+            "cis-aws-3.0",
+            &set,
+            &HashMap::new(),
+            &HashMap::new(),
+            &BTreeSet::new(),
+            5,
+        )
+        .unwrap_err();
         assert!(e.contains("9.9") && e.contains("\"x\""), "{e}");
-        assert!(report("nist", &set, &HashMap::new(), &HashMap::new(), 5)
-            .unwrap_err()
-            .contains("unknown framework"));
+        assert!(report(
+            "nist",
+            &set,
+            &HashMap::new(),
+            &HashMap::new(),
+            &BTreeSet::new(),
+            5
+        )
+        .unwrap_err()
+        .contains("unknown framework"));
     }
 }

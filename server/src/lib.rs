@@ -126,7 +126,7 @@ pub struct ComplianceView {
 pub struct ControlView {
     pub id: String,
     pub title: String,
-    /// `fail`, `pass`, `nothing to judge` or `not covered`.
+    /// `fail`, `rule errors`, `pass`, `nothing to judge` or `not covered`.
     pub status: String,
     pub automated: bool,
     pub rules: Vec<String>,

@@ -161,7 +161,20 @@ pub fn compliance_report(
             );
         }
     }
-    compliance::report(framework, &rules, &stored, &failing, FAILING_SHOWN).map_err(|e| anyhow!(e))
+    let unhealthy: std::collections::BTreeSet<String> = store
+        .unhealthy_rules()?
+        .into_iter()
+        .map(|h| h.rule_id)
+        .collect();
+    compliance::report(
+        framework,
+        &rules,
+        &stored,
+        &failing,
+        &unhealthy,
+        FAILING_SHOWN,
+    )
+    .map_err(|e| anyhow!(e))
 }
 
 fn compliance(
@@ -191,9 +204,10 @@ fn compliance(
                 println!("{} failing: {}", c.id, c.failing_resources.join("; "));
             }
             println!(
-                "{} controls: {} fail, {} pass, {} nothing to judge, {} not covered by any rule",
+                "{} controls: {} fail, {} with rule errors, {} pass, {} nothing to judge, {} not covered by any rule",
                 report.controls.len(),
                 report.count("fail"),
+                report.count("rule errors"),
                 report.count("pass"),
                 report.count("nothing to judge"),
                 report.count("not covered")

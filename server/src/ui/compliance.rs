@@ -13,6 +13,7 @@ struct ComplianceTemplate {
     pass: usize,
     not_covered: usize,
     nothing: usize,
+    errors: usize,
 }
 
 pub async fn compliance(
@@ -22,11 +23,12 @@ pub async fn compliance(
 ) -> Page {
     let view = compliance_view(&state, p.framework).await?;
     let count = |status: &str| view.controls.iter().filter(|c| c.status == status).count();
-    let (fail, pass, not_covered, nothing) = (
+    let (fail, pass, not_covered, nothing, errors) = (
         count("fail"),
         count("pass"),
         count("not covered"),
         count("nothing to judge"),
+        count("rule errors"),
     );
     Ok(render(
         StatusCode::OK,
@@ -37,6 +39,7 @@ pub async fn compliance(
             pass,
             not_covered,
             nothing,
+            errors,
         },
     ))
 }
