@@ -142,6 +142,29 @@ def detect_operation(
         return action
     if service == "s3":
         return s3_operation(method, path, query, headers)
+    if service == "lambda":
+        return lambda_operation(method, path)
+    return f"{method} {path}"
+
+
+# Lambda is REST-JSON: the operation is in the method and path. Only the calls
+# guardrail makes are named (read calls) plus the writes tests seed with; anything
+# else stays "<METHOD> <path>" so it can never pass for a read.
+_LAMBDA_ROUTES = (
+    ("GET", re.compile(r"^/2015-03-31/functions/?$"), "ListFunctions"),
+    ("POST", re.compile(r"^/2015-03-31/functions/?$"), "CreateFunction"),
+    ("GET", re.compile(r"^/2015-03-31/functions/[^/]+/policy/?$"), "GetPolicy"),
+    ("POST", re.compile(r"^/2015-03-31/functions/[^/]+/policy/?$"), "AddPermission"),
+    ("GET", re.compile(r"^/2015-03-31/functions/[^/]+/?$"), "GetFunction"),
+    ("GET", re.compile(r"^/2021-10-31/functions/[^/]+/url/?$"), "GetFunctionUrlConfig"),
+    ("GET", re.compile(r"^/2017-03-31/tags/.+$"), "ListTags"),
+)
+
+
+def lambda_operation(method: str, path: str) -> str:
+    for verb, pattern, name in _LAMBDA_ROUTES:
+        if method == verb and pattern.match(path):
+            return name
     return f"{method} {path}"
 
 
@@ -280,7 +303,7 @@ def protocol_of(
     service: str, headers: Mapping[str, str], query: Mapping[str, list[str]], body_action: str | None
 ) -> str:
     """Wire protocol family, which decides the shape of synthetic errors."""
-    if headers.get("X-Amz-Target"):
+    if headers.get("X-Amz-Target") or service == "lambda":
         return "json"
     if service == "ec2":
         return "ec2"

@@ -507,6 +507,16 @@ class ClassificationTest(unittest.TestCase):
                                  b"{}", "config"), "ListDiscoveredResources")
         self.assertEqual(self.op("POST", "/", service="iam"), "POST /")
 
+    def test_lambda_operations(self):
+        op = lambda m, t: self.op(m, t, service="lambda")  # noqa: E731
+        self.assertEqual(op("GET", "/2015-03-31/functions/"), "ListFunctions")
+        self.assertEqual(op("GET", "/2015-03-31/functions/f1/policy"), "GetPolicy")
+        self.assertEqual(op("GET", "/2017-03-31/tags/arn:aws:lambda:us-east-1:1:function:f1"), "ListTags")
+        # Unknown routes, and writes to known paths, are never named as reads.
+        self.assertEqual(op("DELETE", "/2015-03-31/functions/f1"), "DELETE /2015-03-31/functions/f1")
+        self.assertEqual(op("PUT", "/2015-03-31/functions/f1/configuration"),
+                         "PUT /2015-03-31/functions/f1/configuration")
+
     def test_s3_operations(self):
         cases = [
             ("GET", "/", "ListBuckets"), ("GET", "/?x-id=ListBuckets", "ListBuckets"),

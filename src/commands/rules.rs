@@ -287,7 +287,7 @@ fn coverage(set: &RuleSet, stored: Option<&[(String, i64)]>) -> Vec<Coverage> {
     }
     let has_store = stored.is_some();
     // Types guardrail's own listers make up because AWS Config records no such thing.
-    const NOT_IN_CONFIG: &[&str] = &["AWS::IAM::Account"];
+    const NOT_IN_CONFIG: &[&str] = &["AWS::IAM::Account", "AWS::EC2::Snapshot", "AWS::EC2::Image"];
     for (service, t) in guardrail_watchers::aws::native_types() {
         entry(&mut types, &t, has_store)
             .sources

@@ -61,7 +61,10 @@ pub const RULES: &[TypeRules] = &[
         resource_type: "AWS::Lambda::Function",
         policies: &["supplementaryConfiguration.Policy"],
         ephemeral: &[],
-        unordered: &[],
+        unordered: &[
+            "configuration.vpcConfig.subnetIds",
+            "configuration.vpcConfig.securityGroupIds",
+        ],
     },
     TypeRules {
         resource_type: "AWS::ECR::Repository",
@@ -255,6 +258,24 @@ pub const RULES: &[TypeRules] = &[
         policies: &[],
         ephemeral: &["configuration.attachments[].state"],
         unordered: &["configuration.attachments"],
+    },
+    TypeRules {
+        resource_type: "AWS::EC2::Snapshot",
+        policies: &[],
+        ephemeral: &[],
+        unordered: &["supplementaryConfiguration.CreateVolumePermissions"],
+    },
+    TypeRules {
+        resource_type: "AWS::EC2::Image",
+        policies: &[],
+        ephemeral: &[],
+        unordered: &["supplementaryConfiguration.LaunchPermissions"],
+    },
+    TypeRules {
+        resource_type: "AWS::SecretsManager::Secret",
+        policies: &["supplementaryConfiguration.ResourcePolicy"],
+        ephemeral: &[],
+        unordered: &[],
     },
     TypeRules {
         resource_type: "AWS::EC2::Volume",

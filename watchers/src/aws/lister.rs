@@ -128,6 +128,54 @@ where
     listed
 }
 
+/// One detail call of one item, under the (account, region, service) limit: its
+/// answer; `None` when the error code is one of `absent` (the item simply has none of
+/// it: no policy set); or the item's outcome when it cannot be read: gone when the code
+/// is one of `gone` (deleted since the listing), failed otherwise, naming the call.
+pub async fn detail_or_absent<T, E, F>(
+    ctx: &Context,
+    operation: &str,
+    gone: &[&str],
+    absent: &[&str],
+    call: F,
+) -> Result<Option<T>, ItemOutcome>
+where
+    F: std::future::Future<Output = Result<T, E>>,
+    E: std::error::Error + aws_smithy_types::error::metadata::ProvideErrorMetadata,
+{
+    let out = {
+        let _p = ctx.permit().await;
+        call.await
+    };
+    match out {
+        Ok(o) => Ok(Some(o)),
+        Err(e) => match e.code() {
+            Some(c) if absent.contains(&c) => Ok(None),
+            Some(c) if gone.contains(&c) => Err(ItemOutcome::Gone),
+            _ => Err(ItemOutcome::Failed(format!(
+                "{operation} failed: {}",
+                describe(&e)
+            ))),
+        },
+    }
+}
+
+/// [`detail_or_absent`] for a call every item answers.
+pub async fn detail<T, E, F>(
+    ctx: &Context,
+    operation: &str,
+    gone: &[&str],
+    call: F,
+) -> Result<T, ItemOutcome>
+where
+    F: std::future::Future<Output = Result<T, E>>,
+    E: std::error::Error + aws_smithy_types::error::metadata::ProvideErrorMetadata,
+{
+    detail_or_absent(ctx, operation, gone, &[], call)
+        .await?
+        .ok_or_else(|| ItemOutcome::Failed(format!("{operation} gave no answer")))
+}
+
 pub struct Problem {
     pub resource_type: String,
     /// The item's region when known; `None` taints the type in every region listed.
@@ -238,6 +286,14 @@ pub struct ItemDoc<'a> {
 }
 
 impl ItemDoc<'_> {
+    /// The observation as one listed item's outcome.
+    pub fn outcome(self) -> ItemOutcome {
+        match self.observe() {
+            Ok(o) => ItemOutcome::Item(Box::new(o)),
+            Err(e) => ItemOutcome::Failed(e),
+        }
+    }
+
     /// The observation, or why this one item cannot be one (it has no id).
     pub fn observe(self) -> Result<Observation, String> {
         if self.id.is_empty() {

@@ -20,8 +20,8 @@ mod sweep;
 pub use accounts::{check_accounts, AccessCheck, AccountAccess};
 pub use ec2::{Ec2, Ec2Type};
 pub use lister::{
-    all_pages, each_item, relationship, tag_pairs, time, AwsLister, AwsListerDyn, Context, ItemDoc,
-    ItemOutcome, Listed, Problem, Reach,
+    all_pages, detail, detail_or_absent, each_item, relationship, tag_pairs, time, AwsLister,
+    AwsListerDyn, Context, ItemDoc, ItemOutcome, Listed, Problem, Reach,
 };
 pub use s3_deliveries::S3Deliveries;
 pub use sdk::{
@@ -67,9 +67,16 @@ listers! { target =>
     ec2_network_acl::NetworkAcls = Ec2(NetworkAcls),
     ec2_route_table::RouteTables = Ec2(RouteTables),
     ec2_internet_gateway::InternetGateways = Ec2(InternetGateways),
+    ec2_volume::Volumes = Ec2(Volumes),
+    ec2_snapshot::Snapshots = Snapshots,
+    ec2_image::Images = Images,
     sqs_queue::Queues = Queues,
     kms_key::Keys = Keys,
     cloudtrail_trail::Trails = Trails,
+    sns_topic::Topics = Topics,
+    lambda_function::Functions = Functions,
+    secretsmanager_secret::Secrets = Secrets,
+    ecr_repository::Repositories = Repositories,
     config_api::ConfigRecorded = ConfigRecorded::new(
         target.config_types.clone(),
         target.config_aggregator.clone(),

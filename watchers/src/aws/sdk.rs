@@ -65,7 +65,19 @@ impl Default for AwsTarget {
 }
 
 /// Services a lister can belong to, for `--only`.
-pub const SERVICES: &[&str] = &["iam", "s3", "ec2", "sqs", "kms", "cloudtrail", "config"];
+pub const SERVICES: &[&str] = &[
+    "iam",
+    "s3",
+    "ec2",
+    "sqs",
+    "kms",
+    "cloudtrail",
+    "sns",
+    "lambda",
+    "secretsmanager",
+    "ecr",
+    "config",
+];
 
 /// The regions to sweep where none are configured: the SDK's own region chain
 /// (`AWS_REGION`, `AWS_DEFAULT_REGION`, the profile's `region`), else us-east-1.
