@@ -503,6 +503,12 @@ class FaultProxyHandler(BaseHTTPRequestHandler):
             "fault": fault,
             "status": None,
         }
+        if service == "sqs":
+            # Which queue: the only writes guardrail may make are on its own queue.
+            try:
+                record["queue_url"] = json.loads(body or b"{}").get("QueueUrl")
+            except (ValueError, AttributeError):
+                record["queue_url"] = (parse_qs(body.decode("utf-8", "replace")).get("QueueUrl") or [None])[0]
 
         if fault == "reset":
             # Log first: once the socket is gone the client may immediately

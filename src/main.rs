@@ -6,6 +6,7 @@
 mod audit;
 mod commands;
 mod config;
+mod events;
 mod output;
 mod pipeline;
 mod rules_pack;
@@ -81,6 +82,8 @@ enum Command {
     Status,
     /// Run continuously: sweep a source on an interval, pick up rule changes without restart.
     Watch(commands::watch::Args),
+    /// Read EventBridge events (CloudTrail API calls, AWS Config item changes) from an SQS queue and refresh the items they name, in seconds
+    Events(commands::events::Args),
     /// Run the server: web UI, JSON API and metrics, plus the scheduler of `watch`.
     Serve(commands::serve::Args),
     /// Create, list and revoke API tokens for the server.
@@ -218,6 +221,7 @@ fn main() -> ExitCode {
         Command::Show(a) => commands::show::run(&ctx, a),
         Command::Sweeps(a) => commands::sweeps::run(&ctx, a),
         Command::Watch(a) => commands::watch::run(&ctx, a),
+        Command::Events(a) => commands::events::run(&ctx, a),
         Command::Serve(a) => commands::serve::run(&ctx, a),
         Command::Token(a) => commands::token::run(&ctx, a),
         Command::Notify(a) => commands::notify::run(&ctx, a),

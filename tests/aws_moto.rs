@@ -1253,3 +1253,318 @@ ec2.delete_route(RouteTableId=rt, DestinationCidrBlock='0.0.0.0/0')
     );
     assert_eq!(finding("ec2/sg_internet_ingress", "edge-open")["score"], 5);
 }
+
+/// A CloudTrail management event as EventBridge delivers it to SQS ("AWS API Call via
+/// CloudTrail", the documented shape), by alice through the deploy role.
+const EVENT_HELPERS: &str = r#"
+sqs = boto3.client('sqs')
+acct = boto3.client('sts').get_caller_identity()['Account']
+url = sqs.get_queue_url(QueueName='guardrail-events')['QueueUrl']
+def cloudtrail(name, request, account=None, source='ec2.amazonaws.com'):
+    return json.dumps({'version': '0', 'id': 'ev-' + name, 'detail-type': 'AWS API Call via CloudTrail',
+        'source': 'aws.ec2', 'account': account or acct, 'time': '2026-12-02T10:00:00Z', 'region': 'us-east-1', 'resources': [],
+        'detail': {'eventVersion': '1.08', 'eventSource': source, 'eventName': name, 'awsRegion': 'us-east-1',
+            'sourceIPAddress': '203.0.113.7', 'userAgent': 'aws-cli/2.15.0', 'eventTime': '2026-12-02T09:59:58Z',
+            'eventID': 'id-' + name, 'requestParameters': request, 'responseElements': None,
+            'userIdentity': {'type': 'AssumedRole', 'arn': 'arn:aws:sts::%s:assumed-role/deploy/alice' % acct, 'accountId': acct,
+                'sessionContext': {'sessionIssuer': {'type': 'Role', 'arn': 'arn:aws:iam::%s:role/deploy' % acct, 'userName': 'deploy'}}}}})
+def send(body):
+    sqs.send_message(QueueUrl=url, MessageBody=body)
+def group(name):
+    return [g for g in ec2.describe_security_groups()['SecurityGroups'] if g['GroupName'] == name][0]['GroupId']
+"#;
+
+fn events_once(db: &common::Db, m: &Moto, cfg: &str, extra_env: &[(&str, &str)]) -> common::Run {
+    let mut env: Vec<(&str, String)> = aws_env(m);
+    env.extend(extra_env.iter().map(|(k, v)| (*k, (*v).to_owned())));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let url = format!("{}/123456789012/guardrail-events", m.url);
+    db.run_env(
+        &[
+            "--config",
+            cfg,
+            "events",
+            "--queue-url",
+            &url,
+            "--once",
+            "--format",
+            "json",
+        ],
+        &env,
+    )
+}
+
+/// Each batch's summary line.
+fn batches(r: &common::Run) -> Vec<Value> {
+    r.stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+#[test]
+fn an_ingress_event_refreshes_one_group_opens_the_finding_and_names_the_actor_in_slack() {
+    let m = moto();
+    boto(
+        &m,
+        "sqs = boto3.client('sqs')\nsqs.create_queue(QueueName='guardrail-events', Attributes={'VisibilityTimeout': '1'})\nvpc = ec2.create_vpc(CidrBlock='10.7.0.0/16')['Vpc']['VpcId']\nfor n in ('web', 'old'):\n    ec2.create_security_group(GroupName=n, Description='x', VpcId=vpc)\n",
+    );
+    let slack = common::receiver::Receiver::start(common::receiver::Mode::Up {
+        status: 200,
+        content_type: "text/plain",
+        body: "ok".into(),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let hook = dir.path().join("hook.url");
+    std::fs::write(&hook, format!("{}/services/T/B/X", slack.url)).unwrap();
+    let cfg = dir.path().join("g.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[aws]\nregions = [\"us-east-1\"]\n\n[[notify.routes]]\nname = \"sec\"\nchannel = \"slack\"\nmin_score = 1\nslack_webhook_url = {{ file = \"{}\" }}\n",
+            hook.display()
+        ),
+    )
+    .unwrap();
+    let cfg = cfg.to_string_lossy().into_owned();
+    let db = common::sqlite();
+    // The baseline: a full sweep of the account (its first-sweep summary goes to Slack).
+    let r = sweep_via(&db, &m, &m.url, &["--only", "ec2"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let sweeps_before = db.run(&["sweeps", "--format", "json"]).json();
+    let slack_before = slack.received().len();
+
+    // Someone opens SSH to the world; CloudTrail's event reaches the queue.
+    boto(
+        &m,
+        &format!("{EVENT_HELPERS}\nsg = group('web')\nec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=[{{'IpProtocol':'tcp','FromPort':22,'ToPort':22,'IpRanges':[{{'CidrIp':'0.0.0.0/0'}}]}}])\nfor _ in range(3):\n    send(cloudtrail('AuthorizeSecurityGroupIngress', {{'groupId': sg}}))\n"),
+    );
+    let r = events_once(&db, &m, &cfg, &[]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let b = batches(&r);
+    let refreshed: u64 = b.iter().map(|s| s["refreshed"].as_u64().unwrap()).sum();
+    assert_eq!(
+        refreshed, 1,
+        "three events for one group are one refresh: {}",
+        r.stdout
+    );
+    let history = db.run(&["history", "web", "--format", "json"]).json();
+    let latest = &history["revisions"][0];
+    assert_eq!(latest["cause"], "event", "{history}");
+    assert_eq!(
+        latest["actor"]["principal"], "arn:aws:sts::123456789012:assumed-role/deploy/alice",
+        "{history}"
+    );
+    assert_eq!(latest["actor"]["source_ip"], "203.0.113.7");
+    assert_eq!(
+        latest["actor"]["event_name"],
+        "ec2:AuthorizeSecurityGroupIngress"
+    );
+    assert_eq!(open(&db, "ec2/sg_admin_ports_open"), vec!["web".to_owned()]);
+    // Slack got the finding naming who did it, and no sweep ran in between.
+    let sent = slack.received();
+    let new: Vec<String> = sent[slack_before..]
+        .iter()
+        .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+        .collect();
+    assert!(
+        new.iter().any(|b| b.contains("Changed by")
+            && b.contains("assumed-role/deploy/alice")
+            && b.contains("203.0.113.7")),
+        "{new:?}"
+    );
+    let sweeps_after = db.run(&["sweeps", "--format", "json"]).json();
+    let aws_sweeps = |v: &Value| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| {
+                !s["source"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .starts_with("events:")
+            })
+            .count()
+    };
+    assert_eq!(
+        aws_sweeps(&sweeps_before),
+        aws_sweeps(&sweeps_after),
+        "{sweeps_after}"
+    );
+
+    // A delete event for a group that still exists deletes nothing; for one that is
+    // gone, exactly that one item is recorded deleted.
+    boto(
+        &m,
+        &format!("{EVENT_HELPERS}\nsend(cloudtrail('DeleteSecurityGroup', {{'groupId': group('web')}}))\nold = group('old')\nec2.delete_security_group(GroupId=old)\nsend(cloudtrail('DeleteSecurityGroup', {{'groupId': old}}))\n"),
+    );
+    let r = events_once(&db, &m, &cfg, &[]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let deleted: u64 = batches(&r)
+        .iter()
+        .map(|s| s["deleted"].as_u64().unwrap())
+        .sum();
+    assert_eq!(deleted, 1, "{}", r.stdout);
+    let items = db.run(&["items", "--format", "json"]).json();
+    let active = |name: &str| {
+        items
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["name"] == name && i["resource_type"] == "AWS::EC2::SecurityGroup")
+    };
+    assert!(active("web"), "{items}");
+    assert!(!active("old"), "{items}");
+
+    // Malformed, unknown and foreign events: counted with a reason, never fatal.
+    boto(
+        &m,
+        &format!("{EVENT_HELPERS}\nsend('{{not json')\nsend(cloudtrail('DescribeInstances', {{}}))\nsend(cloudtrail('AuthorizeSecurityGroupIngress', {{'groupId': 'sg-1'}}, account='999999999999'))\n"),
+    );
+    let r = events_once(&db, &m, &cfg, &[]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let mut ignored = std::collections::BTreeMap::new();
+    for s in batches(&r) {
+        for (k, v) in s["ignored"].as_object().unwrap() {
+            *ignored.entry(k.clone()).or_insert(0) += v.as_u64().unwrap();
+        }
+    }
+    assert_eq!(ignored.get("malformed"), Some(&1), "{}", r.stdout);
+    assert_eq!(ignored.get("unknown_event"), Some(&1), "{}", r.stdout);
+    assert_eq!(ignored.get("unknown_account"), Some(&1), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("999999999999") && r.stdout.contains("not JSON"),
+        "each reason is reported: {}",
+        r.stdout
+    );
+
+    // Killed between recording and deleting the message: after the restart the event
+    // comes again and changes nothing (no new revision, no second notification).
+    boto(
+        &m,
+        &format!("{EVENT_HELPERS}\nsg = group('web')\nec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=[{{'IpProtocol':'tcp','FromPort':3389,'ToPort':3389,'IpRanges':[{{'CidrIp':'0.0.0.0/0'}}]}}])\nsend(cloudtrail('AuthorizeSecurityGroupIngress', {{'groupId': sg}}))\n"),
+    );
+    let r = events_once(
+        &db,
+        &m,
+        &cfg,
+        &[("GUARDRAIL_FAULT_EXIT_BEFORE_DELETE", "1")],
+    );
+    assert_ne!(r.code, 0, "the fault stops it: {}{}", r.stdout, r.stderr);
+    let revisions = |db: &common::Db| {
+        db.run(&["history", "web", "--format", "json"]).json()["revisions"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    let (revs, notified) = (revisions(&db), slack.received().len());
+    std::thread::sleep(Duration::from_secs(2)); // the message becomes visible again
+    let r = events_once(&db, &m, &cfg, &[]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let refreshed: u64 = batches(&r)
+        .iter()
+        .map(|s| s["refreshed"].as_u64().unwrap())
+        .sum();
+    assert_eq!(refreshed, 1, "the event came again: {}", r.stdout);
+    assert_eq!(revisions(&db), revs, "no duplicate revision");
+    assert_eq!(
+        slack.received().len(),
+        notified,
+        "no duplicate notification"
+    );
+}
+
+/// The event source's only non-read calls are sqs:ReceiveMessage and
+/// sqs:DeleteMessageBatch (allowed by sqs:DeleteMessage), on exactly its own queue;
+/// everything else it calls (the refresh) is a read the shipped policy allows.
+#[test]
+fn the_event_source_only_receives_and_deletes_on_its_own_queue() {
+    let m = moto();
+    boto(
+        &m,
+        &format!("sqs = boto3.client('sqs')\nsqs.create_queue(QueueName='guardrail-events')\nsqs.create_queue(QueueName='other')\nvpc = ec2.create_vpc(CidrBlock='10.7.0.0/16')['Vpc']['VpcId']\nec2.create_security_group(GroupName='web', Description='x', VpcId=vpc)\n{EVENT_HELPERS}\nsend(cloudtrail('AuthorizeSecurityGroupIngress', {{'groupId': group('web')}}))\nsend(cloudtrail('AuthorizeSecurityGroupIngress', {{'groupId': group('web')}}))\n"),
+    );
+    let p = proxy(&m, 0);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("g.toml");
+    std::fs::write(&cfg, "[aws]\nregions = [\"us-east-1\"]\n").unwrap();
+    let cfg = cfg.to_string_lossy().into_owned();
+    let db = common::sqlite();
+    let queue = format!("{}/123456789012/guardrail-events", m.url);
+    let mut env = aws_env(&m);
+    env.retain(|(k, _)| *k != "AWS_ENDPOINT_URL");
+    env.push(("AWS_ENDPOINT_URL", p.url.clone()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = db.run_env(
+        &[
+            "--config",
+            &cfg,
+            "events",
+            "--queue-url",
+            &queue,
+            "--once",
+            "--format",
+            "json",
+        ],
+        &env,
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("\"refreshed\":1"), "{}", r.stdout);
+    let log = std::fs::read_to_string(&p.log).unwrap();
+    let ops: Vec<Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let policy: Value = serde_json::from_str(
+        &std::fs::read_to_string(common::repo().join("examples/iam-policy.json")).unwrap(),
+    )
+    .unwrap();
+    let allowed: Vec<String> = policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["Action"].as_array().unwrap().iter())
+        .map(|a| a.as_str().unwrap().to_owned())
+        .collect();
+    let read = |op: &str| {
+        ["List", "Get", "Describe"]
+            .iter()
+            .any(|p| op.starts_with(p))
+    };
+    let mut writes = std::collections::BTreeSet::new();
+    for o in &ops {
+        let (service, op) = (
+            o["service"].as_str().unwrap(),
+            o["operation"].as_str().unwrap(),
+        );
+        if service == "sts" {
+            continue;
+        }
+        if read(op) {
+            let a = action(service, op);
+            assert!(
+                allowed.contains(&a),
+                "{a} is missing from examples/iam-policy.json"
+            );
+            continue;
+        }
+        assert_eq!(service, "sqs", "{o}");
+        assert!(
+            op == "ReceiveMessage" || op == "DeleteMessageBatch",
+            "{service}:{op} is not one of the two calls allowed: {o}"
+        );
+        assert_eq!(o["queue_url"], queue.as_str(), "only on its own queue: {o}");
+        writes.insert(op.to_owned());
+    }
+    assert_eq!(
+        writes.into_iter().collect::<Vec<_>>(),
+        ["DeleteMessageBatch", "ReceiveMessage"],
+        "{log}"
+    );
+    for a in ["sqs:ReceiveMessage", "sqs:DeleteMessage"] {
+        assert!(
+            allowed.contains(&a.to_owned()),
+            "{a} missing from examples/iam-policy.json"
+        );
+    }
+}

@@ -221,6 +221,48 @@ pub struct Listing {
     /// When the cloud was in the listed state. Observations older than an item's
     /// latest revision are stale and ignored; so are inferred deletions.
     pub observed_at: DateTime<Utc>,
+    /// Who made the change this listing records, when the source knows (an event).
+    pub actor: Option<Actor>,
+}
+
+/// Who made a change, as CloudTrail tells it: the principal, and for an assumed role
+/// the role and session behind it, from where and with what, in which event.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    /// The principal's ARN (`arn:aws:sts::1:assumed-role/deploy/alice`, an IAM user's
+    /// ARN, the root ARN); an AWS service's name when a service acted.
+    pub principal: Option<String>,
+    /// CloudTrail's `userIdentity.type`: IAMUser, AssumedRole, Root, FederatedUser,
+    /// AWSService, ...
+    pub principal_type: Option<String>,
+    /// For an assumed role or federated user: the role (or user) that issued the
+    /// session, and the session's name (often the person).
+    pub session_issuer: Option<String>,
+    pub session_name: Option<String>,
+    pub source_ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// The API call (`ec2:AuthorizeSecurityGroupIngress`).
+    pub event_name: Option<String>,
+    pub event_time: Option<DateTime<Utc>>,
+    /// CloudTrail's `eventID`: the same change can be looked up there.
+    pub event_id: Option<String>,
+}
+
+impl Actor {
+    /// One line for people: `arn:…:assumed-role/deploy/alice (session of role deploy) from 203.0.113.7`.
+    pub fn label(&self) -> String {
+        let mut s = self
+            .principal
+            .clone()
+            .unwrap_or_else(|| "unknown principal".into());
+        if let Some(issuer) = &self.session_issuer {
+            s.push_str(&format!(" (session of {issuer})"));
+        }
+        if let Some(ip) = &self.source_ip {
+            s.push_str(&format!(" from {ip}"));
+        }
+        s
+    }
 }
 
 /// What a finished listing vouches for. Deletions are inferred only inside it, and

@@ -20,6 +20,6 @@ pub use finding::{
     transition, FindingEvent, FindingState, RefusedTransition, Trigger, UnknownValue,
 };
 pub use item::{
-    Cause, ChangeKind, CollectError, Collector, Coverage, ItemKey, Listing, Observation, Scope,
-    SourceError,
+    Actor, Cause, ChangeKind, CollectError, Collector, Coverage, ItemKey, Listing, Observation,
+    Scope, SourceError,
 };

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use guardrail_model::DiffEntry;
+use guardrail_model::{Actor, DiffEntry};
 use guardrail_storage::{FindingRow, ItemRow, OutboxRow, RevisionRow};
 use serde_json::{json, Value};
 
@@ -22,6 +22,8 @@ pub struct FindingMessage<'a> {
     pub item: &'a ItemRow,
     /// What changed in the revision that opened it (empty when not an opening).
     pub changes: &'a [DiffEntry],
+    /// Who made the change that opened it, when known (an event, or CloudTrail).
+    pub actor: Option<&'a Actor>,
     pub links: &'a Links,
     /// The outbox dedup key: receivers can use it to drop a repeat.
     pub delivery_id: &'a str,

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
-use guardrail_model::DiffEntry;
+use guardrail_model::{Actor, DiffEntry};
 use guardrail_storage::{NewOutbox, StorageError, Store};
 use serde::Serialize;
 
@@ -55,7 +55,8 @@ pub fn route_events_as(
         return route_baseline(store, settings, now);
     }
     let mut summary = RouteSummary::default();
-    let mut cache: HashMap<i64, Vec<DiffEntry>> = HashMap::new();
+    // Per revision: what changed, and who changed it.
+    let mut cache: HashMap<i64, (Vec<DiffEntry>, Option<Actor>)> = HashMap::new();
     loop {
         let (_, page) = store.events_after_cursor(CURSOR, PAGE)?;
         let Some(last) = page.last().map(|e| e.0.id) else {
@@ -75,16 +76,19 @@ pub fn route_events_as(
             if routes.is_empty() {
                 continue;
             }
-            let changes = match ev.revision_id {
+            let (changes, actor) = match ev.revision_id {
                 Some(id) if notice.is_opening() => match cache.get(&id) {
                     Some(d) => d.clone(),
                     None => {
-                        let d = store.revision_diff(id)?.map(|(_, d)| d).unwrap_or_default();
+                        let d = store
+                            .revision_diff(id)?
+                            .map(|(rev, d)| (d, rev.actor()))
+                            .unwrap_or_default();
                         cache.insert(id, d.clone());
                         d
                     }
                 },
-                _ => Vec::new(),
+                _ => (Vec::new(), None),
             };
             let links = Links::new(settings.ui_base_url.as_deref(), f);
             for route in routes {
@@ -95,6 +99,7 @@ pub fn route_events_as(
                     finding: f,
                     item,
                     changes: &changes,
+                    actor: actor.as_ref(),
                     links: &links,
                     delivery_id: &dedup_key,
                 };
@@ -165,6 +170,7 @@ fn route_baseline(
                     finding: f,
                     item,
                     changes: &[],
+                    actor: None,
                     links: &links,
                     delivery_id: "",
                 };

@@ -66,3 +66,28 @@ pub fn digest_line(notice: Notice, f: &FindingRow, item: &ItemRow, links: &Links
         f.severity, f.score, item.account, item.region
     )
 }
+
+/// "Changed by …" for people, when the actor is known: principal, the session behind
+/// an assumed role, source IP, user agent and the API call.
+pub fn actor_line(a: &guardrail_model::Actor) -> String {
+    let mut s = a.label();
+    if let Some(call) = &a.event_name {
+        s.push_str(&format!(" via {call}"));
+    }
+    if let Some(ua) = &a.user_agent {
+        s.push_str(&format!(" ({})", truncate(ua, 80)));
+    }
+    if let Some(t) = a.event_time {
+        s.push_str(&format!(" at {}", t.format("%Y-%m-%d %H:%M:%S UTC")));
+    }
+    s
+}
+
+/// The actor as OCSF's `actor` object (user, session), for exports and webhooks.
+pub fn ocsf_actor(a: &guardrail_model::Actor) -> serde_json::Value {
+    serde_json::json!({
+        "user": {"uid": a.principal, "type": a.principal_type, "name": a.session_name},
+        "session": {"issuer": a.session_issuer},
+        "app_name": a.user_agent,
+    })
+}

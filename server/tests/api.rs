@@ -44,6 +44,7 @@ fn sweep(store: &Store, day: u32, ports: &[i64]) {
         origin: "test".into(),
         cause: Cause::Sweep,
         observed_at: at,
+        actor: None,
     })
     .unwrap();
     for (n, id) in ["sg-web", "sg-db", "sg-ops"].iter().enumerate() {

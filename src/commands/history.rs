@@ -30,7 +30,7 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
                 println!("{arn}");
             }
             let mut t = Table::new(&[
-                "REV", "VERSION", "CHANGE", "CAUSE", "OBSERVED", "HASH", "ORIGIN",
+                "REV", "VERSION", "CHANGE", "CAUSE", "OBSERVED", "HASH", "ORIGIN", "BY",
             ]);
             for r in &revisions {
                 t.row(vec![
@@ -41,6 +41,9 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
                     short_time(&r.observed_at),
                     r.hash.chars().take(12).collect(),
                     r.origin.rsplit('/').next().unwrap_or(&r.origin).to_owned(),
+                    guardrail_storage::actor_of(r.actor.as_deref())
+                        .map(|a| a.label())
+                        .unwrap_or_default(),
                 ]);
             }
             t.print()?;

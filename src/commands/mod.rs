@@ -5,6 +5,7 @@ pub mod audit;
 pub mod bench;
 pub mod changes;
 pub mod diff;
+pub mod events;
 pub mod findings;
 pub mod history;
 pub mod items;

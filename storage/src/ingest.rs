@@ -131,6 +131,8 @@ struct NewRevision<'a> {
     recorded_at: NaiveDateTime,
     sweep_id: Option<i64>,
     origin: &'a str,
+    actor: Option<&'a str>,
+    actor_arn: Option<&'a str>,
 }
 
 #[derive(Insertable)]
@@ -374,6 +376,8 @@ impl Ingestor {
             Some(l) => (l.listing.cause.as_str(), l.listing.origin.clone()),
             None => ("sweep", String::new()),
         };
+        let (actor, actor_arn) = self.listing_actor();
+        let (actor, actor_arn) = (actor.as_deref(), actor_arn.as_deref());
 
         // Classify against the index; no writes yet.
         let mut created = Vec::new(); // batch index
@@ -453,7 +457,7 @@ impl Ingestor {
                 let item_id = *id_of
                     .get(&(k.account.as_str(), k.region.as_str(), k.resource_type.as_str(), k.resource_id.as_str()))
                     .ok_or_else(|| StorageError::Corrupt(format!("no id returned for new item {k}")))?;
-                revs.push(new_revision(p, item_id, 1, ChangeKind::Created, cause, now, sweep_id, origin));
+                revs.push(new_revision(p, item_id, 1, ChangeKind::Created, (cause, origin, actor, actor_arn), now, sweep_id));
             }
             for &(i, item_id, version, revived) in &rewritten {
                 let p = &batch[i];
@@ -471,7 +475,7 @@ impl Ingestor {
                     ))
                     .execute(conn)?;
                 let change = if revived { ChangeKind::Created } else { ChangeKind::Modified };
-                revs.push(new_revision(p, item_id, version, change, cause, now, sweep_id, origin));
+                revs.push(new_revision(p, item_id, version, change, (cause, origin, actor, actor_arn), now, sweep_id));
             }
             if !revs.is_empty() {
                 diesel::insert_into(revisions::table).values(&revs).execute(conn)?;
@@ -566,6 +570,8 @@ impl Ingestor {
             Some(l) => (l.listing.cause.as_str(), l.listing.origin.clone()),
             None => ("sweep", String::new()),
         };
+        let (actor, actor_arn) = self.listing_actor();
+        let (actor, actor_arn) = (actor.as_deref(), actor_arn.as_deref());
         let mut plan = Vec::with_capacity(victims.len()); // (item id, new version)
         for (scope, rid) in &victims {
             if let Some(e) = self.index.get(scope).and_then(|m| m.get(rid)) {
@@ -601,6 +607,8 @@ impl Ingestor {
                         recorded_at: now,
                         sweep_id,
                         origin,
+                        actor,
+                        actor_arn,
                     })
                     .collect();
                 diesel::insert_into(revisions::table).values(&revs).execute(conn)?;
@@ -652,15 +660,17 @@ impl Ingestor {
 }
 
 #[allow(clippy::too_many_arguments)]
+/// Why and by whom: the listing's cause, origin, actor JSON and actor ARN.
+type Provenance<'a> = (&'a str, &'a str, Option<&'a str>, Option<&'a str>);
+
 fn new_revision<'a>(
     p: &'a Prepared,
     item_id: i64,
     version: i64,
     change: ChangeKind,
-    cause: &'a str,
+    (cause, origin, actor, actor_arn): Provenance<'a>,
     now: NaiveDateTime,
     sweep_id: Option<i64>,
-    origin: &'a str,
 ) -> NewRevision<'a> {
     NewRevision {
         item_id,
@@ -674,10 +684,20 @@ fn new_revision<'a>(
         recorded_at: now,
         sweep_id,
         origin,
+        actor,
+        actor_arn,
     }
 }
 
 impl Ingestor {
+    /// The open listing's actor as stored: its JSON and its principal ARN.
+    fn listing_actor(&self) -> (Option<String>, Option<String>) {
+        let Some(a) = self.listing.as_ref().and_then(|l| l.listing.actor.as_ref()) else {
+            return (None, None);
+        };
+        (serde_json::to_string(a).ok(), a.principal.clone())
+    }
+
     /// Queues one readable observation for the next batch.
     fn stage(&mut self, obs: Observation) -> Result<(), CollectError> {
         // A second observation of the same item in one batch must see the first one's

@@ -42,7 +42,7 @@ pub use items::{ItemPage, ItemQuery, ItemRow};
 pub use open::{redact_url, Backend};
 pub use outbox::{NewOutbox, OutboxRow, RoutableEvent};
 pub use query::MAX_PAGE;
-pub use revisions::{RevisionMeta, RevisionRow};
+pub use revisions::{actor_of, RevisionMeta, RevisionRow};
 pub use sweeps::{SourceHealth, SweepErrorRow, SweepRow};
 
 use diesel::r2d2::{ConnectionManager, Pool};

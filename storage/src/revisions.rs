@@ -32,9 +32,31 @@ pub struct RevisionRow {
     pub recorded_at: NaiveDateTime,
     pub sweep_id: Option<i64>,
     pub origin: String,
+    /// Who made the change, when known (JSON of [`guardrail_model::Actor`]).
+    #[serde(serialize_with = "actor_json")]
+    pub actor: Option<String>,
+    #[serde(skip)]
+    pub actor_arn: Option<String>,
+}
+
+/// The stored actor as its JSON object (null when unknown or unreadable).
+fn actor_json<S: serde::Serializer>(a: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    a.as_deref()
+        .and_then(|t| serde_json::from_str::<Value>(t).ok())
+        .unwrap_or(Value::Null)
+        .serialize(s)
+}
+
+/// The stored actor, when it is known and readable.
+pub fn actor_of(a: Option<&str>) -> Option<guardrail_model::Actor> {
+    a.and_then(|t| serde_json::from_str(t).ok())
 }
 
 impl RevisionRow {
+    pub fn actor(&self) -> Option<guardrail_model::Actor> {
+        actor_of(self.actor.as_deref())
+    }
+
     /// The versioned document (`null` for a deletion).
     pub fn document_json(&self) -> Result<Value, StorageError> {
         serde_json::from_str(&self.document).map_err(|e| {
@@ -61,6 +83,11 @@ pub struct RevisionMeta {
     pub recorded_at: NaiveDateTime,
     pub sweep_id: Option<i64>,
     pub origin: String,
+    /// Who made the change, when known (JSON of [`guardrail_model::Actor`]).
+    #[serde(serialize_with = "actor_json")]
+    pub actor: Option<String>,
+    #[serde(skip)]
+    pub actor_arn: Option<String>,
 }
 
 impl Store {

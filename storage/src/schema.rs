@@ -58,6 +58,8 @@ diesel::table! {
         recorded_at -> Timestamp,
         sweep_id -> Nullable<BigInt>,
         origin -> Text,
+        actor -> Nullable<Text>,
+        actor_arn -> Nullable<Text>,
     }
 }
 

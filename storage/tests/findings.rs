@@ -30,6 +30,7 @@ fn item(store: &Store, id: &str) -> i64 {
         origin: "t".into(),
         cause: Cause::Sweep,
         observed_at: t(1),
+        actor: None,
     })
     .unwrap();
     ing.observe(Observation {
@@ -384,6 +385,7 @@ fn scenario_change_findings_stay_and_deleted_items_fix(store: &Store) {
         origin: "t".into(),
         cause: Cause::Sweep,
         observed_at: t(3),
+        actor: None,
     })
     .unwrap();
     ing.end_listing(Coverage::Scopes(vec![key("x").scope()]))
@@ -429,6 +431,7 @@ fn observe_all(store: &Store, day: u32, items: &[(&str, &str, &str, i64)]) {
         origin: "t".into(),
         cause: Cause::Sweep,
         observed_at: t(day),
+        actor: None,
     })
     .unwrap();
     for (account, resource_type, id, x) in items {

@@ -33,6 +33,7 @@ fn sweep(store: &Store, at: DateTime<Utc>, items: &[(&str, &str, &str, Option<&s
         origin: "t".into(),
         cause: Cause::Sweep,
         observed_at: at,
+        actor: None,
     })
     .unwrap();
     for (account, rtype, id, owner, x) in items {

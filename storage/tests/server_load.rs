@@ -29,6 +29,7 @@ fn load(store: &Store, items: usize) {
         origin: "load".into(),
         cause: Cause::Sweep,
         observed_at: now,
+        actor: None,
     })
     .unwrap();
     for n in 0..items {

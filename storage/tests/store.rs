@@ -60,6 +60,7 @@ fn listing(at: DateTime<Utc>) -> Listing {
         origin: format!("test-{}", at.timestamp()),
         cause: Cause::Sweep,
         observed_at: at,
+        actor: None,
     }
 }
 
@@ -454,6 +455,7 @@ fn scenario_explicit_deletions_and_repeated_states(store: &Store) {
         origin: "history.json".into(),
         cause: Cause::Backfill,
         observed_at: t(5),
+        actor: None,
     })
     .unwrap();
     ing.observe(sg("sg-1", &[22], t(1))).unwrap();

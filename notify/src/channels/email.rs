@@ -311,6 +311,9 @@ fn finding_text(m: &FindingMessage) -> String {
     if !f.detail.is_empty() {
         t.push_str(&format!("\n{}\n", f.detail));
     }
+    if let Some(a) = m.actor {
+        t.push_str(&format!("\nChanged by: {}\n", crate::render::actor_line(a)));
+    }
     push_changes(&mut t, m.changes);
     if !f.remediation.is_empty() && m.notice != Notice::Fixed {
         t.push_str(&format!("\nRemediation:\n{}\n", f.remediation));

@@ -77,6 +77,7 @@ impl Notifier for PagerdutyConfig {
                     "finding": finding_json(f, item),
                     "event": m.notice.as_str(),
                     "what_changed": diff_lines(m.changes),
+                    "changed_by": m.actor,
                 },
             },
         });

@@ -64,7 +64,7 @@ impl Notifier for SlackConfig {
     fn finding(&self, m: &FindingMessage) -> Value {
         json!({
             "channel": self.destination(m.route, m.item),
-            "message": message(m.notice, m.finding, m.item, m.changes, m.links),
+            "message": message(m.notice, m.finding, m.item, m.changes, m.actor, m.links),
         })
     }
 
@@ -200,6 +200,7 @@ pub fn message(
     f: &guardrail_storage::FindingRow,
     item: &ItemRow,
     diff: &[DiffEntry],
+    actor: Option<&guardrail_model::Actor>,
     links: &Links,
 ) -> SlackMessageContent {
     let resource = format!(
@@ -222,6 +223,16 @@ pub fn message(
         blocks.push(
             SlackSectionBlock::new()
                 .with_text(md!("{}", truncate(&f.detail, TEXT_MAX)))
+                .into(),
+        );
+    }
+    if let Some(a) = actor {
+        blocks.push(
+            SlackSectionBlock::new()
+                .with_text(md!(
+                    "*Changed by*\n{}",
+                    truncate(&crate::render::actor_line(a), TEXT_MAX)
+                ))
                 .into(),
         );
     }

@@ -42,14 +42,22 @@ impl Notifier for WebhookConfig {
 
     fn finding(&self, m: &FindingMessage) -> Value {
         let (f, item) = (m.finding, m.item);
+        let mut ocsf = to_ocsf(f, item);
+        if let Some(a) = m.actor {
+            ocsf["actor"] = crate::render::ocsf_actor(a);
+            if let Some(ip) = &a.source_ip {
+                ocsf["src_endpoint"] = json!({"ip": ip});
+            }
+        }
         json!({
             "delivery_id": m.delivery_id,
             "event": m.notice.as_str(),
             "route": m.route.name,
-            "ocsf": to_ocsf(f, item),
+            "ocsf": ocsf,
             "guardrail": {
                 "finding": finding_json(f, item),
                 "what_changed": m.changes,
+                "changed_by": m.actor,
                 "links": {"finding": m.links.finding, "item": m.links.item},
             },
         })

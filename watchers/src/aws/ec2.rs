@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use aws_sdk_ec2::types::Tag;
 use serde_json::Value;
 
-use super::{tag_pairs, AwsLister, Context, ItemDoc, Listed, Problem, Reach};
+use super::{tag_pairs, AwsLister, Context, ItemDoc, Listed, Problem, Reach, ReadOne};
 
 /// One EC2 resource type.
 #[allow(async_fn_in_trait)]
@@ -54,6 +54,15 @@ pub trait Ec2Type {
     fn relationships(_e: &Self::Element) -> Vec<Value> {
         Vec::new()
     }
+    /// The one element with this id (`Ok(None)`: AWS says it does not exist), for an
+    /// event-driven refresh; `None` when the type is not read singly.
+    async fn describe_one(
+        _client: &aws_sdk_ec2::Client,
+        _ctx: &Context,
+        _id: &str,
+    ) -> Option<Result<Option<Self::Element>, String>> {
+        None
+    }
 }
 
 /// The [`AwsLister`] of an [`Ec2Type`].
@@ -81,6 +90,23 @@ impl<T: Ec2Type> AwsLister for Ec2<T> {
         let client = aws_sdk_ec2::Client::new(&ctx.config);
         let elements = T::describe(&client, ctx).await?;
         Ok(items_of::<T>(ctx, &elements))
+    }
+
+    async fn read_one(&self, ctx: &Context, id: &str) -> Option<ReadOne> {
+        let client = aws_sdk_ec2::Client::new(&ctx.config);
+        Some(match T::describe_one(&client, ctx, id).await? {
+            Err(e) => Err(e),
+            Ok(None) => Ok(None),
+            Ok(Some(e)) if !T::exists(&e) => Ok(None),
+            Ok(Some(e)) => {
+                let mut listed = items_of::<T>(ctx, std::slice::from_ref(&e));
+                match (listed.items.pop(), listed.problems.pop()) {
+                    (Some(o), _) => Ok(Some(o)),
+                    (None, Some(p)) => Err(p.message),
+                    (None, None) => Ok(None),
+                }
+            }
+        })
     }
 }
 

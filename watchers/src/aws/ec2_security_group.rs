@@ -6,7 +6,7 @@ use aws_sdk_ec2::types::{IpPermission, SecurityGroup, Tag};
 use serde_json::{json, Value};
 
 use super::ec2::Ec2Type;
-use super::{all_pages, Context};
+use super::{all_pages, detail_or_absent, Context, ItemOutcome};
 
 pub struct SecurityGroups;
 
@@ -41,6 +41,27 @@ impl Ec2Type for SecurityGroups {
         let pages = client.describe_security_groups().max_results(1000).into_paginator().send();
         let pages = all_pages(ctx, Self::OPERATION, pages).await?;
         Ok(pages.into_iter().flat_map(|p| p.security_groups.unwrap_or_default()).collect())
+    }
+
+    async fn describe_one(
+        client: &aws_sdk_ec2::Client,
+        ctx: &Context,
+        id: &str,
+    ) -> Option<Result<Option<SecurityGroup>, String>> {
+        let answer = detail_or_absent(
+            ctx,
+            Self::OPERATION,
+            &[],
+            &["InvalidGroup.NotFound", "InvalidGroupId.NotFound"],
+            client.describe_security_groups().group_ids(id).send(),
+        )
+        .await;
+        Some(match answer {
+            Ok(Some(out)) => Ok(out.security_groups.unwrap_or_default().into_iter().next()),
+            Ok(None) => Ok(None),
+            Err(ItemOutcome::Failed(e)) => Err(e),
+            Err(_) => Ok(None),
+        })
     }
 
     fn id(g: &SecurityGroup) -> Option<&str> {

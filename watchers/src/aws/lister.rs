@@ -192,10 +192,32 @@ pub trait AwsLister {
     fn reach(&self) -> Reach;
     /// Lists one scope completely, or returns why it could not.
     async fn list(&self, ctx: &Context) -> Result<Listed, String>;
+    /// Reads one item by id, for an event-driven refresh, with the same calls and
+    /// the same item shape as a listing. `None`: this lister cannot read single items
+    /// (the next sweep records the change).
+    async fn read_one(&self, _ctx: &Context, _id: &str) -> Option<ReadOne> {
+        None
+    }
+}
+
+/// One item read by id: the item; `Ok(None)`, AWS said authoritatively that no such
+/// item exists (the only answer that may record a deletion outside a sweep); or why
+/// it could not be read.
+pub type ReadOne = Result<Option<Observation>, String>;
+
+impl From<ItemOutcome> for ReadOne {
+    fn from(o: ItemOutcome) -> ReadOne {
+        match o {
+            ItemOutcome::Item(o) => Ok(Some(*o)),
+            ItemOutcome::Gone => Ok(None),
+            ItemOutcome::Failed(e) => Err(e),
+        }
+    }
 }
 
 type ListFuture<'a> =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<Listed, String>> + 'a>>;
+type ReadFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Option<ReadOne>> + 'a>>;
 
 /// Object-safe wrapper for [`AwsLister`].
 pub trait AwsListerDyn {
@@ -203,6 +225,7 @@ pub trait AwsListerDyn {
     fn resource_types(&self) -> Vec<String>;
     fn reach(&self) -> Reach;
     fn list<'a>(&'a self, ctx: &'a Context) -> ListFuture<'a>;
+    fn read_one<'a>(&'a self, ctx: &'a Context, id: &'a str) -> ReadFuture<'a>;
 }
 
 impl<T: AwsLister> AwsListerDyn for T {
@@ -217,6 +240,9 @@ impl<T: AwsLister> AwsListerDyn for T {
     }
     fn list<'a>(&'a self, ctx: &'a Context) -> ListFuture<'a> {
         Box::pin(AwsLister::list(self, ctx))
+    }
+    fn read_one<'a>(&'a self, ctx: &'a Context, id: &'a str) -> ReadFuture<'a> {
+        Box::pin(AwsLister::read_one(self, ctx, id))
     }
 }
 

@@ -12,6 +12,7 @@
 
 mod accounts;
 mod ec2;
+pub mod events;
 mod lister;
 mod s3_deliveries;
 mod sdk;
@@ -21,13 +22,13 @@ pub use accounts::{check_accounts, AccessCheck, AccountAccess};
 pub use ec2::{Ec2, Ec2Type};
 pub use lister::{
     all_pages, detail, detail_or_absent, each_item, relationship, tag_pairs, time, AwsLister,
-    AwsListerDyn, Context, ItemDoc, ItemOutcome, Listed, Problem, Reach,
+    AwsListerDyn, Context, ItemDoc, ItemOutcome, Listed, Problem, Reach, ReadOne,
 };
 pub use s3_deliveries::S3Deliveries;
 pub use sdk::{
     account_config, configured_regions, describe, sdk_config, AwsAccount, AwsTarget, SERVICES,
 };
-pub use sweep::AwsSweep;
+pub use sweep::{AwsSweep, EventContexts};
 
 /// Declares each lister's module and builds the full list: one line per resource
 /// type (`module::Type = constructor`), so a new type is a file and a line.

@@ -9,7 +9,10 @@
 
 use serde_json::{Map, Value};
 
-use super::{all_pages, detail, each_item, AwsLister, Context, ItemDoc, ItemOutcome, Listed, Reach};
+use super::{
+    all_pages, detail, each_item, AwsLister, Context, ItemDoc, ItemOutcome, Listed, Reach,
+    ReadOne,
+};
 
 pub struct Topics;
 
@@ -102,5 +105,11 @@ impl AwsLister for Topics {
             topic(client, ctx, &arn).await
         })
         .await)
+    }
+
+    /// By topic ARN (the item id).
+    async fn read_one(&self, ctx: &Context, id: &str) -> Option<ReadOne> {
+        let client = aws_sdk_sns::Client::new(&ctx.config);
+        Some(topic(&client, ctx, id).await.into())
     }
 }

@@ -20,7 +20,10 @@ use aws_sdk_sqs::error::ProvideErrorMetadata;
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::{Map, Value};
 
-use super::{all_pages, describe, each_item, AwsLister, Context, ItemDoc, ItemOutcome, Listed, Reach};
+use super::{
+    all_pages, describe, each_item, AwsLister, Context, ItemDoc, ItemOutcome, Listed, Reach,
+    ReadOne,
+};
 
 pub struct Queues;
 
@@ -150,6 +153,12 @@ impl AwsLister for Queues {
             queue(client, ctx, &url).await
         })
         .await)
+    }
+
+    /// By queue URL (the item id, or the URL an event names).
+    async fn read_one(&self, ctx: &Context, id: &str) -> Option<ReadOne> {
+        let client = aws_sdk_sqs::Client::new(&ctx.config);
+        Some(queue(&client, ctx, id).await.into())
     }
 }
 

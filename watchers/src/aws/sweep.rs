@@ -204,6 +204,7 @@ impl AwsSweep {
                         origin: origin.clone(),
                         cause: Cause::Sweep,
                         observed_at: Utc::now(),
+                        actor: None,
                     })?;
                     c.error(SourceError {
                         origin,
@@ -307,6 +308,7 @@ fn record(
         origin: origin.clone(),
         cause: Cause::Sweep,
         observed_at: started,
+        actor: None,
     })?;
     let types = job.lister.resource_types();
     let listed = match outcome {
@@ -384,5 +386,66 @@ impl Watcher for AwsSweep {
             .enable_all()
             .build()?;
         rt.block_on(self.run(c, progress))
+    }
+}
+
+/// Each watched account's SDK configuration for event-driven refreshes: entered once
+/// (assumed role, account id checked), reused for every event of that account.
+pub struct EventContexts {
+    accounts: HashMap<String, SdkConfig>,
+    concurrency: usize,
+}
+
+impl EventContexts {
+    /// The ids of the accounts entered (events from any other are ignored).
+    pub fn accounts(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.accounts.keys().cloned().collect();
+        ids.sort();
+        ids
+    }
+
+    /// A lister context for one account and region, or `None` for an account not
+    /// entered.
+    pub fn context(&self, account: &str, region: &str) -> Option<Context> {
+        let config = self.accounts.get(account)?;
+        Some(Context {
+            config: in_region(config, region),
+            account: account.to_owned(),
+            region: region.to_owned(),
+            limiter: Arc::new(Semaphore::new(self.concurrency.max(1))),
+            concurrency: self.concurrency,
+        })
+    }
+}
+
+impl AwsSweep {
+    /// Enters every account of the target for event-driven refreshes; an account that
+    /// cannot be entered is reported (its events will be ignored, loudly).
+    pub async fn event_contexts(&self) -> (EventContexts, Vec<String>) {
+        let home = configured_regions(&self.target, &[])
+            .await
+            .into_iter()
+            .next()
+            .filter(|r| r != "all")
+            .unwrap_or_else(|| "us-east-1".into());
+        let base = sdk_config(&self.target, &home).await;
+        let mut accounts = HashMap::new();
+        let mut problems = Vec::new();
+        for account in self.accounts() {
+            match self.prepare(&base, &account).await {
+                Ok(p) => {
+                    let config = account_config(&base, &account).await;
+                    accounts.insert(p.account, config);
+                }
+                Err(e) => problems.push(e),
+            }
+        }
+        (
+            EventContexts {
+                accounts,
+                concurrency: self.target.concurrency,
+            },
+            problems,
+        )
     }
 }

@@ -68,6 +68,7 @@ impl<S: DeliveryStore> Watcher for ConfigDeliveries<S> {
                 origin: origin.clone(),
                 cause: Cause::Sweep,
                 observed_at: Utc::now(),
+                actor: None,
             })?;
             c.error(SourceError {
                 origin: origin.clone(),
@@ -118,6 +119,7 @@ fn read_object(
         origin: object.location.clone(),
         cause,
         observed_at,
+        actor: None,
     })?;
     let mut reader = ItemReader {
         origin: &object.location,

@@ -1,0 +1,290 @@
+//! Event-driven refreshes, owned here because they run the whole pipeline per batch:
+//! receive events from the queue → refresh exactly the items they name → record
+//! (cause `event`, with the actor) → audit what changed → route and deliver at once →
+//! delete the messages. A message is deleted only after its effect is in the database;
+//! a crash before that re-delivers it, and the refresh then finds nothing new (one
+//! revision per real change, one notification per finding event).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::Utc;
+use guardrail_model::{Cause, Collector, Coverage, Listing, SourceError};
+use guardrail_storage::Store;
+use guardrail_watchers::aws::events::{self, EventQueue, Ignored, Parsed, Refreshed};
+use guardrail_watchers::aws::{AwsSweep, EventContexts};
+use guardrail_watchers::config_deliveries::ItemState;
+use serde::Serialize;
+
+use crate::audit::Auditor;
+use crate::config::Config;
+use crate::pipeline::{Delivery, Pipeline};
+
+/// What one batch of messages came to.
+#[derive(Debug, Default, Serialize)]
+pub struct BatchSummary {
+    pub messages: u64,
+    /// Items re-read (after debouncing: one per item per batch).
+    pub refreshed: u64,
+    pub recorded: u64,
+    pub deleted: u64,
+    /// Messages left on the queue to be tried again (a refresh failed).
+    pub retried: u64,
+    /// Events not acted on, by reason (`malformed`, `unknown_event`, ...).
+    pub ignored: BTreeMap<&'static str, u64>,
+    /// Why, for each event not acted on or left for a retry (the first 50).
+    pub reasons: Vec<String>,
+    pub created: u64,
+    pub modified: u64,
+    pub findings_opened: u64,
+}
+
+impl BatchSummary {
+    fn note(&mut self, reason: String) {
+        if self.reasons.len() < 50 {
+            self.reasons.push(reason);
+        }
+    }
+}
+
+pub struct EventRunner<'a> {
+    store: &'a Store,
+    config: &'a Config,
+    auditor: &'a Auditor,
+    sweep: AwsSweep,
+    contexts: EventContexts,
+    queue: EventQueue,
+    http: guardrail_notify::Http,
+    rt: tokio::runtime::Runtime,
+    /// After the first message of a batch, how long more are gathered, so a burst for
+    /// one item is one refresh.
+    pub debounce: Duration,
+}
+
+impl<'a> EventRunner<'a> {
+    pub fn new(
+        store: &'a Store,
+        config: &'a Config,
+        auditor: &'a Auditor,
+        queue_url: &str,
+        endpoint_url: Option<&str>,
+    ) -> anyhow::Result<EventRunner<'a>> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let target = crate::pipeline::aws_target(config, &[], &[], endpoint_url, None, true);
+        let sweep = AwsSweep::new(target.clone()).map_err(anyhow::Error::msg)?;
+        let (contexts, problems) = rt.block_on(sweep.event_contexts());
+        for p in problems {
+            tracing::warn!(problem = %p, "an account cannot be entered: its events will be ignored");
+        }
+        let queue = rt.block_on(EventQueue::new(&target, queue_url));
+        Ok(EventRunner {
+            store,
+            config,
+            auditor,
+            sweep,
+            contexts,
+            queue,
+            http: guardrail_notify::Http::new(Duration::from_secs(config.notify.timeout_seconds)),
+            rt,
+            debounce: Duration::from_millis(500),
+        })
+    }
+
+    /// Waits up to `wait_seconds` for events and handles one batch; `None` when none came.
+    pub fn run_once(&self, wait_seconds: i32) -> anyhow::Result<Option<BatchSummary>> {
+        let mut messages = self
+            .rt
+            .block_on(self.queue.receive(wait_seconds))
+            .map_err(anyhow::Error::msg)?;
+        if messages.is_empty() {
+            return Ok(None);
+        }
+        // Gather the rest of a burst.
+        let until = std::time::Instant::now() + self.debounce;
+        while std::time::Instant::now() < until && messages.len() < 100 {
+            let more = self
+                .rt
+                .block_on(self.queue.receive(0))
+                .map_err(anyhow::Error::msg)?;
+            if more.is_empty() {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            messages.extend(more);
+        }
+        let mut summary = BatchSummary {
+            messages: messages.len() as u64,
+            ..BatchSummary::default()
+        };
+        let accounts = self.contexts.accounts();
+        let now = Utc::now();
+        let mut keep = vec![false; messages.len()];
+        let mut refreshes = Vec::new();
+        let mut recorded = Vec::new();
+        for (i, m) in messages.iter().enumerate() {
+            match events::parse(&m.body, &accounts, now) {
+                Parsed::Refresh {
+                    key,
+                    deletes,
+                    actor,
+                } => refreshes.push((i, key, deletes, actor)),
+                Parsed::Recorded { state, actor } => recorded.push((i, state, actor)),
+                Parsed::Ignored { why, message } => {
+                    tracing::warn!(message_id = %m.id, reason = why.as_str(), %message, "event ignored");
+                    *summary.ignored.entry(why.as_str()).or_default() += 1;
+                    summary.note(format!("message {}: {} ({message})", m.id, why.as_str()));
+                }
+            }
+        }
+        let mut ingestor = self
+            .store
+            .begin_sweep(&format!("events: {}", self.queue.url))?;
+        let one = |ingestor: &mut guardrail_storage::Ingestor,
+                   origin: String,
+                   actor: Option<guardrail_model::Actor>,
+                   write: &mut dyn FnMut(
+            &mut guardrail_storage::Ingestor,
+        ) -> Result<(), guardrail_model::CollectError>|
+         -> anyhow::Result<()> {
+            let stored =
+                |e: guardrail_model::CollectError| anyhow::anyhow!("recording an event: {e}");
+            ingestor
+                .begin_listing(Listing {
+                    origin,
+                    cause: Cause::Event,
+                    observed_at: Utc::now(),
+                    actor,
+                })
+                .map_err(stored)?;
+            write(ingestor).map_err(stored)?;
+            ingestor.end_listing(Coverage::Nothing).map_err(stored)?;
+            Ok(())
+        };
+        for (msgs, key, _deletes, actor) in events::debounce(refreshes) {
+            let origin = format!(
+                "event {} {}",
+                actor.event_id.as_deref().unwrap_or("?"),
+                actor.event_name.as_deref().unwrap_or("?")
+            );
+            let Some(ctx) = self.contexts.context(&key.account, &key.region) else {
+                tracing::warn!(account = %key.account, "event for an account that could not be entered: ignored");
+                *summary
+                    .ignored
+                    .entry(Ignored::UnknownAccount.as_str())
+                    .or_default() += msgs.len() as u64;
+                continue;
+            };
+            summary.refreshed += 1;
+            match self
+                .rt
+                .block_on(events::refresh(&self.sweep.listers, &ctx, &key))
+            {
+                Refreshed::Item(o) => {
+                    let mut o = Some(*o);
+                    one(
+                        &mut ingestor,
+                        origin,
+                        Some(actor),
+                        &mut |ing| match o.take() {
+                            Some(o) => ing.observe(o),
+                            None => Ok(()),
+                        },
+                    )?;
+                }
+                Refreshed::Gone => {
+                    // AWS said so for this one id: the only deletion outside a sweep.
+                    summary.deleted += 1;
+                    let k = key.clone();
+                    one(&mut ingestor, origin, Some(actor), &mut |ing| {
+                        ing.deleted(k.clone(), Utc::now())
+                    })?;
+                }
+                Refreshed::NotRefreshable => {
+                    tracing::warn!(resource_type = %key.resource_type, id = %key.resource_id, "no single-item read for this type: the next sweep records the change");
+                    *summary
+                        .ignored
+                        .entry(Ignored::NotRefreshable.as_str())
+                        .or_default() += msgs.len() as u64;
+                }
+                Refreshed::Failed(message) => {
+                    tracing::warn!(id = %key.resource_id, %message, "refresh failed: the event stays on the queue");
+                    summary.note(format!(
+                        "{} {}: refresh failed, left on the queue to retry ({message})",
+                        key.resource_type, key.resource_id
+                    ));
+                    for m in &msgs {
+                        keep[*m] = true;
+                    }
+                    summary.retried += msgs.len() as u64;
+                    let k = key.clone();
+                    one(&mut ingestor, origin.clone(), None, &mut |ing| {
+                        ing.error(SourceError {
+                            origin: origin.clone(),
+                            item: Some(k.resource_id.clone()),
+                            scope: Some(k.scope()),
+                            message: message.clone(),
+                        });
+                        Ok(())
+                    })?;
+                }
+            }
+        }
+        for (i, state, actor) in recorded {
+            summary.recorded += 1;
+            let origin = format!("event {} (AWS Config)", messages[i].id);
+            let mut state = Some(state);
+            one(
+                &mut ingestor,
+                origin,
+                actor,
+                &mut |ing| match state.take() {
+                    Some(ItemState::Present(o)) => ing.observe(o),
+                    Some(ItemState::Deleted { key, at }) => ing.deleted(key, at),
+                    Some(ItemState::NotRecorded(key)) => ing.present(key),
+                    None => Ok(()),
+                },
+            )?;
+        }
+        let s = ingestor.finish(None)?;
+        summary.created = s.created;
+        summary.modified = s.modified;
+        // Judge and tell at once: an event-driven change never waits for a tick.
+        let pipeline = Pipeline::new(self.store, self.config);
+        let audit = pipeline.audit_due(self.auditor, Delivery::Each)?;
+        summary.findings_opened = audit.opened;
+        if !self.config.notify.routes.is_empty() {
+            let d = self.rt.block_on(guardrail_notify::dispatch_once(
+                self.store,
+                &self.config.notify,
+                &self.http,
+            ))?;
+            if d.failed + d.gave_up > 0 {
+                tracing::warn!(
+                    failed = d.failed,
+                    gave_up = d.gave_up,
+                    "some notifications were not delivered; they stay in the outbox"
+                );
+            }
+        }
+        // Fault injection for the crash test: die after recording, before deleting,
+        // exactly where a kill -9 would hurt most.
+        if std::env::var_os("GUARDRAIL_FAULT_EXIT_BEFORE_DELETE").is_some() {
+            tracing::error!(
+                "GUARDRAIL_FAULT_EXIT_BEFORE_DELETE: exiting before deleting the messages"
+            );
+            std::process::exit(137);
+        }
+        // Everything is recorded: only now may the queue forget the messages.
+        let done: Vec<String> = messages
+            .iter()
+            .zip(&keep)
+            .filter(|(_, k)| !**k)
+            .map(|(m, _)| m.receipt.clone())
+            .collect();
+        if let Err(e) = self.rt.block_on(self.queue.delete(&done)) {
+            tracing::warn!(error = %e, "handled messages not deleted; they will come again and change nothing");
+        }
+        Ok(Some(summary))
+    }
+}

@@ -1,0 +1,3 @@
+DROP INDEX revisions_actor_arn;
+ALTER TABLE revisions DROP COLUMN actor_arn;
+ALTER TABLE revisions DROP COLUMN actor;
