@@ -8,9 +8,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use chrono::Utc;
-use guardrail_model::{Cause, Collector, Coverage, Listing, SourceError};
-use guardrail_storage::Store;
+use chrono::{DateTime, Utc};
+use guardrail_model::{
+    Actor, Cause, CollectError, Collector, Coverage, ItemKey, Listing, Observation, SourceError,
+};
+use guardrail_storage::{Ingestor, Store};
 use guardrail_watchers::aws::events::{self, EventQueue, Ignored, Parsed, Refreshed};
 use guardrail_watchers::aws::{AwsSweep, EventContexts};
 use guardrail_watchers::config_deliveries::ItemState;
@@ -45,6 +47,44 @@ impl BatchSummary {
             self.reasons.push(reason);
         }
     }
+}
+
+/// What one event does to the store.
+enum Effect {
+    Observe(Observation),
+    /// AWS said the item does not exist (or AWS Config recorded its deletion).
+    Delete(ItemKey, DateTime<Utc>),
+    /// Exists, but AWS Config holds no configuration for it.
+    Present(ItemKey),
+    /// The item could not be read: recorded as the batch's error, nothing inferred.
+    Error(SourceError),
+}
+
+/// Records one effect as its own listing: cause `event`, its actor on the revision,
+/// covering nothing (so nothing else is inferred deleted).
+fn record(
+    ingestor: &mut Ingestor,
+    origin: String,
+    actor: Option<Actor>,
+    effect: Effect,
+) -> anyhow::Result<()> {
+    let stored = |e: CollectError| anyhow::anyhow!("recording an event: {e}");
+    ingestor
+        .begin_listing(Listing {
+            origin,
+            cause: Cause::Event,
+            observed_at: Utc::now(),
+            actor,
+        })
+        .map_err(stored)?;
+    match effect {
+        Effect::Observe(o) => ingestor.observe(o).map_err(stored)?,
+        Effect::Delete(key, at) => ingestor.deleted(key, at).map_err(stored)?,
+        Effect::Present(key) => ingestor.present(key).map_err(stored)?,
+        Effect::Error(e) => ingestor.error(e),
+    }
+    ingestor.end_listing(Coverage::Nothing).map_err(stored)?;
+    Ok(())
 }
 
 pub struct EventRunner<'a> {
@@ -140,27 +180,6 @@ impl<'a> EventRunner<'a> {
         let mut ingestor = self
             .store
             .begin_sweep(&format!("events: {}", self.queue.url))?;
-        let one = |ingestor: &mut guardrail_storage::Ingestor,
-                   origin: String,
-                   actor: Option<guardrail_model::Actor>,
-                   write: &mut dyn FnMut(
-            &mut guardrail_storage::Ingestor,
-        ) -> Result<(), guardrail_model::CollectError>|
-         -> anyhow::Result<()> {
-            let stored =
-                |e: guardrail_model::CollectError| anyhow::anyhow!("recording an event: {e}");
-            ingestor
-                .begin_listing(Listing {
-                    origin,
-                    cause: Cause::Event,
-                    observed_at: Utc::now(),
-                    actor,
-                })
-                .map_err(stored)?;
-            write(ingestor).map_err(stored)?;
-            ingestor.end_listing(Coverage::Nothing).map_err(stored)?;
-            Ok(())
-        };
         for (msgs, key, _deletes, actor) in events::debounce(refreshes) {
             let origin = format!(
                 "event {} {}",
@@ -169,6 +188,10 @@ impl<'a> EventRunner<'a> {
             );
             let Some(ctx) = self.contexts.context(&key.account, &key.region) else {
                 tracing::warn!(account = %key.account, "event for an account that could not be entered: ignored");
+                summary.note(format!(
+                    "{} {}: account {} could not be entered (see the log at start); ignored",
+                    key.resource_type, key.resource_id, key.account
+                ));
                 *summary
                     .ignored
                     .entry(Ignored::UnknownAccount.as_str())
@@ -181,27 +204,24 @@ impl<'a> EventRunner<'a> {
                 .block_on(events::refresh(&self.sweep.listers, &ctx, &key))
             {
                 Refreshed::Item(o) => {
-                    let mut o = Some(*o);
-                    one(
-                        &mut ingestor,
-                        origin,
-                        Some(actor),
-                        &mut |ing| match o.take() {
-                            Some(o) => ing.observe(o),
-                            None => Ok(()),
-                        },
-                    )?;
+                    record(&mut ingestor, origin, Some(actor), Effect::Observe(*o))?;
                 }
                 Refreshed::Gone => {
                     // AWS said so for this one id: the only deletion outside a sweep.
                     summary.deleted += 1;
-                    let k = key.clone();
-                    one(&mut ingestor, origin, Some(actor), &mut |ing| {
-                        ing.deleted(k.clone(), Utc::now())
-                    })?;
+                    record(
+                        &mut ingestor,
+                        origin,
+                        Some(actor),
+                        Effect::Delete(key, Utc::now()),
+                    )?;
                 }
                 Refreshed::NotRefreshable => {
                     tracing::warn!(resource_type = %key.resource_type, id = %key.resource_id, "no single-item read for this type: the next sweep records the change");
+                    summary.note(format!(
+                        "{} {}: no single-item read for this type; the next sweep records the change",
+                        key.resource_type, key.resource_id
+                    ));
                     *summary
                         .ignored
                         .entry(Ignored::NotRefreshable.as_str())
@@ -217,34 +237,25 @@ impl<'a> EventRunner<'a> {
                         keep[*m] = true;
                     }
                     summary.retried += msgs.len() as u64;
-                    let k = key.clone();
-                    one(&mut ingestor, origin.clone(), None, &mut |ing| {
-                        ing.error(SourceError {
-                            origin: origin.clone(),
-                            item: Some(k.resource_id.clone()),
-                            scope: Some(k.scope()),
-                            message: message.clone(),
-                        });
-                        Ok(())
-                    })?;
+                    let error = SourceError {
+                        origin: origin.clone(),
+                        item: Some(key.resource_id.clone()),
+                        scope: Some(key.scope()),
+                        message,
+                    };
+                    record(&mut ingestor, origin, None, Effect::Error(error))?;
                 }
             }
         }
         for (i, state, actor) in recorded {
             summary.recorded += 1;
             let origin = format!("event {} (AWS Config)", messages[i].id);
-            let mut state = Some(state);
-            one(
-                &mut ingestor,
-                origin,
-                actor,
-                &mut |ing| match state.take() {
-                    Some(ItemState::Present(o)) => ing.observe(o),
-                    Some(ItemState::Deleted { key, at }) => ing.deleted(key, at),
-                    Some(ItemState::NotRecorded(key)) => ing.present(key),
-                    None => Ok(()),
-                },
-            )?;
+            let effect = match state {
+                ItemState::Present(o) => Effect::Observe(o),
+                ItemState::Deleted { key, at } => Effect::Delete(key, at),
+                ItemState::NotRecorded(key) => Effect::Present(key),
+            };
+            record(&mut ingestor, origin, actor, effect)?;
         }
         let s = ingestor.finish(None)?;
         summary.created = s.created;

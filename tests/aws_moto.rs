@@ -617,17 +617,7 @@ fn a_full_sweep_only_reads_and_needs_nothing_beyond_the_shipped_policy() {
             "{service}:{op} is not a read operation"
         );
     }
-    let policy: Value = serde_json::from_str(
-        &std::fs::read_to_string(common::repo().join("examples/iam-policy.json")).unwrap(),
-    )
-    .unwrap();
-    let allowed: Vec<String> = policy["Statement"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|s| s["Action"].as_array().unwrap().iter())
-        .map(|a| a.as_str().unwrap().to_owned())
-        .collect();
+    let allowed = shipped_actions();
     for (service, op, _) in &ops {
         if service == "sts" {
             continue; // GetCallerIdentity needs no permission
@@ -1515,17 +1505,7 @@ fn the_event_source_only_receives_and_deletes_on_its_own_queue() {
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect();
-    let policy: Value = serde_json::from_str(
-        &std::fs::read_to_string(common::repo().join("examples/iam-policy.json")).unwrap(),
-    )
-    .unwrap();
-    let allowed: Vec<String> = policy["Statement"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|s| s["Action"].as_array().unwrap().iter())
-        .map(|a| a.as_str().unwrap().to_owned())
-        .collect();
+    let allowed = shipped_actions();
     let read = |op: &str| {
         ["List", "Get", "Describe"]
             .iter()
@@ -1567,4 +1547,19 @@ fn the_event_source_only_receives_and_deletes_on_its_own_queue() {
             "{a} missing from examples/iam-policy.json"
         );
     }
+}
+
+/// Every action the shipped read-only policy (examples/iam-policy.json) allows.
+fn shipped_actions() -> Vec<String> {
+    let policy: Value = serde_json::from_str(
+        &std::fs::read_to_string(common::repo().join("examples/iam-policy.json")).unwrap(),
+    )
+    .unwrap();
+    policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["Action"].as_array().unwrap().iter())
+        .map(|a| a.as_str().unwrap().to_owned())
+        .collect()
 }

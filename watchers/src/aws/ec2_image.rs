@@ -14,7 +14,7 @@ use aws_sdk_ec2::types::{Image, ImageAttributeName};
 use serde_json::{json, Value};
 
 use super::{
-    all_pages, detail, each_item, tag_pairs, AwsLister, Context, ItemDoc, ItemOutcome, Listed,
+    all_pages, detail, each_element, tag_pairs, AwsLister, Context, ItemDoc, ItemOutcome, Listed,
     Reach,
 };
 
@@ -122,14 +122,7 @@ impl AwsLister for Images {
             .flat_map(|p| p.images.unwrap_or_default())
             .filter_map(|i| Some((i.image_id()?.to_owned(), i)))
             .collect();
-        let ids = by_id.keys().cloned().collect();
-        let (client, by_id) = (&client, &by_id);
-        Ok(each_item(ctx, RESOURCE_TYPE, ids, |id| async move {
-            match by_id.get(&id) {
-                Some(i) => image(client, ctx, i, &id).await,
-                None => ItemOutcome::Gone,
-            }
-        })
-        .await)
+        let client = &client;
+        Ok(each_element(ctx, RESOURCE_TYPE, &by_id, |id, i| image(client, ctx, i, id)).await)
     }
 }

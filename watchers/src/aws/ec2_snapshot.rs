@@ -14,7 +14,7 @@ use aws_sdk_ec2::types::{Snapshot, SnapshotAttributeName};
 use serde_json::{json, Value};
 
 use super::{
-    all_pages, detail, each_item, tag_pairs, time, AwsLister, Context, ItemDoc, ItemOutcome,
+    all_pages, detail, each_element, tag_pairs, time, AwsLister, Context, ItemDoc, ItemOutcome,
     Listed, Reach,
 };
 
@@ -100,14 +100,7 @@ impl AwsLister for Snapshots {
             .flat_map(|p| p.snapshots.unwrap_or_default())
             .filter_map(|s| Some((s.snapshot_id()?.to_owned(), s)))
             .collect();
-        let ids = by_id.keys().cloned().collect();
-        let (client, by_id) = (&client, &by_id);
-        Ok(each_item(ctx, RESOURCE_TYPE, ids, |id| async move {
-            match by_id.get(&id) {
-                Some(s) => snapshot(client, ctx, s, &id).await,
-                None => ItemOutcome::Gone,
-            }
-        })
-        .await)
+        let client = &client;
+        Ok(each_element(ctx, RESOURCE_TYPE, &by_id, |id, s| snapshot(client, ctx, s, id)).await)
     }
 }

@@ -15,7 +15,7 @@ use aws_sdk_ecr::types::Repository;
 use serde_json::{json, Value};
 
 use super::{
-    all_pages, detail, detail_or_absent, each_item, AwsLister, Context, ItemDoc, ItemOutcome,
+    all_pages, detail, detail_or_absent, each_element, AwsLister, Context, ItemDoc, ItemOutcome,
     Listed, Reach,
 };
 
@@ -117,14 +117,7 @@ impl AwsLister for Repositories {
                 .flat_map(|p| p.repositories.unwrap_or_default())
                 .filter_map(|r| Some((r.repository_name()?.to_owned(), r)))
                 .collect();
-        let names = by_name.keys().cloned().collect();
-        let (client, by_name) = (&client, &by_name);
-        Ok(each_item(ctx, RESOURCE_TYPE, names, |name| async move {
-            match by_name.get(&name) {
-                Some(r) => repository(client, ctx, r, &name).await,
-                None => ItemOutcome::Gone,
-            }
-        })
-        .await)
+        let client = &client;
+        Ok(each_element(ctx, RESOURCE_TYPE, &by_name, |name, r| repository(client, ctx, r, name)).await)
     }
 }

@@ -19,7 +19,7 @@ use aws_sdk_lambda::types::FunctionConfiguration;
 use serde_json::{json, Value};
 
 use super::{
-    all_pages, detail, detail_or_absent, each_item, relationship, AwsLister, Context, ItemDoc,
+    all_pages, detail, detail_or_absent, each_element, relationship, AwsLister, Context, ItemDoc,
     ItemOutcome, Listed, Reach,
 };
 
@@ -129,14 +129,7 @@ impl AwsLister for Functions {
                 .flat_map(|p| p.functions.unwrap_or_default())
                 .filter_map(|f| Some((f.function_name()?.to_owned(), f)))
                 .collect();
-        let names = by_name.keys().cloned().collect();
-        let (client, by_name) = (&client, &by_name);
-        Ok(each_item(ctx, RESOURCE_TYPE, names, |name| async move {
-            match by_name.get(&name) {
-                Some(f) => function(client, ctx, f, &name).await,
-                None => ItemOutcome::Gone,
-            }
-        })
-        .await)
+        let client = &client;
+        Ok(each_element(ctx, RESOURCE_TYPE, &by_name, |name, f| function(client, ctx, f, name)).await)
     }
 }

@@ -112,6 +112,36 @@ where
         .buffer_unordered(ctx.fan_out())
         .collect()
         .await;
+    listed_of(ctx, resource_type, outcomes)
+}
+
+/// [`each_item`] over the elements a listing call answered, by id: `read(id, element)`
+/// reads each one's detail.
+pub async fn each_element<'a, T, F, Fut>(
+    ctx: &'a Context,
+    resource_type: &str,
+    elements: &'a std::collections::HashMap<String, T>,
+    read: F,
+) -> Listed
+where
+    F: Fn(&'a str, &'a T) -> Fut,
+    Fut: std::future::Future<Output = ItemOutcome> + 'a,
+{
+    use futures::stream::{self, StreamExt};
+    let outcomes: Vec<(String, ItemOutcome)> = stream::iter(elements.iter())
+        .map(|(id, e)| {
+            let f = read(id, e);
+            async move { (id.clone(), f.await) }
+        })
+        .buffer_unordered(ctx.fan_out())
+        .collect()
+        .await;
+    listed_of(ctx, resource_type, outcomes)
+}
+
+/// A listing of per-item outcomes: a failure is a problem of that item only (in this
+/// region), the others are stored.
+fn listed_of(ctx: &Context, resource_type: &str, outcomes: Vec<(String, ItemOutcome)>) -> Listed {
     let mut listed = Listed::default();
     for (id, o) in outcomes {
         match o {

@@ -21,8 +21,8 @@ mod sweep;
 pub use accounts::{check_accounts, AccessCheck, AccountAccess};
 pub use ec2::{Ec2, Ec2Type};
 pub use lister::{
-    all_pages, detail, detail_or_absent, each_item, relationship, tag_pairs, time, AwsLister,
-    AwsListerDyn, Context, ItemDoc, ItemOutcome, Listed, Problem, Reach, ReadOne,
+    all_pages, detail, detail_or_absent, each_element, each_item, relationship, tag_pairs, time,
+    AwsLister, AwsListerDyn, Context, ItemDoc, ItemOutcome, Listed, Problem, Reach, ReadOne,
 };
 pub use s3_deliveries::S3Deliveries;
 pub use sdk::{

@@ -15,7 +15,7 @@ use aws_sdk_secretsmanager::types::SecretListEntry;
 use serde_json::{json, Value};
 
 use super::{
-    all_pages, detail, each_item, tag_pairs, time, AwsLister, Context, ItemDoc, ItemOutcome,
+    all_pages, detail, each_element, tag_pairs, time, AwsLister, Context, ItemDoc, ItemOutcome,
     Listed, Reach,
 };
 
@@ -103,14 +103,7 @@ impl AwsLister for Secrets {
                 .flat_map(|p| p.secret_list.unwrap_or_default())
                 .filter_map(|s| Some((s.arn()?.to_owned(), s)))
                 .collect();
-        let arns = by_arn.keys().cloned().collect();
-        let (client, by_arn) = (&client, &by_arn);
-        Ok(each_item(ctx, RESOURCE_TYPE, arns, |arn| async move {
-            match by_arn.get(&arn) {
-                Some(s) => secret(client, ctx, s, &arn).await,
-                None => ItemOutcome::Gone,
-            }
-        })
-        .await)
+        let client = &client;
+        Ok(each_element(ctx, RESOURCE_TYPE, &by_arn, |arn, s| secret(client, ctx, s, arn)).await)
     }
 }

@@ -168,13 +168,7 @@ impl AwsSweep {
         c: &mut dyn Collector,
         progress: &dyn Progress,
     ) -> Result<(), CollectError> {
-        let home = configured_regions(&self.target, &[])
-            .await
-            .into_iter()
-            .next()
-            .filter(|r| r != "all")
-            .unwrap_or_else(|| "us-east-1".into());
-        let base = sdk_config(&self.target, &home).await;
+        let base = self.base_config().await;
         let limiters = Limiters::default();
         let mut jobs = Vec::new();
         for account in self.accounts() {
@@ -419,16 +413,23 @@ impl EventContexts {
 }
 
 impl AwsSweep {
-    /// Enters every account of the target for event-driven refreshes; an account that
-    /// cannot be entered is reported (its events will be ignored, loudly).
-    pub async fn event_contexts(&self) -> (EventContexts, Vec<String>) {
+    /// The SDK configuration of the base credentials, in the home region: the first
+    /// configured region, or us-east-1 (where global services answer) when the target
+    /// names all regions or none.
+    async fn base_config(&self) -> aws_config::SdkConfig {
         let home = configured_regions(&self.target, &[])
             .await
             .into_iter()
             .next()
             .filter(|r| r != "all")
             .unwrap_or_else(|| "us-east-1".into());
-        let base = sdk_config(&self.target, &home).await;
+        sdk_config(&self.target, &home).await
+    }
+
+    /// Enters every account of the target for event-driven refreshes; an account that
+    /// cannot be entered is reported (its events will be ignored, loudly).
+    pub async fn event_contexts(&self) -> (EventContexts, Vec<String>) {
+        let base = self.base_config().await;
         let mut accounts = HashMap::new();
         let mut problems = Vec::new();
         for account in self.accounts() {
