@@ -131,6 +131,9 @@ pub struct SourceConfig {
     pub url: Option<String>,
     /// The AWS APIs, with the `[aws]` credentials and `[accounts]` roles.
     pub aws: Option<AwsSourceConfig>,
+    /// EventBridge events (CloudTrail API calls, AWS Config item changes) delivered to
+    /// an SQS queue: read continuously, not on an interval.
+    pub events: Option<EventsSourceConfig>,
     #[serde(default = "default_interval")]
     pub interval_seconds: f64,
 }
@@ -151,9 +154,33 @@ pub struct AwsSourceConfig {
     pub regions: Vec<String>,
 }
 
+/// `events = { queue_url = "https://sqs.eu-west-1.amazonaws.com/111111111111/guardrail-events" }`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsSourceConfig {
+    /// The queue an EventBridge rule delivers to (one per account, or one central queue
+    /// fed by an organisation-wide bus).
+    pub queue_url: String,
+    /// Long-poll wait per receive (0 to 20 s): how long `serve` may take to stop.
+    #[serde(default = "default_event_wait")]
+    pub wait_seconds: i32,
+}
+
+fn default_event_wait() -> i32 {
+    10
+}
+
 impl SourceConfig {
+    /// An event source is read continuously by its own thread, never swept.
+    pub fn is_events(&self) -> bool {
+        self.events.is_some()
+    }
+
     /// What the source reads, for logs and pages.
     pub fn describe(&self) -> String {
+        if let Some(e) = &self.events {
+            return format!("events from {}", e.queue_url);
+        }
         if let Some(p) = &self.path {
             return p.display().to_string();
         }
@@ -174,6 +201,31 @@ impl SourceConfig {
             list(&a.only, "default"),
             list(&a.regions, "default")
         )
+    }
+}
+
+/// A queue URL as SQS writes it: `http(s)://HOST/ACCOUNT/QUEUE` (any host, so VPC
+/// endpoints and emulators work).
+fn validate_queue_url(url: &str) -> Result<(), String> {
+    let fix =
+        "write the queue's URL as SQS shows it, https://sqs.REGION.amazonaws.com/ACCOUNT/QUEUE";
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| format!("not an http(s) URL; {fix}"))?;
+    let parts: Vec<&str> = rest.split('/').collect();
+    match parts.as_slice() {
+        [host, account, queue]
+            if !host.is_empty()
+                && account.len() == 12
+                && account.bytes().all(|b| b.is_ascii_digit())
+                && !queue.is_empty() =>
+        {
+            Ok(())
+        }
+        _ => Err(format!(
+            "no 12-digit account and queue name in the path; {fix}"
+        )),
     }
 }
 
@@ -288,12 +340,28 @@ impl Config {
                     s.name
                 );
             }
-            let kinds = [s.path.is_some(), s.url.is_some(), s.aws.is_some()];
+            let kinds = [
+                s.path.is_some(),
+                s.url.is_some(),
+                s.aws.is_some(),
+                s.events.is_some(),
+            ];
             if kinds.iter().filter(|k| **k).count() != 1 {
                 bail!(
-                    "sources[{n}] ({}): give exactly one of path = \"deliveries/\", url = \"s3://bucket/prefix\" or aws = {{ accounts = [...], only = [...] }}",
+                    "sources[{n}] ({}): give exactly one of path = \"deliveries/\", url = \"s3://bucket/prefix\", aws = {{ accounts = [...], only = [...] }} or events = {{ queue_url = \"https://sqs.REGION.amazonaws.com/ACCOUNT/QUEUE\" }}",
                     s.name
                 );
+            }
+            if let Some(e) = &s.events {
+                validate_queue_url(&e.queue_url).map_err(|why| {
+                    anyhow::anyhow!("sources[{n}].events.queue_url = {:?}: {why}", e.queue_url)
+                })?;
+                if !(0..=20).contains(&e.wait_seconds) {
+                    bail!(
+                        "sources[{n}].events.wait_seconds = {}: SQS long-polls 0 to 20 seconds",
+                        e.wait_seconds
+                    );
+                }
             }
             if let Some(u) = &s.url {
                 if !u.starts_with("s3://") {
@@ -307,8 +375,11 @@ impl Config {
                     }
                 }
                 for svc in &a.only {
-                    if !["iam", "s3", "ec2", "config"].contains(&svc.as_str()) {
-                        bail!("sources[{n}].aws.only: unknown service {svc:?}; use iam, s3, ec2 or config");
+                    if !guardrail_watchers::aws::SERVICES.contains(&svc.as_str()) {
+                        bail!(
+                            "sources[{n}].aws.only: unknown service {svc:?}; use one of {}",
+                            guardrail_watchers::aws::SERVICES.join(", ")
+                        );
                     }
                 }
             }
@@ -362,6 +433,54 @@ mod tests {
         let p = dir.path().join("g.toml");
         std::fs::write(&p, text)?;
         Config::load(&p)
+    }
+
+    #[test]
+    fn an_event_source_names_a_queue_url_and_a_long_poll_wait() {
+        let c = parse(
+            r#"
+            [[sources]]
+            name = "trail"
+            events = { queue_url = "https://sqs.eu-west-1.amazonaws.com/111111111111/guardrail-events" }
+            "#,
+        )
+        .unwrap();
+        assert!(c.sources[0].is_events());
+        assert_eq!(c.sources[0].events.as_ref().unwrap().wait_seconds, 10);
+        for (bad, says) in [
+            (
+                "sqs.eu-west-1.amazonaws.com/111111111111/q",
+                "not an http(s) URL",
+            ),
+            (
+                "https://sqs.eu-west-1.amazonaws.com/guardrail-events",
+                "12-digit account",
+            ),
+            (
+                "https://sqs.eu-west-1.amazonaws.com/1111/q",
+                "12-digit account",
+            ),
+        ] {
+            let e = parse(&format!(
+                "[[sources]]\nname = \"trail\"\nevents = {{ queue_url = \"{bad}\" }}\n"
+            ))
+            .unwrap_err();
+            assert!(format!("{e:#}").contains(says), "{bad}: {e:#}");
+            assert!(
+                format!("{e:#}").contains("sources[0].events.queue_url"),
+                "{e:#}"
+            );
+        }
+        let e = parse(
+            "[[sources]]\nname = \"t\"\nevents = { queue_url = \"https://h/111111111111/q\", wait_seconds = 30 }\n",
+        )
+        .unwrap_err();
+        assert!(format!("{e:#}").contains("0 to 20 seconds"), "{e:#}");
+        let e = parse(
+            "[[sources]]\nname = \"t\"\npath = \"x\"\nevents = { queue_url = \"https://h/111111111111/q\" }\n",
+        )
+        .unwrap_err();
+        assert!(format!("{e:#}").contains("exactly one of"), "{e:#}");
     }
 
     #[test]

@@ -90,7 +90,6 @@ fn record(
 pub struct EventRunner<'a> {
     store: &'a Store,
     config: &'a Config,
-    auditor: &'a Auditor,
     sweep: AwsSweep,
     contexts: EventContexts,
     queue: EventQueue,
@@ -105,7 +104,6 @@ impl<'a> EventRunner<'a> {
     pub fn new(
         store: &'a Store,
         config: &'a Config,
-        auditor: &'a Auditor,
         queue_url: &str,
         endpoint_url: Option<&str>,
     ) -> anyhow::Result<EventRunner<'a>> {
@@ -122,7 +120,6 @@ impl<'a> EventRunner<'a> {
         Ok(EventRunner {
             store,
             config,
-            auditor,
             sweep,
             contexts,
             queue,
@@ -132,8 +129,17 @@ impl<'a> EventRunner<'a> {
         })
     }
 
-    /// Waits up to `wait_seconds` for events and handles one batch; `None` when none came.
-    pub fn run_once(&self, wait_seconds: i32) -> anyhow::Result<Option<BatchSummary>> {
+    pub fn queue_url(&self) -> &str {
+        &self.queue.url
+    }
+
+    /// Waits up to `wait_seconds` for events and handles one batch, judging what changed
+    /// with `auditor`; `None` when none came.
+    pub fn run_once(
+        &self,
+        auditor: &Auditor,
+        wait_seconds: i32,
+    ) -> anyhow::Result<Option<BatchSummary>> {
         let mut messages = self
             .rt
             .block_on(self.queue.receive(wait_seconds))
@@ -262,7 +268,7 @@ impl<'a> EventRunner<'a> {
         summary.modified = s.modified;
         // Judge and tell at once: an event-driven change never waits for a tick.
         let pipeline = Pipeline::new(self.store, self.config);
-        let audit = pipeline.audit_due(self.auditor, Delivery::Each)?;
+        let audit = pipeline.audit_due(auditor, Delivery::Each)?;
         summary.findings_opened = audit.opened;
         if !self.config.notify.routes.is_empty() {
             let d = self.rt.block_on(guardrail_notify::dispatch_once(
@@ -297,5 +303,119 @@ impl<'a> EventRunner<'a> {
             tracing::warn!(error = %e, "handled messages not deleted; they will come again and change nothing");
         }
         Ok(Some(summary))
+    }
+}
+
+impl BatchSummary {
+    /// The counters `/metrics` adds this batch to.
+    pub fn counted(&self) -> guardrail_server::EventBatch<'_> {
+        guardrail_server::EventBatch {
+            messages: self.messages,
+            refreshed: self.refreshed,
+            recorded: self.recorded,
+            deleted: self.deleted,
+            retried: self.retried,
+            ignored: self.ignored.iter().map(|(k, v)| (*k, *v)).collect(),
+        }
+    }
+
+    /// One line for serve's log.
+    pub fn line(&self) -> String {
+        let ignored: u64 = self.ignored.values().sum();
+        format!(
+            "{} messages: {} items refreshed, {} AWS Config items stored, {} deleted, {} created, {} modified, {} findings opened, {} left to retry, {} ignored{}",
+            self.messages,
+            self.refreshed,
+            self.recorded,
+            self.deleted,
+            self.created,
+            self.modified,
+            self.findings_opened,
+            self.retried,
+            ignored,
+            if self.reasons.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", self.reasons.join("; "))
+            }
+        )
+    }
+}
+
+/// One `[[sources]]` event source under `serve`: reads its queue until `stop`, each
+/// batch recorded, judged and routed at once (never waiting for the scheduler). A queue
+/// that cannot be read is reported and retried with back-off; nothing here ends the
+/// server.
+pub fn run_source(
+    store: &Store,
+    config: &Config,
+    rules_dir: &std::path::Path,
+    source: &crate::config::SourceConfig,
+    metrics: &guardrail_server::Metrics,
+    stop: &std::sync::atomic::AtomicBool,
+    say: &(dyn Fn(&str) + Send + Sync),
+) {
+    use std::sync::atomic::Ordering;
+    let Some(e) = &source.events else { return };
+    let name = &source.name;
+    let stopped = || stop.load(Ordering::SeqCst);
+    // Waits in slices so a stop request is seen at once.
+    let pause = |d: Duration| {
+        let until = std::time::Instant::now() + d;
+        while !stopped() && std::time::Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let mut backoff = Duration::from_secs(5);
+    let (mut auditor, runner) = loop {
+        if stopped() {
+            return;
+        }
+        let built = Auditor::new(rules_dir, config)
+            .and_then(|a| EventRunner::new(store, config, &e.queue_url, None).map(|r| (a, r)));
+        match built {
+            Ok(b) => break b,
+            Err(err) => {
+                tracing::error!(source = %name, error = %format!("{err:#}"), "event source cannot start");
+                say(&format!(
+                    "event source {name} cannot start (retrying in {}s): {err:#}",
+                    backoff.as_secs()
+                ));
+                pause(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(300));
+            }
+        }
+    };
+    say(&format!(
+        "event source {name}: reading {}",
+        runner.queue_url()
+    ));
+    backoff = Duration::from_secs(5);
+    while !stopped() {
+        // The scheduler reports and re-audits rule changes; this thread only keeps
+        // judging new events with the rules in force.
+        if let Err(err) = auditor.reload() {
+            tracing::warn!(source = %name, error = %format!("{err:#}"), "rules not reloaded for the event source");
+        }
+        match runner.run_once(&auditor, e.wait_seconds) {
+            Ok(None) => backoff = Duration::from_secs(5),
+            Ok(Some(s)) => {
+                backoff = Duration::from_secs(5);
+                metrics.events.record(&s.counted());
+                if s.findings_opened > 0 {
+                    metrics.record_audit();
+                }
+                say(&format!("event source {name}: {}", s.line()));
+            }
+            Err(err) => {
+                tracing::error!(source = %name, error = %format!("{err:#}"), "event batch failed");
+                say(&format!(
+                    "event source {name}: cannot read or record events (retrying in {}s; messages stay on the queue): {err:#}",
+                    backoff.as_secs()
+                ));
+                pause(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(300));
+            }
+        }
     }
 }

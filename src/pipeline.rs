@@ -33,6 +33,13 @@ pub fn sweep_into(
     Ok(summary)
 }
 
+/// One audit pass at a time in this process: the scheduler and the event sources both
+/// judge due items, and two passes over the same item would both open its finding.
+fn audit_turn() -> std::sync::MutexGuard<'static, ()> {
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    TURN.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Audit and routing against one store with one configuration's routes.
 pub struct Pipeline<'a> {
     store: &'a Store,
@@ -50,6 +57,7 @@ impl<'a> Pipeline<'a> {
     /// Judges everything due (what sweeps changed, and anything an earlier process
     /// stored without judging), then routes the events recorded.
     pub fn audit_due(&self, auditor: &Auditor, delivery: Delivery) -> anyhow::Result<AuditSummary> {
+        let _one = audit_turn();
         let s = auditor.audit_due(self.store)?;
         self.route(delivery)?;
         Ok(s)
@@ -57,6 +65,7 @@ impl<'a> Pipeline<'a> {
 
     /// Judges every active item again, then routes the events recorded.
     pub fn audit_all(&self, auditor: &Auditor) -> anyhow::Result<AuditSummary> {
+        let _one = audit_turn();
         let s = auditor.audit_all(self.store)?;
         self.route(Delivery::Each)?;
         Ok(s)
@@ -131,6 +140,13 @@ pub fn aws_target(
 /// The watcher of one scheduled `[[sources]]` entry.
 pub fn source_watcher(config: &Config, source: &SourceConfig) -> anyhow::Result<Box<dyn Watcher>> {
     let max = config.ingest.max_item_bytes();
+    if let Some(e) = &source.events {
+        anyhow::bail!(
+            "source {} reads events from {} continuously; it has no sweep (run `guardrail serve` or `guardrail events`)",
+            source.name,
+            e.queue_url
+        );
+    }
     if let Some(path) = &source.path {
         return Ok(Box::new(
             ConfigDeliveries::new(LocalDirectory::new(path)).with_max_item_bytes(max),

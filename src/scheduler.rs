@@ -101,17 +101,22 @@ impl Scheduler {
         &self.auditor
     }
 
-    pub fn sources(&self) -> &[SourceConfig] {
+    /// The sources swept on intervals (event sources run on their own threads).
+    pub fn sources(&self) -> Vec<SourceConfig> {
         self.fixed_sources
             .as_deref()
             .unwrap_or(&self.config.sources)
+            .iter()
+            .filter(|s| !s.is_events())
+            .cloned()
+            .collect()
     }
 
     /// Gives new sources a first due time and forgets removed ones. At start-up the
     /// sources are spread over a minute so many of them do not all start together; a
     /// source added or edited later (path, account, interval, ...) is due at once.
     fn schedule(&mut self, startup: bool) {
-        let sources: Vec<SourceConfig> = self.sources().to_vec();
+        let sources: Vec<SourceConfig> = self.sources();
         self.due.retain(|k, _| sources.iter().any(|s| &s.name == k));
         self.defined
             .retain(|k, _| sources.iter().any(|s| &s.name == k));
@@ -183,6 +188,17 @@ impl Scheduler {
         };
         let audit_changed = format!("{:?}{:?}", fresh.audit, fresh.accounts)
             != format!("{:?}{:?}", self.config.audit, self.config.accounts);
+        let events = |c: &Config| -> Vec<SourceConfig> {
+            c.sources
+                .iter()
+                .filter(|s| s.is_events())
+                .cloned()
+                .collect()
+        };
+        if events(&fresh) != events(&self.config) {
+            // Their threads were started with the first configuration.
+            self.say("event sources changed in the config file: restart serve to apply (the running ones keep reading their queues)");
+        }
         self.config = fresh;
         self.schedule(false);
         self.say(&format!(

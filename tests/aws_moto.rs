@@ -1563,3 +1563,153 @@ fn shipped_actions() -> Vec<String> {
         .map(|a| a.as_str().unwrap().to_owned())
         .collect()
 }
+
+/// GET over plain HTTP/1.1 on loopback, with a bearer token; the body.
+fn get(addr: &str, path: &str, token: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    text.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or(text)
+}
+
+#[test]
+fn serve_reads_an_event_source_routes_at_once_and_counts_what_it_ignores() {
+    use std::io::{BufRead, BufReader};
+    let m = moto();
+    boto(
+        &m,
+        "sqs = boto3.client('sqs')\nsqs.create_queue(QueueName='guardrail-events', Attributes={'VisibilityTimeout': '1'})\nvpc = ec2.create_vpc(CidrBlock='10.8.0.0/16')['Vpc']['VpcId']\nec2.create_security_group(GroupName='web', Description='x', VpcId=vpc)\n",
+    );
+    let slack = common::receiver::Receiver::start(common::receiver::Mode::Up {
+        status: 200,
+        content_type: "text/plain",
+        body: "ok".into(),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let hook = dir.path().join("hook.url");
+    std::fs::write(&hook, format!("{}/services/T/B/X", slack.url)).unwrap();
+    let cfg = dir.path().join("g.toml");
+    // A slow AWS source beside it: the event must not wait for its sweep or for a tick.
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"[aws]
+endpoint_url = "{url}"
+regions = ["us-east-1"]
+[[sources]]
+name = "trail"
+events = {{ queue_url = "{url}/123456789012/guardrail-events", wait_seconds = 1 }}
+[[sources]]
+name = "all-of-it"
+aws = {{ regions = ["us-east-1"] }}
+interval_seconds = 3600
+[[notify.routes]]
+name = "sec"
+channel = "slack"
+min_score = 1
+slack_webhook_url = {{ file = "{hook}" }}
+"#,
+            url = m.url,
+            hook = hook.display()
+        ),
+    )
+    .unwrap();
+    let db = common::sqlite();
+    let token = db
+        .run(&["token", "create", "--name", "t", "--role", "viewer"])
+        .stdout
+        .trim()
+        .to_owned();
+    let mut env = aws_env(&m);
+    env.retain(|(k, _)| *k != "AWS_ENDPOINT_URL");
+    let child = Command::new(env!("CARGO_BIN_EXE_guardrail"))
+        .args([
+            "--database",
+            &db.url,
+            "--config",
+            &cfg.display().to_string(),
+        ])
+        // A scheduler poll far longer than the test: routing must not ride on it.
+        .args(["serve", "--listen", "127.0.0.1:0", "--poll", "3600"])
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .env_remove("GUARDRAIL_DATABASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start serve");
+    let mut child = common::Running(child);
+    let stdout = child.0.stdout.take().unwrap();
+    let (tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let serving = common::wait_for(
+        &lines,
+        "guardrail is serving http://",
+        Duration::from_secs(90),
+    );
+    let addr = serving
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .unwrap()
+        .to_owned();
+    common::wait_for(
+        &lines,
+        "event source trail: reading",
+        Duration::from_secs(60),
+    );
+    boto(
+        &m,
+        &format!("{EVENT_HELPERS}\nsg = group('web')\nec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=[{{'IpProtocol':'tcp','FromPort':22,'ToPort':22,'IpRanges':[{{'CidrIp':'0.0.0.0/0'}}]}}])\nsend(cloudtrail('AuthorizeSecurityGroupIngress', {{'groupId': sg}}))\nsend('{{not json')\nsend(cloudtrail('DescribeNothing', {{}}))\n"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let named = loop {
+        let named = slack.received().iter().any(|r| {
+            let b = String::from_utf8_lossy(&r.body);
+            b.contains("Changed by") && b.contains("assumed-role/deploy/alice")
+        });
+        if named || Instant::now() > deadline {
+            break named;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(
+        named,
+        "no Slack message naming the actor: {:?}",
+        slack.received().len()
+    );
+    // Every message is counted, whatever became of it, and the ignored ones by reason.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let metrics = loop {
+        let body = get(&addr, "/metrics", &token);
+        let counted = body.contains("guardrail_event_messages_total 3");
+        if counted || Instant::now() > deadline {
+            break body;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    for line in [
+        "guardrail_event_messages_total 3",
+        "guardrail_event_refreshes_total 1",
+        "guardrail_events_ignored_total{reason=\"malformed\"} 1",
+        "guardrail_events_ignored_total{reason=\"unknown_event\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} not in:\n{metrics}");
+    }
+    let _ = child.0.kill();
+    let _ = child.0.wait();
+    assert_eq!(open(&db, "ec2/sg_admin_ports_open"), vec!["web".to_owned()]);
+}

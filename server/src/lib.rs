@@ -48,6 +48,54 @@ pub struct Metrics {
     pub findings_changed: tokio::sync::Notify,
     /// The scheduler's sources and when each is next due (shown on the sweeps page).
     schedule: std::sync::Mutex<Vec<ScheduledSource>>,
+    /// What the event sources did with the messages they received.
+    pub events: EventCounters,
+}
+
+/// Event-source counters, summed over every event source of this process.
+#[derive(Debug, Default)]
+pub struct EventCounters {
+    pub messages: AtomicU64,
+    pub refreshed: AtomicU64,
+    pub recorded: AtomicU64,
+    pub deleted: AtomicU64,
+    pub retried: AtomicU64,
+    /// Events not acted on, by reason (`malformed`, `unknown_event`, ...).
+    ignored: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
+}
+
+/// One batch as the event source counted it.
+#[derive(Debug, Default)]
+pub struct EventBatch<'a> {
+    pub messages: u64,
+    pub refreshed: u64,
+    pub recorded: u64,
+    pub deleted: u64,
+    pub retried: u64,
+    pub ignored: Vec<(&'a str, u64)>,
+}
+
+impl EventCounters {
+    pub fn record(&self, b: &EventBatch) {
+        self.messages.fetch_add(b.messages, Ordering::Relaxed);
+        self.refreshed.fetch_add(b.refreshed, Ordering::Relaxed);
+        self.recorded.fetch_add(b.recorded, Ordering::Relaxed);
+        self.deleted.fetch_add(b.deleted, Ordering::Relaxed);
+        self.retried.fetch_add(b.retried, Ordering::Relaxed);
+        let mut ignored = self.ignored.lock().unwrap_or_else(|p| p.into_inner());
+        for (why, n) in &b.ignored {
+            *ignored.entry((*why).to_owned()).or_default() += n;
+        }
+    }
+
+    pub fn ignored(&self) -> Vec<(String, u64)> {
+        self.ignored
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect()
+    }
 }
 
 /// One scheduled source as the scheduler last planned it.

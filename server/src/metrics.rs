@@ -29,6 +29,11 @@ struct RuleStatus {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Reason {
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SweepSource {
     source: String,
     status: String,
@@ -172,11 +177,45 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, AppError
             &m.notifications_failed,
         ),
         ("guardrail_http_requests", "HTTP requests served by this process", &m.http_requests),
+        (
+            "guardrail_event_messages",
+            "Event messages received from event-source queues by this process",
+            &m.events.messages,
+        ),
+        (
+            "guardrail_event_refreshes",
+            "Items re-read because an event named them (one per item per burst)",
+            &m.events.refreshed,
+        ),
+        (
+            "guardrail_event_config_items",
+            "AWS Config item-change events stored as delivered",
+            &m.events.recorded,
+        ),
+        (
+            "guardrail_event_deletions",
+            "Items recorded deleted after an event and AWS's not-found for that one id",
+            &m.events.deleted,
+        ),
+        (
+            "guardrail_event_retries",
+            "Event messages left on the queue because the refresh failed (they come again)",
+            &m.events.retried,
+        ),
     ] {
         let c: Counter = Counter::default();
         c.inc_by(v.load(Ordering::Relaxed));
         registry.register(name, help, c);
     }
+    let ignored = Family::<Reason, Counter>::default();
+    for (reason, n) in m.events.ignored() {
+        ignored.get_or_create(&Reason { reason }).inc_by(n);
+    }
+    registry.register(
+        "guardrail_events_ignored",
+        "Events not acted on, by reason (malformed, unknown_event, unknown_account, not_refreshable); the log says why for each",
+        ignored,
+    );
     let mut out = String::new();
     encode(&mut out, &registry)
         .map_err(|e| AppError::Internal(format!("cannot write the metrics: {e}")))?;

@@ -27,20 +27,14 @@ pub struct Args {
 pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
     let store = ctx.open_store()?;
     let auditor = Auditor::new(&ctx.rules_dir, &ctx.config)?;
-    let runner = EventRunner::new(
-        &store,
-        &ctx.config,
-        &auditor,
-        &a.queue_url,
-        a.endpoint_url.as_deref(),
-    )?;
+    let runner = EventRunner::new(&store, &ctx.config, &a.queue_url, a.endpoint_url.as_deref())?;
     loop {
         let wait = if a.once {
             a.wait_seconds.min(1)
         } else {
             a.wait_seconds
         };
-        match runner.run_once(wait)? {
+        match runner.run_once(&auditor, wait)? {
             Some(s) => println!("{}", serde_json::to_string(&s)?),
             None if a.once => return Ok(ExitCode::SUCCESS),
             None => {}

@@ -87,6 +87,7 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
     let state = AppState::new(store.clone(), settings.clone(), metrics.clone())
         .map_err(|e| anyhow::anyhow!("{e:#} (from --listen or the [server] table)"))?
         .with_compliance(compliance);
+    let (event_store, event_metrics) = (store.clone(), metrics.clone());
     let mut scheduler = Scheduler::new(
         store,
         ctx.rules_dir.clone(),
@@ -112,6 +113,16 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
             .clone()
             .unwrap_or_else(|| format!("http://{addr}/"));
         println!("guardrail is serving {shown} (database {shown_db})");
+        let events: Vec<String> = ctx
+            .config
+            .sources
+            .iter()
+            .filter(|s| s.is_events())
+            .map(|s| format!("{} ({})", s.name, s.describe()))
+            .collect();
+        if !events.is_empty() {
+            println!("event sources: {}", events.join(", "));
+        }
         println!(
             "sources: {}",
             if scheduler.sources().is_empty() {
@@ -131,6 +142,26 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
         let scheduler_thread = std::thread::Builder::new()
             .name("scheduler".into())
             .spawn(move || scheduler.run(&sched_stop, poll, true))?;
+        // Each event source reads its queue on its own thread, so an event is judged
+        // and routed in seconds even while a long sweep runs.
+        let mut event_threads = Vec::new();
+        for source in ctx.config.sources.iter().filter(|s| s.is_events()) {
+            let (source, stop) = (source.clone(), stop.clone());
+            let (store, config, rules_dir, metrics) = (
+                event_store.clone(),
+                ctx.config.clone(),
+                ctx.rules_dir.clone(),
+                event_metrics.clone(),
+            );
+            event_threads.push(
+                std::thread::Builder::new()
+                    .name(format!("events {}", source.name))
+                    .spawn(move || {
+                        let say = |line: &str| println!("{} {line}", chrono::Utc::now().format("%H:%M:%S"));
+                        crate::events::run_source(&store, &config, &rules_dir, &source, &metrics, &stop, &say);
+                    })?,
+            );
+        }
         let server_stop = stop.clone();
         guardrail_server::serve(listener, state, async move {
             shutdown_signal().await;
@@ -140,6 +171,11 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
         .await?;
         // The server may also stop on its own (an I/O error); stop the scheduler too.
         stop.store(true, Ordering::SeqCst);
+        for t in event_threads {
+            if tokio::task::spawn_blocking(move || t.join()).await?.is_err() {
+                println!("an event source thread panicked; see the log above");
+            }
+        }
         let joined = tokio::task::spawn_blocking(move || scheduler_thread.join()).await?;
         match joined {
             Ok(result) => result?,

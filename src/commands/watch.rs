@@ -44,6 +44,7 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
             path: Some(path.clone()),
             url: None,
             aws: None,
+            events: None,
             interval_seconds: interval.as_secs_f64(),
         }]
     });
@@ -56,6 +57,15 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
         Arc::default(),
         Box::new(|line| println!("{line}")),
     )?;
+    if a.source.is_none() {
+        for s in ctx.config.sources.iter().filter(|s| s.is_events()) {
+            println!(
+                "note: event source {} ({}) is read by `guardrail serve` or `guardrail events`, not by watch",
+                s.name,
+                s.describe()
+            );
+        }
+    }
     for e in &scheduler.auditor().rules.load_errors {
         println!("rule error: {e}");
     }
