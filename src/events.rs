@@ -214,13 +214,26 @@ impl<'a> EventRunner<'a> {
                 }
                 Refreshed::Gone => {
                     // AWS said so for this one id: the only deletion outside a sweep.
-                    summary.deleted += 1;
-                    record(
-                        &mut ingestor,
-                        origin,
-                        Some(actor),
-                        Effect::Delete(key, Utc::now()),
-                    )?;
+                    // The event may name it otherwise than its item id (IAM by name).
+                    match self.store.active_item_named(
+                        &key.account,
+                        &key.resource_type,
+                        &key.resource_id,
+                    )? {
+                        Some(stored) => {
+                            summary.deleted += 1;
+                            record(
+                                &mut ingestor,
+                                origin,
+                                Some(actor),
+                                Effect::Delete(stored, Utc::now()),
+                            )?;
+                        }
+                        None => summary.note(format!(
+                            "{} {}: gone, and never stored (nothing to record)",
+                            key.resource_type, key.resource_id
+                        )),
+                    }
                 }
                 Refreshed::NotRefreshable => {
                     tracing::warn!(resource_type = %key.resource_type, id = %key.resource_id, "no single-item read for this type: the next sweep records the change");

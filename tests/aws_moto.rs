@@ -1467,12 +1467,25 @@ fn an_ingress_event_refreshes_one_group_opens_the_finding_and_names_the_actor_in
 /// The event source's only non-read calls are sqs:ReceiveMessage and
 /// sqs:DeleteMessageBatch (allowed by sqs:DeleteMessage), on exactly its own queue;
 /// everything else it calls (the refresh) is a read the shipped policy allows.
+/// IAM and S3 items and their events, so the event source's reads of each (and the
+/// Get call that confirms a deletion) are checked against the shipped policy.
+const IAM_S3: &str = r#"
+doc = json.dumps({'Version':'2012-10-17','Statement':[{'Effect':'Allow','Principal':{'Service':'ec2.amazonaws.com'},'Action':'sts:AssumeRole'}]})
+iam.create_role(RoleName='app', AssumeRolePolicyDocument=doc)
+iam.create_user(UserName='bob')
+s3.create_bucket(Bucket='event-bucket')
+send(cloudtrail('TagRole', {'roleName': 'app'}, source='iam.amazonaws.com'))
+send(cloudtrail('TagUser', {'userName': 'bob'}, source='iam.amazonaws.com'))
+send(cloudtrail('DeleteRole', {'roleName': 'ghost'}, source='iam.amazonaws.com'))
+send(cloudtrail('PutBucketPolicy', {'bucketName': 'event-bucket'}, source='s3.amazonaws.com'))
+"#;
+
 #[test]
 fn the_event_source_only_receives_and_deletes_on_its_own_queue() {
     let m = moto();
     boto(
         &m,
-        &format!("sqs = boto3.client('sqs')\nsqs.create_queue(QueueName='guardrail-events')\nsqs.create_queue(QueueName='other')\nvpc = ec2.create_vpc(CidrBlock='10.7.0.0/16')['Vpc']['VpcId']\nec2.create_security_group(GroupName='web', Description='x', VpcId=vpc)\n{EVENT_HELPERS}\nsend(cloudtrail('AuthorizeSecurityGroupIngress', {{'groupId': group('web')}}))\nsend(cloudtrail('AuthorizeSecurityGroupIngress', {{'groupId': group('web')}}))\n"),
+        &format!("sqs = boto3.client('sqs')\nsqs.create_queue(QueueName='guardrail-events')\nsqs.create_queue(QueueName='other')\nvpc = ec2.create_vpc(CidrBlock='10.7.0.0/16')['Vpc']['VpcId']\nec2.create_security_group(GroupName='web', Description='x', VpcId=vpc)\n{EVENT_HELPERS}\nsend(cloudtrail('AuthorizeSecurityGroupIngress', {{'groupId': group('web')}}))\nsend(cloudtrail('AuthorizeSecurityGroupIngress', {{'groupId': group('web')}}))\n{IAM_S3}"),
     );
     let p = proxy(&m, 0);
     let dir = tempfile::tempdir().unwrap();
@@ -1499,7 +1512,15 @@ fn the_event_source_only_receives_and_deletes_on_its_own_queue() {
         &env,
     );
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
-    assert!(r.stdout.contains("\"refreshed\":1"), "{}", r.stdout);
+    let refreshed: u64 = batches(&r)
+        .iter()
+        .map(|s| s["refreshed"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        refreshed, 5,
+        "group, role, user, bucket, deleted role: {}",
+        r.stdout
+    );
     let log = std::fs::read_to_string(&p.log).unwrap();
     let ops: Vec<Value> = log
         .lines()
@@ -1712,4 +1733,95 @@ slack_webhook_url = {{ file = "{hook}" }}
     let _ = child.0.kill();
     let _ = child.0.wait();
     assert_eq!(open(&db, "ec2/sg_admin_ports_open"), vec!["web".to_owned()]);
+}
+
+#[test]
+fn iam_and_s3_events_refresh_the_named_role_and_bucket_and_a_deleted_role_by_its_name() {
+    let m = moto();
+    boto(
+        &m,
+        "sqs = boto3.client('sqs')\nsqs.create_queue(QueueName='guardrail-events', Attributes={'VisibilityTimeout': '1'})\ndoc = json.dumps({'Version':'2012-10-17','Statement':[{'Effect':'Allow','Principal':{'Service':'ec2.amazonaws.com'},'Action':'sts:AssumeRole'}]})\niam.create_role(RoleName='app', AssumeRolePolicyDocument=doc)\niam.create_role(RoleName='old-app', AssumeRolePolicyDocument=doc)\ns3.create_bucket(Bucket='data-bucket')\n",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("g.toml");
+    std::fs::write(&cfg, "[aws]\nregions = [\"us-east-1\"]\n").unwrap();
+    let cfg = cfg.to_string_lossy().into_owned();
+    let db = common::sqlite();
+    let r = sweep_via(&db, &m, &m.url, &["--only", "iam,s3"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let sum = |r: &common::Run, field: &str| -> u64 {
+        batches(r)
+            .iter()
+            .map(|s| s[field].as_u64().unwrap_or(0))
+            .sum()
+    };
+    let iam_event = |name: &str, request: &str| {
+        format!("send(cloudtrail('{name}', {request}, source='iam.amazonaws.com'))")
+    };
+    let s3_event = |name: &str| {
+        format!("send(cloudtrail('{name}', {{'bucketName': 'data-bucket'}}, source='s3.amazonaws.com'))")
+    };
+
+    // Events for unchanged items re-read them in the sweep's own shape: nothing new.
+    boto(
+        &m,
+        &format!(
+            "{EVENT_HELPERS}\n{}\n{}\n",
+            iam_event("TagRole", "{'roleName': 'app'}"),
+            s3_event("PutBucketTagging")
+        ),
+    );
+    let r = events_once(&db, &m, &cfg, &[]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(sum(&r, "refreshed"), 2, "{}", r.stdout);
+    assert_eq!(
+        (sum(&r, "created"), sum(&r, "modified")),
+        (0, 0),
+        "a refresh of an unchanged item must equal the sweep's item: {}",
+        r.stdout
+    );
+
+    // The trust policy opened to anyone and the bucket made public: both judged now.
+    boto(
+        &m,
+        &format!(
+            "{EVENT_HELPERS}\niam.update_assume_role_policy(RoleName='app', PolicyDocument=json.dumps({{'Version':'2012-10-17','Statement':[{{'Effect':'Allow','Principal':{{'AWS':'*'}},'Action':'sts:AssumeRole'}}]}}))\n{}\ns3.put_bucket_policy(Bucket='data-bucket', Policy=json.dumps({{'Version':'2012-10-17','Statement':[{{'Effect':'Allow','Principal':'*','Action':'s3:GetObject','Resource':'arn:aws:s3:::data-bucket/*'}}]}}))\n{}\n",
+            iam_event("UpdateAssumeRolePolicy", "{'roleName': 'app'}"),
+            s3_event("PutBucketPolicy")
+        ),
+    );
+    let r = events_once(&db, &m, &cfg, &[]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(sum(&r, "modified"), 2, "{}", r.stdout);
+    assert!(open(&db, "iam/role_trust_anyone").contains(&"app".to_owned()));
+    assert!(open(&db, "s3/bucket_policy_public").contains(&"data-bucket".to_owned()));
+    let history = db.run(&["history", "app", "--format", "json"]).json();
+    assert_eq!(
+        history["revisions"][0]["actor"]["event_name"], "iam:UpdateAssumeRolePolicy",
+        "{history}"
+    );
+
+    // A role deleted: the event names it by name, the item is keyed by its role id;
+    // exactly that role is recorded deleted, the other stays.
+    boto(
+        &m,
+        &format!(
+            "{EVENT_HELPERS}\niam.delete_role(RoleName='old-app')\n{}\n{}\n",
+            iam_event("DeleteRole", "{'roleName': 'old-app'}"),
+            iam_event("DeleteRole", "{'roleName': 'app'}")
+        ),
+    );
+    let r = events_once(&db, &m, &cfg, &[]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(sum(&r, "deleted"), 1, "{}", r.stdout);
+    let items = db.run(&["items", "--format", "json"]).json();
+    let active = |name: &str| {
+        items
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["name"] == name && i["resource_type"] == "AWS::IAM::Role")
+    };
+    assert!(!active("old-app"), "{items}");
+    assert!(active("app"), "{items}");
 }

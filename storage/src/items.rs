@@ -11,6 +11,7 @@ use serde_json::Value;
 use crate::query::{like_pattern, lower, page_limit, tag_expr, utc};
 use crate::schema::items;
 use crate::{with_conn, StorageError, Store};
+use guardrail_model::ItemKey;
 
 #[derive(Debug, Clone, Serialize, Queryable, Selectable)]
 #[diesel(table_name = items)]
@@ -174,6 +175,39 @@ impl Store {
                 .select(ItemRow::as_select())
                 .first(conn)
                 .optional()?
+        }))
+    }
+
+    /// The active item an event names, in one account and type: by its id, else (IAM
+    /// principals, which events name by name) by name, else by ARN.
+    pub fn active_item_named(
+        &self,
+        account: &str,
+        resource_type: &str,
+        reference: &str,
+    ) -> Result<Option<ItemKey>, StorageError> {
+        let r = reference.to_owned();
+        let found: Option<ItemRow> = with_conn!(self, conn => {
+            let base = || {
+                items::table
+                    .filter(items::account.eq(account))
+                    .filter(items::resource_type.eq(resource_type))
+                    .filter(items::active.eq(true))
+                    .select(ItemRow::as_select())
+            };
+            match base().filter(items::resource_id.eq(&r)).first(conn).optional()? {
+                Some(i) => Some(i),
+                None => match base().filter(items::name.eq(&r)).first(conn).optional()? {
+                    Some(i) => Some(i),
+                    None => base().filter(items::arn.eq(&r)).first(conn).optional()?,
+                },
+            }
+        });
+        Ok(found.map(|i| ItemKey {
+            account: i.account,
+            region: i.region,
+            resource_type: i.resource_type,
+            resource_id: i.resource_id,
         }))
     }
 

@@ -92,7 +92,7 @@ impl<T: Ec2Type> AwsLister for Ec2<T> {
         Ok(items_of::<T>(ctx, &elements))
     }
 
-    async fn read_one(&self, ctx: &Context, id: &str) -> Option<ReadOne> {
+    async fn read_one(&self, ctx: &Context, _resource_type: &str, id: &str) -> Option<ReadOne> {
         let client = aws_sdk_ec2::Client::new(&ctx.config);
         Some(match T::describe_one(&client, ctx, id).await? {
             Err(e) => Err(e),

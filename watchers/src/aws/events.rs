@@ -74,6 +74,79 @@ targets! {
     "sns" "AddPermission" => "AWS::SNS::Topic" at ["requestParameters.topicArn"];
     "sns" "RemovePermission" => "AWS::SNS::Topic" at ["requestParameters.topicArn"];
     "sns" "DeleteTopic" => "AWS::SNS::Topic" at ["requestParameters.topicArn"] deletes;
+    "iam" "CreateRole" => "AWS::IAM::Role" at ["requestParameters.roleName"];
+    "iam" "UpdateRole" => "AWS::IAM::Role" at ["requestParameters.roleName"];
+    "iam" "UpdateAssumeRolePolicy" => "AWS::IAM::Role" at ["requestParameters.roleName"];
+    "iam" "AttachRolePolicy" => "AWS::IAM::Role" at ["requestParameters.roleName"];
+    "iam" "DetachRolePolicy" => "AWS::IAM::Role" at ["requestParameters.roleName"];
+    "iam" "PutRolePolicy" => "AWS::IAM::Role" at ["requestParameters.roleName"];
+    "iam" "DeleteRolePolicy" => "AWS::IAM::Role" at ["requestParameters.roleName"];
+    "iam" "PutRolePermissionsBoundary" => "AWS::IAM::Role" at ["requestParameters.roleName"];
+    "iam" "DeleteRolePermissionsBoundary" => "AWS::IAM::Role" at ["requestParameters.roleName"];
+    "iam" "TagRole" => "AWS::IAM::Role" at ["requestParameters.roleName"];
+    "iam" "UntagRole" => "AWS::IAM::Role" at ["requestParameters.roleName"];
+    "iam" "AddRoleToInstanceProfile" => "AWS::IAM::Role" at ["requestParameters.roleName"];
+    "iam" "RemoveRoleFromInstanceProfile" => "AWS::IAM::Role" at ["requestParameters.roleName"];
+    "iam" "DeleteRole" => "AWS::IAM::Role" at ["requestParameters.roleName"] deletes;
+    "iam" "CreateUser" => "AWS::IAM::User" at ["requestParameters.userName"];
+    "iam" "UpdateUser" => "AWS::IAM::User" at ["requestParameters.userName"];
+    "iam" "AttachUserPolicy" => "AWS::IAM::User" at ["requestParameters.userName"];
+    "iam" "DetachUserPolicy" => "AWS::IAM::User" at ["requestParameters.userName"];
+    "iam" "PutUserPolicy" => "AWS::IAM::User" at ["requestParameters.userName"];
+    "iam" "DeleteUserPolicy" => "AWS::IAM::User" at ["requestParameters.userName"];
+    "iam" "PutUserPermissionsBoundary" => "AWS::IAM::User" at ["requestParameters.userName"];
+    "iam" "DeleteUserPermissionsBoundary" => "AWS::IAM::User" at ["requestParameters.userName"];
+    "iam" "CreateLoginProfile" => "AWS::IAM::User" at ["requestParameters.userName"];
+    "iam" "UpdateLoginProfile" => "AWS::IAM::User" at ["requestParameters.userName"];
+    "iam" "DeleteLoginProfile" => "AWS::IAM::User" at ["requestParameters.userName"];
+    "iam" "EnableMFADevice" => "AWS::IAM::User" at ["requestParameters.userName"];
+    "iam" "DeactivateMFADevice" => "AWS::IAM::User" at ["requestParameters.userName"];
+    "iam" "AddUserToGroup" => "AWS::IAM::User" at ["requestParameters.userName"];
+    "iam" "RemoveUserFromGroup" => "AWS::IAM::User" at ["requestParameters.userName"];
+    "iam" "TagUser" => "AWS::IAM::User" at ["requestParameters.userName"];
+    "iam" "UntagUser" => "AWS::IAM::User" at ["requestParameters.userName"];
+    "iam" "CreateAccessKey" => "AWS::IAM::User" at ["requestParameters.userName", "responseElements.accessKey.userName"];
+    "iam" "UpdateAccessKey" => "AWS::IAM::User" at ["requestParameters.userName", "responseElements.accessKey.userName"];
+    "iam" "DeleteAccessKey" => "AWS::IAM::User" at ["requestParameters.userName", "responseElements.accessKey.userName"];
+    "iam" "DeleteUser" => "AWS::IAM::User" at ["requestParameters.userName"] deletes;
+    "iam" "CreateGroup" => "AWS::IAM::Group" at ["requestParameters.groupName"];
+    "iam" "UpdateGroup" => "AWS::IAM::Group" at ["requestParameters.groupName"];
+    "iam" "AttachGroupPolicy" => "AWS::IAM::Group" at ["requestParameters.groupName"];
+    "iam" "DetachGroupPolicy" => "AWS::IAM::Group" at ["requestParameters.groupName"];
+    "iam" "PutGroupPolicy" => "AWS::IAM::Group" at ["requestParameters.groupName"];
+    "iam" "DeleteGroupPolicy" => "AWS::IAM::Group" at ["requestParameters.groupName"];
+    "iam" "DeleteGroup" => "AWS::IAM::Group" at ["requestParameters.groupName"] deletes;
+    "iam" "CreatePolicy" => "AWS::IAM::Policy" at ["responseElements.policy.arn"];
+    "iam" "CreatePolicyVersion" => "AWS::IAM::Policy" at ["requestParameters.policyArn"];
+    "iam" "DeletePolicyVersion" => "AWS::IAM::Policy" at ["requestParameters.policyArn"];
+    "iam" "SetDefaultPolicyVersion" => "AWS::IAM::Policy" at ["requestParameters.policyArn"];
+    "iam" "TagPolicy" => "AWS::IAM::Policy" at ["requestParameters.policyArn"];
+    "iam" "UntagPolicy" => "AWS::IAM::Policy" at ["requestParameters.policyArn"];
+    "iam" "DeletePolicy" => "AWS::IAM::Policy" at ["requestParameters.policyArn"] deletes;
+    "s3" "CreateBucket" => "AWS::S3::Bucket" at ["requestParameters.bucketName"];
+    "s3" "PutBucketPolicy" => "AWS::S3::Bucket" at ["requestParameters.bucketName"];
+    "s3" "DeleteBucketPolicy" => "AWS::S3::Bucket" at ["requestParameters.bucketName"];
+    "s3" "PutBucketAcl" => "AWS::S3::Bucket" at ["requestParameters.bucketName"];
+    "s3" "PutBucketPublicAccessBlock" => "AWS::S3::Bucket" at ["requestParameters.bucketName"];
+    "s3" "DeleteBucketPublicAccessBlock" => "AWS::S3::Bucket" at ["requestParameters.bucketName"];
+    "s3" "PutBucketEncryption" => "AWS::S3::Bucket" at ["requestParameters.bucketName"];
+    "s3" "DeleteBucketEncryption" => "AWS::S3::Bucket" at ["requestParameters.bucketName"];
+    "s3" "PutBucketVersioning" => "AWS::S3::Bucket" at ["requestParameters.bucketName"];
+    "s3" "PutBucketLogging" => "AWS::S3::Bucket" at ["requestParameters.bucketName"];
+    "s3" "PutBucketOwnershipControls" => "AWS::S3::Bucket" at ["requestParameters.bucketName"];
+    "s3" "DeleteBucketOwnershipControls" => "AWS::S3::Bucket" at ["requestParameters.bucketName"];
+    "s3" "PutBucketTagging" => "AWS::S3::Bucket" at ["requestParameters.bucketName"];
+    "s3" "DeleteBucketTagging" => "AWS::S3::Bucket" at ["requestParameters.bucketName"];
+    "s3" "PutBucketLifecycle" => "AWS::S3::Bucket" at ["requestParameters.bucketName"];
+    "s3" "DeleteBucketLifecycle" => "AWS::S3::Bucket" at ["requestParameters.bucketName"];
+    "s3" "PutBucketWebsite" => "AWS::S3::Bucket" at ["requestParameters.bucketName"];
+    "s3" "DeleteBucketWebsite" => "AWS::S3::Bucket" at ["requestParameters.bucketName"];
+    "s3" "PutBucketCors" => "AWS::S3::Bucket" at ["requestParameters.bucketName"];
+    "s3" "DeleteBucketCors" => "AWS::S3::Bucket" at ["requestParameters.bucketName"];
+    "s3" "PutBucketReplication" => "AWS::S3::Bucket" at ["requestParameters.bucketName"];
+    "s3" "DeleteBucketReplication" => "AWS::S3::Bucket" at ["requestParameters.bucketName"];
+    "s3" "PutBucketNotification" => "AWS::S3::Bucket" at ["requestParameters.bucketName"];
+    "s3" "DeleteBucket" => "AWS::S3::Bucket" at ["requestParameters.bucketName"] deletes;
 }
 
 /// Why an event was not acted on; each is counted (`/metrics`) and logged.
@@ -235,7 +308,7 @@ pub async fn refresh(listers: &[Box<dyn AwsListerDyn>], ctx: &Context, key: &Ite
     else {
         return Refreshed::NotRefreshable;
     };
-    match l.read_one(ctx, &key.resource_id).await {
+    match l.read_one(ctx, &key.resource_type, &key.resource_id).await {
         None => Refreshed::NotRefreshable,
         Some(Ok(Some(o))) => Refreshed::Item(Box::new(o)),
         Some(Ok(None)) => Refreshed::Gone,

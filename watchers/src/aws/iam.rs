@@ -9,13 +9,17 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use aws_sdk_iam::error::ProvideErrorMetadata;
-use aws_sdk_iam::types::{AttachedPolicy, EntityType, PolicyDetail, Tag, UserDetail};
+use aws_sdk_iam::types::{
+    AttachedPolicy, EntityType, GroupDetail, ManagedPolicyDetail, PolicyDetail, RoleDetail, Tag,
+    UserDetail,
+};
 use aws_sdk_iam::Client;
 use futures::stream::{self, StreamExt};
 use serde_json::{json, Value};
 
 use super::{
     all_pages, describe, tag_pairs, time, AwsLister, Context, ItemDoc, Listed, Problem, Reach,
+    ReadOne,
 };
 
 pub struct Iam;
@@ -251,6 +255,161 @@ async fn aws_managed_policy(
     )
 }
 
+fn role_doc(
+    ctx: &Context,
+    r: &RoleDetail,
+    extra: &Value,
+) -> Result<guardrail_model::Observation, String> {
+    let (tag_list, tag_map) = tags(r.tags());
+    let conf = json!({
+        "path": r.path(), "roleName": r.role_name(), "roleId": r.role_id(), "arn": r.arn(),
+        "createDate": time(r.create_date()),
+        "description": extra.get("description"),
+        "maxSessionDuration": extra.get("maxSessionDuration"),
+        "assumeRolePolicyDocument": r.assume_role_policy_document(),
+        "instanceProfileList": r.instance_profile_list().iter().map(|p| json!({"instanceProfileName": p.instance_profile_name(), "arn": p.arn()})).collect::<Vec<_>>(),
+        "rolePolicyList": inline(r.role_policy_list()),
+        "attachedManagedPolicies": attached(r.attached_managed_policies()),
+        "permissionsBoundary": r.permissions_boundary().map(|b| json!({"permissionsBoundaryArn": b.permissions_boundary_arn()})),
+        "roleLastUsed": r.role_last_used().map(|l| json!({"lastUsedDate": time(l.last_used_date()), "region": l.region()})),
+        "tags": tag_list,
+    });
+    iam_item(
+        ctx,
+        "AWS::IAM::Role",
+        r.role_id().unwrap_or_default(),
+        r.role_name(),
+        r.arn().unwrap_or_default().to_owned(),
+        conf,
+        tag_map,
+    )
+}
+
+fn group_doc(ctx: &Context, g: &GroupDetail) -> Result<guardrail_model::Observation, String> {
+    let conf = json!({
+        "path": g.path(), "groupName": g.group_name(), "groupId": g.group_id(), "arn": g.arn(),
+        "createDate": time(g.create_date()),
+        "groupPolicyList": inline(g.group_policy_list()),
+        "attachedManagedPolicies": attached(g.attached_managed_policies()),
+    });
+    iam_item(
+        ctx,
+        "AWS::IAM::Group",
+        g.group_id().unwrap_or_default(),
+        g.group_name(),
+        g.arn().unwrap_or_default().to_owned(),
+        conf,
+        BTreeMap::new(),
+    )
+}
+
+fn policy_doc(
+    ctx: &Context,
+    p: &ManagedPolicyDetail,
+) -> Result<guardrail_model::Observation, String> {
+    let conf = json!({
+        "policyName": p.policy_name(), "policyId": p.policy_id(), "arn": p.arn(), "path": p.path(),
+        "defaultVersionId": p.default_version_id(),
+        "attachmentCount": p.attachment_count(),
+        "permissionsBoundaryUsageCount": p.permissions_boundary_usage_count(),
+        "isAttachable": p.is_attachable(),
+        "description": p.description(),
+        "createDate": time(p.create_date()),
+        "updateDate": time(p.update_date()),
+        "policyVersionList": p.policy_version_list().iter().map(|v| json!({
+            "document": v.document(), "versionId": v.version_id(),
+            "isDefaultVersion": v.is_default_version(), "createDate": time(v.create_date()),
+        })).collect::<Vec<_>>(),
+    });
+    iam_item(
+        ctx,
+        "AWS::IAM::Policy",
+        p.policy_id().unwrap_or_default(),
+        p.policy_name(),
+        p.arn().unwrap_or_default().to_owned(),
+        conf,
+        BTreeMap::new(),
+    )
+}
+
+/// One principal or managed policy, for an event-driven refresh: the details call
+/// narrowed to its entity type (the same shape a sweep stores), the one matching
+/// `name` (a name, id or ARN) kept. Absent from that complete listing, the item's own
+/// Get call must also say NoSuchEntity before it counts as gone.
+async fn read_one(client: &Client, ctx: &Context, resource_type: &str, name: &str) -> ReadOne {
+    let entity = match resource_type {
+        "AWS::IAM::User" => EntityType::User,
+        "AWS::IAM::Role" => EntityType::Role,
+        "AWS::IAM::Group" => EntityType::Group,
+        "AWS::IAM::Policy" => EntityType::LocalManagedPolicy,
+        other => return Err(format!("IAM cannot read {other} items one at a time")),
+    };
+    let pages = client
+        .get_account_authorization_details()
+        .filter(entity.clone())
+        .into_paginator()
+        .send();
+    let pages = all_pages(ctx, "iam:GetAccountAuthorizationDetails", pages).await?;
+    let is = |n: Option<&str>, id: Option<&str>, arn: Option<&str>| {
+        [n, id, arn].contains(&Some(name))
+    };
+    for page in &pages {
+        if let Some(u) = page
+            .user_detail_list()
+            .iter()
+            .find(|u| is(u.user_name(), u.user_id(), u.arn()))
+        {
+            let extras = user_extras(client, ctx, u.user_name().unwrap_or_default()).await?;
+            return user_doc(ctx, u, extras).map(Some);
+        }
+        if let Some(r) = page
+            .role_detail_list()
+            .iter()
+            .find(|r| is(r.role_name(), r.role_id(), r.arn()))
+        {
+            let role_name = r.role_name().unwrap_or_default();
+            let got = {
+                let _p = ctx.permit().await;
+                client.get_role().role_name(role_name).send().await
+            }
+            .map_err(|e| format!("iam:GetRole {role_name} failed: {}", describe(&e)))?;
+            let extra = got.role().map_or(Value::Null, |r| {
+                json!({"maxSessionDuration": r.max_session_duration(), "description": r.description()})
+            });
+            return role_doc(ctx, r, &extra).map(Some);
+        }
+        if let Some(g) = page
+            .group_detail_list()
+            .iter()
+            .find(|g| is(g.group_name(), g.group_id(), g.arn()))
+        {
+            return group_doc(ctx, g).map(Some);
+        }
+        if let Some(p) = page
+            .policies()
+            .iter()
+            .find(|p| is(p.policy_name(), p.policy_id(), p.arn()))
+        {
+            return policy_doc(ctx, p).map(Some);
+        }
+    }
+    // Not listed: only the item's own answer may say it is gone.
+    let _p = ctx.permit().await;
+    let answer = match entity {
+        EntityType::User => client.get_user().user_name(name).send().await.map(|_| ()).map_err(|e| (e.code().map(str::to_owned), describe(&e))),
+        EntityType::Role => client.get_role().role_name(name).send().await.map(|_| ()).map_err(|e| (e.code().map(str::to_owned), describe(&e))),
+        EntityType::Group => client.get_group().group_name(name).send().await.map(|_| ()).map_err(|e| (e.code().map(str::to_owned), describe(&e))),
+        _ => client.get_policy().policy_arn(name).send().await.map(|_| ()).map_err(|e| (e.code().map(str::to_owned), describe(&e))),
+    };
+    match answer {
+        Err((Some(code), _)) if code == "NoSuchEntity" => Ok(None),
+        Err((_, message)) => Err(format!("{resource_type} {name}: {message}")),
+        Ok(()) => Err(format!(
+            "{resource_type} {name} exists but the details listing did not include it yet; retried"
+        )),
+    }
+}
+
 impl AwsLister for Iam {
     fn service(&self) -> &'static str {
         "iam"
@@ -269,6 +428,10 @@ impl AwsLister for Iam {
 
     fn reach(&self) -> Reach {
         Reach::Global
+    }
+
+    async fn read_one(&self, ctx: &Context, resource_type: &str, id: &str) -> Option<ReadOne> {
+        Some(read_one(&Client::new(&ctx.config), ctx, resource_type, id).await)
     }
 
     async fn list(&self, ctx: &Context) -> Result<Listed, String> {
@@ -324,77 +487,21 @@ impl AwsLister for Iam {
         let mut aws_managed: BTreeSet<String> = BTreeSet::new();
         for r in &roles {
             aws_managed.extend(aws_managed_arns(r.attached_managed_policies()));
-            let (tag_list, tag_map) = tags(r.tags());
-            let name = r.role_name().unwrap_or_default();
-            let extra = settings.get(name).cloned().unwrap_or(Value::Null);
-            let conf = json!({
-                "path": r.path(), "roleName": r.role_name(), "roleId": r.role_id(), "arn": r.arn(),
-                "createDate": time(r.create_date()),
-                "description": extra.get("description"),
-                "maxSessionDuration": extra.get("maxSessionDuration"),
-                "assumeRolePolicyDocument": r.assume_role_policy_document(),
-                "instanceProfileList": r.instance_profile_list().iter().map(|p| json!({"instanceProfileName": p.instance_profile_name(), "arn": p.arn()})).collect::<Vec<_>>(),
-                "rolePolicyList": inline(r.role_policy_list()),
-                "attachedManagedPolicies": attached(r.attached_managed_policies()),
-                "permissionsBoundary": r.permissions_boundary().map(|b| json!({"permissionsBoundaryArn": b.permissions_boundary_arn()})),
-                "roleLastUsed": r.role_last_used().map(|l| json!({"lastUsedDate": time(l.last_used_date()), "region": l.region()})),
-                "tags": tag_list,
-            });
-            listed.items.push(iam_item(
-                ctx,
-                "AWS::IAM::Role",
-                r.role_id().unwrap_or_default(),
-                r.role_name(),
-                r.arn().unwrap_or_default().to_owned(),
-                conf,
-                tag_map,
-            )?);
+            let extra = settings
+                .get(r.role_name().unwrap_or_default())
+                .cloned()
+                .unwrap_or(Value::Null);
+            listed.items.push(role_doc(ctx, r, &extra)?);
         }
         for u in &users {
             aws_managed.extend(aws_managed_arns(u.attached_managed_policies()));
         }
         for g in &groups {
             aws_managed.extend(aws_managed_arns(g.attached_managed_policies()));
-            let conf = json!({
-                "path": g.path(), "groupName": g.group_name(), "groupId": g.group_id(), "arn": g.arn(),
-                "createDate": time(g.create_date()),
-                "groupPolicyList": inline(g.group_policy_list()),
-                "attachedManagedPolicies": attached(g.attached_managed_policies()),
-            });
-            listed.items.push(iam_item(
-                ctx,
-                "AWS::IAM::Group",
-                g.group_id().unwrap_or_default(),
-                g.group_name(),
-                g.arn().unwrap_or_default().to_owned(),
-                conf,
-                BTreeMap::new(),
-            )?);
+            listed.items.push(group_doc(ctx, g)?);
         }
         for p in &policies {
-            let conf = json!({
-                "policyName": p.policy_name(), "policyId": p.policy_id(), "arn": p.arn(), "path": p.path(),
-                "defaultVersionId": p.default_version_id(),
-                "attachmentCount": p.attachment_count(),
-                "permissionsBoundaryUsageCount": p.permissions_boundary_usage_count(),
-                "isAttachable": p.is_attachable(),
-                "description": p.description(),
-                "createDate": time(p.create_date()),
-                "updateDate": time(p.update_date()),
-                "policyVersionList": p.policy_version_list().iter().map(|v| json!({
-                    "document": v.document(), "versionId": v.version_id(),
-                    "isDefaultVersion": v.is_default_version(), "createDate": time(v.create_date()),
-                })).collect::<Vec<_>>(),
-            });
-            listed.items.push(iam_item(
-                ctx,
-                "AWS::IAM::Policy",
-                p.policy_id().unwrap_or_default(),
-                p.policy_name(),
-                p.arn().unwrap_or_default().to_owned(),
-                conf,
-                BTreeMap::new(),
-            )?);
+            listed.items.push(policy_doc(ctx, p)?);
         }
 
         // AWS managed policies only when attached: there are over a thousand, and one

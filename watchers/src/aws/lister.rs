@@ -224,8 +224,9 @@ pub trait AwsLister {
     async fn list(&self, ctx: &Context) -> Result<Listed, String>;
     /// Reads one item by id, for an event-driven refresh, with the same calls and
     /// the same item shape as a listing. `None`: this lister cannot read single items
-    /// (the next sweep records the change).
-    async fn read_one(&self, _ctx: &Context, _id: &str) -> Option<ReadOne> {
+    /// (the next sweep records the change). `id` is the item's id or, for types whose
+    /// events name them otherwise (IAM principals by name), what the event names.
+    async fn read_one(&self, _ctx: &Context, _resource_type: &str, _id: &str) -> Option<ReadOne> {
         None
     }
 }
@@ -255,7 +256,12 @@ pub trait AwsListerDyn {
     fn resource_types(&self) -> Vec<String>;
     fn reach(&self) -> Reach;
     fn list<'a>(&'a self, ctx: &'a Context) -> ListFuture<'a>;
-    fn read_one<'a>(&'a self, ctx: &'a Context, id: &'a str) -> ReadFuture<'a>;
+    fn read_one<'a>(
+        &'a self,
+        ctx: &'a Context,
+        resource_type: &'a str,
+        id: &'a str,
+    ) -> ReadFuture<'a>;
 }
 
 impl<T: AwsLister> AwsListerDyn for T {
@@ -271,8 +277,13 @@ impl<T: AwsLister> AwsListerDyn for T {
     fn list<'a>(&'a self, ctx: &'a Context) -> ListFuture<'a> {
         Box::pin(AwsLister::list(self, ctx))
     }
-    fn read_one<'a>(&'a self, ctx: &'a Context, id: &'a str) -> ReadFuture<'a> {
-        Box::pin(AwsLister::read_one(self, ctx, id))
+    fn read_one<'a>(
+        &'a self,
+        ctx: &'a Context,
+        resource_type: &'a str,
+        id: &'a str,
+    ) -> ReadFuture<'a> {
+        Box::pin(AwsLister::read_one(self, ctx, resource_type, id))
     }
 }
 

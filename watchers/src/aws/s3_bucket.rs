@@ -14,7 +14,9 @@ use aws_sdk_s3::Client;
 use futures::stream::{self, StreamExt};
 use serde_json::{json, Value};
 
-use super::{describe, tag_pairs, AwsLister, Context, ItemDoc, Listed, Problem, Reach};
+use super::{
+    describe, tag_pairs, AwsLister, Context, ItemDoc, Listed, Problem, Reach, ReadOne,
+};
 
 pub struct Buckets;
 
@@ -306,25 +308,8 @@ async fn details(
     .map(Some)
 }
 
-impl AwsLister for Buckets {
-    fn service(&self) -> &'static str {
-        "s3"
-    }
-
-    fn resource_types(&self) -> Vec<String> {
-        vec!["AWS::S3::Bucket".into()]
-    }
-
-    fn reach(&self) -> Reach {
-        Reach::EveryRegion
-    }
-
-    async fn list(&self, ctx: &Context) -> Result<Listed, String> {
-        let clients = Clients {
-            config: &ctx.config,
-            by_region: Mutex::default(),
-        };
-        let home = clients.get(&ctx.region);
+/// Every bucket of the account (name, creation date) and their owner.
+async fn list_buckets(ctx: &Context, home: &Client) -> Result<(Vec<(String, Value)>, Value), String> {
         let mut buckets: Vec<(String, Value)> = Vec::new();
         let mut owner = Value::Null;
         let mut token: Option<String> = None;
@@ -350,6 +335,57 @@ impl AwsLister for Buckets {
                 break;
             }
         }
+        Ok((buckets, owner))
+}
+
+impl AwsLister for Buckets {
+    fn service(&self) -> &'static str {
+        "s3"
+    }
+
+    fn resource_types(&self) -> Vec<String> {
+        vec!["AWS::S3::Bucket".into()]
+    }
+
+    fn reach(&self) -> Reach {
+        Reach::EveryRegion
+    }
+
+    /// By bucket name: ListBuckets gives what the detail calls do not (creation date,
+    /// owner), then the same reads as a sweep. Only GetBucketLocation's NoSuchBucket
+    /// for this name counts as gone.
+    async fn read_one(&self, ctx: &Context, _resource_type: &str, name: &str) -> Option<ReadOne> {
+        let clients = Clients {
+            config: &ctx.config,
+            by_region: Mutex::default(),
+        };
+        let home = clients.get(&ctx.region);
+        let (buckets, owner) = match list_buckets(ctx, &home).await {
+            Ok(b) => b,
+            Err(e) => return Some(Err(e)),
+        };
+        let created = buckets.into_iter().find(|(n, _)| n == name).map(|(_, c)| c);
+        let listed = created.is_some();
+        let created = created.unwrap_or(Value::Null);
+        Some(match bucket(&clients, &home, ctx, name, created, &owner).await {
+            Outcome::Item(o) if listed => Ok(Some(*o)),
+            // Eventual consistency: it answers, but the account's listing has not caught
+            // up; stored now it would lack its creation date.
+            Outcome::Item(_) => Err(format!(
+                "bucket {name} answers but s3:ListBuckets does not list it yet; retried"
+            )),
+            Outcome::Gone => Ok(None),
+            Outcome::Failed { message, .. } => Err(message),
+        })
+    }
+
+    async fn list(&self, ctx: &Context) -> Result<Listed, String> {
+        let clients = Clients {
+            config: &ctx.config,
+            by_region: Mutex::default(),
+        };
+        let home = clients.get(&ctx.region);
+        let (buckets, owner) = list_buckets(ctx, &home).await?;
         let outcomes: Vec<(String, Outcome)> = stream::iter(buckets)
             .map(|(name, created)| {
                 let (clients, home, owner) = (&clients, &home, &owner);

@@ -108,7 +108,7 @@ impl AwsLister for Topics {
     }
 
     /// By topic ARN (the item id).
-    async fn read_one(&self, ctx: &Context, id: &str) -> Option<ReadOne> {
+    async fn read_one(&self, ctx: &Context, _resource_type: &str, id: &str) -> Option<ReadOne> {
         let client = aws_sdk_sns::Client::new(&ctx.config);
         Some(topic(&client, ctx, id).await.into())
     }

@@ -156,7 +156,7 @@ impl AwsLister for Queues {
     }
 
     /// By queue URL (the item id, or the URL an event names).
-    async fn read_one(&self, ctx: &Context, id: &str) -> Option<ReadOne> {
+    async fn read_one(&self, ctx: &Context, _resource_type: &str, id: &str) -> Option<ReadOne> {
         let client = aws_sdk_sqs::Client::new(&ctx.config);
         Some(queue(&client, ctx, id).await.into())
     }
