@@ -1363,6 +1363,48 @@ fn an_ingress_event_refreshes_one_group_opens_the_finding_and_names_the_actor_in
             && b.contains("203.0.113.7")),
         "{new:?}"
     );
+    // The actor is where a triager looks: diff, findings show, changes --actor.
+    let d = db.run(&["diff", "web"]);
+    assert!(
+        d.stdout
+            .contains("changed by arn:aws:sts::123456789012:assumed-role/deploy/alice"),
+        "{}",
+        d.stdout
+    );
+    let found = db
+        .run(&[
+            "findings",
+            "--rule",
+            "ec2/sg_admin_ports_open",
+            "--format",
+            "json",
+        ])
+        .json();
+    let id = found.as_array().unwrap()[0]["id"]
+        .as_i64()
+        .unwrap()
+        .to_string();
+    let shown = db.run(&["findings", "show", &id]);
+    assert!(
+        shown.stdout.contains("changed by arn:aws:sts::123456789012:assumed-role/deploy/alice (session of arn:aws:iam::123456789012:role/deploy) from 203.0.113.7 (ec2:AuthorizeSecurityGroupIngress)"),
+        "{}",
+        shown.stdout
+    );
+    let by_alice = db
+        .run(&[
+            "changes", "--actor", "alice", "--since", "1d", "--format", "json",
+        ])
+        .json();
+    assert_eq!(by_alice.as_array().unwrap().len(), 1, "{by_alice}");
+    assert_eq!(by_alice[0]["item"]["name"], "web");
+    let by_role = db
+        .run(&["changes", "--actor", "role/deploy", "--format", "json"])
+        .json();
+    assert_eq!(by_role.as_array().unwrap().len(), 1, "{by_role}");
+    let by_nobody = db
+        .run(&["changes", "--actor", "mallory", "--format", "json"])
+        .json();
+    assert_eq!(by_nobody.as_array().unwrap().len(), 0, "{by_nobody}");
     let sweeps_after = db.run(&["sweeps", "--format", "json"]).json();
     let aws_sweeps = |v: &Value| {
         v.as_array()
@@ -1730,6 +1772,23 @@ slack_webhook_url = {{ file = "{hook}" }}
     ] {
         assert!(metrics.contains(line), "{line} not in:\n{metrics}");
     }
+    // The finding's API record names who opened it.
+    let found = db
+        .run(&[
+            "findings",
+            "--rule",
+            "ec2/sg_admin_ports_open",
+            "--format",
+            "json",
+        ])
+        .json();
+    let id = found.as_array().unwrap()[0]["id"].as_i64().unwrap();
+    let detail: Value =
+        serde_json::from_str(&get(&addr, &format!("/api/v1/findings/{id}"), &token)).unwrap();
+    assert_eq!(
+        detail["changed_by"]["principal"], "arn:aws:sts::123456789012:assumed-role/deploy/alice",
+        "{detail}"
+    );
     let _ = child.0.kill();
     let _ = child.0.wait();
     assert_eq!(open(&db, "ec2/sg_admin_ports_open"), vec!["web".to_owned()]);

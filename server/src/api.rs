@@ -39,6 +39,7 @@ pub async fn finding(State(state): State<AppState>, Path(id): Path<i64>) -> ApiR
         "finding": finding_json(&d.finding, &d.item),
         "item": item_json(&d.item),
         "events": d.events,
+        "changed_by": d.changed_by,
         "opening_diff": d.opening.map(|(from, to, changes)| json!({"from": from, "to": to, "changes": changes})),
     })))
 }

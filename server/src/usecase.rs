@@ -93,6 +93,8 @@ pub(crate) struct FindingDetail {
     pub item: ItemRow,
     pub events: Vec<guardrail_storage::FindingEventRow>,
     pub opening: Option<(i64, i64, Vec<DiffEntry>)>,
+    /// Who made the change that opened it, when known.
+    pub changed_by: Option<guardrail_model::Actor>,
 }
 
 pub(crate) async fn finding_detail(state: &AppState, id: i64) -> Result<FindingDetail, AppError> {
@@ -105,17 +107,19 @@ pub(crate) async fn finding_detail(state: &AppState, id: i64) -> Result<FindingD
             .ok_or_else(|| StorageError::Corrupt(format!("finding {id} has no item")))?;
         let events = s.finding_events(id)?;
         // The change that opened it: its first revision against the one before.
-        let opening = match finding.first_revision_id {
-            Some(rev) => s
-                .revision_diff(rev)?
-                .map(|(rev, d)| (rev.version - 1, rev.version, d)),
-            None => None,
+        let (opening, changed_by) = match finding.first_revision_id {
+            Some(rev) => match s.revision_diff(rev)? {
+                Some((rev, d)) => (Some((rev.version - 1, rev.version, d)), rev.actor()),
+                None => (None, None),
+            },
+            None => (None, None),
         };
         Ok(FindingDetail {
             finding,
             item,
             events,
             opening,
+            changed_by,
         })
     })
     .await

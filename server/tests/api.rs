@@ -12,7 +12,7 @@ use axum::extract::ConnectInfo;
 use axum::http::{header, HeaderMap, Method, Request, StatusCode};
 use axum::Router;
 use chrono::{TimeZone, Utc};
-use guardrail_model::{Cause, Collector, Coverage, ItemKey, Listing, Observation};
+use guardrail_model::{Actor, Cause, Collector, Coverage, ItemKey, Listing, Observation};
 use guardrail_server::{route_table, AppState, Metrics, ServerSettings, Verb};
 use guardrail_storage::{ItemAudit, NewFinding, Role, RuleResult, Store};
 use http_body_util::BodyExt;
@@ -40,11 +40,20 @@ fn key(id: &str) -> ItemKey {
 fn sweep(store: &Store, day: u32, ports: &[i64]) {
     let at = Utc.with_ymd_and_hms(2026, 11, day, 12, 0, 0).unwrap();
     let mut ing = store.begin_sweep("local:test").unwrap();
+    // The second day's change has a known author (markup in the session name, which
+    // every page must escape).
+    let actor = (day == 2).then(|| Actor {
+        principal: Some("arn:aws:sts::111111111111:assumed-role/deploy/<i>alice</i>".into()),
+        session_issuer: Some("arn:aws:iam::111111111111:role/deploy".into()),
+        source_ip: Some("203.0.113.7".into()),
+        event_name: Some("ec2:AuthorizeSecurityGroupIngress".into()),
+        ..Actor::default()
+    });
     ing.begin_listing(Listing {
         origin: "test".into(),
         cause: Cause::Sweep,
         observed_at: at,
-        actor: None,
+        actor,
     })
     .unwrap();
     for (n, id) in ["sg-web", "sg-db", "sg-ops"].iter().enumerate() {
@@ -612,8 +621,20 @@ async fn browser_login_session_csrf_and_logout() {
         "{}",
         item.body
     );
+    // Who made each change, escaped.
+    assert!(
+        item.body.contains("assumed-role/deploy/&#60;i&#62;alice&#60;/i&#62; (session of arn:aws:iam::111111111111:role/deploy) from 203.0.113.7"),
+        "{}",
+        item.body
+    );
     let detail = send(&app, page(format!("/findings/{}", fx.finding_id))).await;
     assert!(detail.body.contains("&#60;script&#62;") && !detail.body.contains("<script>"));
+    assert!(
+        detail.body.contains("Changed by <strong>arn:aws:sts::111111111111:assumed-role/deploy/&#60;i&#62;alice&#60;/i&#62;")
+            && detail.body.contains("(ec2:AuthorizeSecurityGroupIngress)"),
+        "{}",
+        detail.body
+    );
     assert!(detail.body.contains("id=\"justify-reason\""));
     let csrf = csrf_in(&detail.body);
 

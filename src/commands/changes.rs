@@ -15,6 +15,10 @@ pub struct Args {
     /// as 24h) instead.
     #[arg(long, value_parser = super::past_time)]
     since: Option<DateTime<Utc>>,
+    /// Only changes made by this principal (any part of its ARN, the role behind a
+    /// session, the session name or the source IP), e.g. `--actor alice --since 24h`.
+    #[arg(long, conflicts_with = "sweep")]
+    actor: Option<String>,
     #[arg(long, default_value_t = 500)]
     limit: i64,
 }
@@ -22,7 +26,11 @@ pub struct Args {
 pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
     let store = ctx.open_existing_store()?;
     let rows = match (a.since, a.sweep) {
-        (Some(since), _) => store.changes_since(since, a.limit)?,
+        (Some(since), _) => store.changes_since(since, a.actor.as_deref(), a.limit)?,
+        // Who did what, over all that is stored.
+        (None, _) if a.actor.is_some() => {
+            store.changes_since(DateTime::<Utc>::UNIX_EPOCH, a.actor.as_deref(), a.limit)?
+        }
         (None, Some(id)) => store.sweep_changes(id, 0, a.limit, true)?,
         (None, None) => match store.sweeps_page(None, 1)?.first() {
             Some(last) => store.sweep_changes(last.id, 0, a.limit, true)?,
@@ -50,7 +58,9 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
             output::json(&list)?;
         }
         Format::Text => {
-            let mut t = Table::new(&["ITEM", "CHANGE", "VER", "OBSERVED", "PATHS", "RESOURCE"]);
+            let mut t = Table::new(&[
+                "ITEM", "CHANGE", "VER", "OBSERVED", "PATHS", "BY", "RESOURCE",
+            ]);
             for (rev, item, paths) in &out {
                 t.row(vec![
                     item.id.to_string(),
@@ -62,6 +72,7 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
                     } else {
                         String::new()
                     },
+                    rev.actor().map(|a| a.label()).unwrap_or_default(),
                     item.label(),
                 ]);
             }

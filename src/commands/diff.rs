@@ -41,12 +41,13 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
     if from_version >= to_version {
         anyhow::bail!("--from ({from_version}) must be older than --to ({to_version})");
     }
-    let load = |version: i64| -> anyhow::Result<Value> {
+    let load = |version: i64| -> anyhow::Result<Option<guardrail_storage::RevisionRow>> {
         if version < 1 {
-            return Ok(Value::Null); // before the item existed
+            return Ok(None); // before the item existed
         }
         store
             .revision_by_version(item.id, version)?
+            .map(Some)
             .ok_or_else(|| {
                 anyhow!(
                     "{} has no version {version} (latest is v{}); see `guardrail history {}`",
@@ -54,16 +55,23 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
                     item.version,
                     item.id
                 )
-            })?
-            .document_json()
-            .map_err(Into::into)
+            })
     };
-    let (old, new) = (load(from_version)?, load(to_version)?);
-    let entries = diff(&old, &new);
+    let document = |r: &Option<guardrail_storage::RevisionRow>| -> anyhow::Result<Value> {
+        Ok(match r {
+            Some(r) => r.document_json()?,
+            None => Value::Null,
+        })
+    };
+    let (older, newer) = (load(from_version)?, load(to_version)?);
+    let entries = diff(&document(&older)?, &document(&newer)?);
+    // Who made the newer version, when it is known (an event, or CloudTrail).
+    let actor = newer.as_ref().and_then(|r| r.actor());
     match ctx.format()? {
         Format::Json | Format::Csv | Format::Ocsf | Format::OcsfNdjson => {
             output::json(&serde_json::json!({
-                "item": item, "from": from_version, "to": to_version, "changes": entries
+                "item": item, "from": from_version, "to": to_version, "changes": entries,
+                "to_cause": newer.as_ref().map(|r| r.cause.clone()), "changed_by": actor,
             }))?
         }
         Format::Text => {
@@ -72,6 +80,17 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
                 item.label(),
                 item.id
             );
+            if let Some(r) = &newer {
+                println!(
+                    "  v{to_version}: {} {}, {}",
+                    r.change,
+                    r.observed_at.format("%Y-%m-%d %H:%M:%S UTC"),
+                    match &actor {
+                        Some(a) => format!("changed by {}", a.label()),
+                        None => format!("cause {} (who made it is not known)", r.cause),
+                    }
+                );
+            }
             if entries.is_empty() {
                 println!("  no differences");
             }

@@ -359,6 +359,18 @@ fn show(ctx: &Context, store: &guardrail_storage::Store, id: i64) -> anyhow::Res
                 ),
                 _ => {}
             }
+            if let Some(a) = opening.as_ref().and_then(|r| r.actor()) {
+                let when = a
+                    .event_time
+                    .map(|t| format!(" at {}", t.format("%Y-%m-%d %H:%M:%S UTC")))
+                    .unwrap_or_default();
+                let how = a
+                    .event_name
+                    .as_deref()
+                    .map(|e| format!(" ({e})"))
+                    .unwrap_or_default();
+                println!("changed by {}{how}{when}", a.label());
+            }
             println!("history:");
             for e in &events {
                 let actor = e

@@ -189,16 +189,26 @@ impl Store {
     pub fn changes_since(
         &self,
         since: DateTime<Utc>,
+        actor: Option<&str>,
         limit: i64,
     ) -> Result<Vec<(RevisionRow, ItemRow)>, StorageError> {
         let since = since.naive_utc();
+        // Whoever the text names: the principal, the role behind a session, the
+        // session name or the source address (all in the stored actor).
+        let actor = actor
+            .filter(|a| !a.is_empty())
+            .map(|a| crate::query::like_pattern(&a.to_lowercase()));
         Ok(with_conn!(self, conn => {
-            revisions::table
+            let mut q = revisions::table
                 .inner_join(items::table)
                 .filter(revisions::observed_at.ge(since))
-                .order((revisions::observed_at.desc(), revisions::id.desc()))
-                .limit(limit.max(1))
                 .select((RevisionRow::as_select(), ItemRow::as_select()))
+                .into_boxed();
+            if let Some(p) = &actor {
+                q = q.filter(crate::query::lower(revisions::actor).like(p.clone()).escape('\\'));
+            }
+            q.order((revisions::observed_at.desc(), revisions::id.desc()))
+                .limit(limit.max(1))
                 .load(conn)?
         }))
     }

@@ -80,6 +80,8 @@ struct FindingTemplate {
     rule_score: i64,
     justification: Option<String>,
     opening: Option<String>,
+    /// Who made the change that opened it (principal, session, source IP, call).
+    changed_by: Option<String>,
     diff: Vec<DiffView>,
     events: Vec<EventView>,
     can_justify: bool,
@@ -133,6 +135,14 @@ async fn finding_page(
             fingerprint: f.fingerprint.clone(),
             rule_score: f.rule_score,
             justification,
+            changed_by: d.changed_by.as_ref().map(|a| {
+                let call = a
+                    .event_name
+                    .as_deref()
+                    .map(|e| format!(" ({e})"))
+                    .unwrap_or_default();
+                format!("{}{call}", a.label())
+            }),
             opening: d
                 .opening
                 .as_ref()

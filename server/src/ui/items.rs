@@ -78,6 +78,8 @@ pub struct RevView {
     pub cause: String,
     pub observed: String,
     pub origin: String,
+    /// Who made the change, when known.
+    pub by: String,
 }
 
 pub struct TagView {
@@ -189,6 +191,9 @@ pub async fn item(
                     cause: r.cause.clone(),
                     observed: when(&r.observed_at),
                     origin: r.origin.clone(),
+                    by: guardrail_storage::actor_of(r.actor.as_deref())
+                        .map(|a| a.label())
+                        .unwrap_or_default(),
                 })
                 .collect(),
             older,
