@@ -81,6 +81,14 @@ pub struct AwsConfig {
     /// Overall deadline of one API call, retries included (default 60).
     #[serde(default = "default_call_timeout")]
     pub call_timeout_seconds: u64,
+    /// Ask CloudTrail (`LookupEvents`, read-only) who made the changes a sweep finds
+    /// (default true).
+    #[serde(default = "default_true")]
+    pub lookup_actors: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_call_timeout() -> u64 {
@@ -107,6 +115,7 @@ impl Default for AwsConfig {
             endpoint_url: None,
             max_attempts: default_attempts(),
             call_timeout_seconds: default_call_timeout(),
+            lookup_actors: true,
             concurrency: default_concurrency(),
             only: Vec::new(),
             config_types: Vec::new(),

@@ -3,6 +3,7 @@
 //! This binary wires the crates together: watchers feed storage, and the commands
 //! read storage back. It owns no domain logic of its own.
 
+mod attribution;
 mod audit;
 mod commands;
 mod config;

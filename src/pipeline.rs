@@ -91,6 +91,16 @@ impl<'a> Pipeline<'a> {
         let mut watcher = source_watcher(config, source)?;
         let first = !self.store.source_swept_before(&watcher.describe())?;
         let s = sweep_into(self.store, watcher.as_mut(), progress)?;
+        if source.aws.is_some() {
+            // Before the audit, so a finding's first message can say who did it.
+            crate::attribution::say(crate::attribution::attribute_changes(
+                self.store,
+                config,
+                aws_source_target(config, source),
+                s.sweep_id,
+                first,
+            ));
+        }
         let delivery = if first {
             Delivery::Baseline
         } else {
@@ -159,6 +169,12 @@ pub fn source_watcher(config: &Config, source: &SourceConfig) -> anyhow::Result<
                 .with_max_item_bytes(max),
         ));
     }
+    let target = aws_source_target(config, source);
+    Ok(Box::new(AwsSweep::new(target).map_err(anyhow::Error::msg)?))
+}
+
+/// The accounts, regions and services an `aws = {...}` source sweeps.
+pub fn aws_source_target(config: &Config, source: &SourceConfig) -> AwsTarget {
     let a = source.aws.clone().unwrap_or_default();
     let mut target = aws_target(config, &a.regions, &a.only, None, None, true);
     if !a.accounts.is_empty() {
@@ -172,5 +188,5 @@ pub fn source_watcher(config: &Config, source: &SourceConfig) -> anyhow::Result<
             t.regions.clear();
         }
     }
-    Ok(Box::new(AwsSweep::new(target).map_err(anyhow::Error::msg)?))
+    target
 }

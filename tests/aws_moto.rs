@@ -23,6 +23,11 @@ impl Drop for Moto {
 }
 
 fn moto() -> Moto {
+    moto_with(&[])
+}
+
+/// moto, with extra environment for its launcher (scripts/moto_server.py).
+fn moto_with(env: &[(&str, &str)]) -> Moto {
     let out = Command::new(common::repo().join("scripts/moto"))
         .output()
         .expect("scripts/moto");
@@ -40,6 +45,7 @@ fn moto() -> Moto {
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .env("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
         .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -1883,4 +1889,82 @@ fn iam_and_s3_events_refresh_the_named_role_and_bucket_and_a_deleted_role_by_its
     };
     assert!(!active("old-app"), "{items}");
     assert!(active("app"), "{items}");
+}
+
+#[test]
+fn a_change_found_by_a_sweep_names_its_actor_from_cloudtrail() {
+    let dir = tempfile::tempdir().unwrap();
+    let trail = dir.path().join("cloudtrail.jsonl");
+    std::fs::write(&trail, "").unwrap();
+    // moto has no LookupEvents: its launcher answers from the records written here.
+    let m = moto_with(&[("GUARDRAIL_TEST_CLOUDTRAIL", trail.to_str().unwrap())]);
+    boto(
+        &m,
+        "vpc = ec2.create_vpc(CidrBlock='10.9.0.0/16')['Vpc']['VpcId']\nec2.create_security_group(GroupName='web', Description='x', VpcId=vpc)\n",
+    );
+    let db = common::sqlite();
+    let first = sweep_via(&db, &m, &m.url, &["--only", "ec2"]);
+    assert_eq!(first.code, 0, "{}{}", first.stdout, first.stderr);
+    // The first sweep finds what already existed: nobody is looked up.
+    let v: Value = serde_json::from_str(&first.stdout).unwrap();
+    assert_eq!(v["actors"]["asked"], 0, "{v}");
+    std::thread::sleep(Duration::from_millis(1100));
+    // alice opens SSH; CloudTrail records it (and, later, a read by someone else).
+    let at = |offset: i64| {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+            + offset;
+        t.to_string()
+    };
+    boto(
+        &m,
+        &format!(
+            r#"
+import datetime
+sg = [g for g in ec2.describe_security_groups()['SecurityGroups'] if g['GroupName'] == 'web'][0]['GroupId']
+ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=[{{'IpProtocol':'tcp','FromPort':22,'ToPort':22,'IpRanges':[{{'CidrIp':'0.0.0.0/0'}}]}}])
+acct = boto3.client('sts').get_caller_identity()['Account']
+def record(name, who, read_only, at):
+    return json.dumps({{'eventVersion': '1.08', 'eventSource': 'ec2.amazonaws.com', 'eventName': name, 'awsRegion': 'us-east-1',
+        'eventTime': datetime.datetime.fromtimestamp(at, datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ'),
+        'eventID': 'ct-' + name, 'readOnly': read_only, 'sourceIPAddress': '198.51.100.4', 'userAgent': 'console.amazonaws.com',
+        'requestParameters': {{'groupId': sg}},
+        'userIdentity': {{'type': 'AssumedRole', 'arn': 'arn:aws:sts::%s:assumed-role/admin/%s' % (acct, who), 'accountId': acct,
+            'sessionContext': {{'sessionIssuer': {{'type': 'Role', 'arn': 'arn:aws:iam::%s:role/admin' % acct}}}}}}}})
+with open({trail:?}, 'w') as f:
+    f.write(record('AuthorizeSecurityGroupIngress', 'alice', False, {at0}) + '\n')
+    f.write(record('DescribeSecurityGroups', 'bob', True, {at0}) + '\n')
+"#,
+            trail = trail.to_str().unwrap(),
+            at0 = at(-1)
+        ),
+    );
+    std::thread::sleep(Duration::from_millis(1100));
+    let second = sweep_via(&db, &m, &m.url, &["--only", "ec2"]);
+    assert!(
+        second.code == 0 || second.code == 2,
+        "{}{}",
+        second.stdout,
+        second.stderr
+    );
+    let v: Value = serde_json::from_str(&second.stdout).unwrap();
+    assert_eq!(v["modified"], 1, "{v}");
+    assert_eq!(v["actors"]["found"], 1, "{v}");
+    let history = db.run(&["history", "web", "--format", "json"]).json();
+    let latest = &history["revisions"][0];
+    assert_eq!(latest["cause"], "sweep");
+    assert_eq!(
+        latest["actor"]["principal"], "arn:aws:sts::123456789012:assumed-role/admin/alice",
+        "the mutating call, not the newer read: {history}"
+    );
+    assert_eq!(
+        latest["actor"]["event_id"],
+        "ct-AuthorizeSecurityGroupIngress"
+    );
+    let shown = db
+        .run(&["changes", "--actor", "alice", "--format", "json"])
+        .json();
+    assert_eq!(shown.as_array().unwrap().len(), 1, "{shown}");
 }

@@ -119,6 +119,24 @@ fn watcher_for(ctx: &Context, args: &Args) -> anyhow::Result<Box<dyn Watcher>> {
     })
 }
 
+/// The target of an AWS API sweep (`None` for deliveries).
+fn aws_sweep_target(ctx: &Context, args: &Args) -> Option<guardrail_watchers::aws::AwsTarget> {
+    let accounts = match &args.source {
+        Some(_) => return None,
+        None if args.aws => false,
+        None if !ctx.config.aws_accounts().is_empty() => true,
+        None => return None,
+    };
+    Some(aws_target(
+        &ctx.config,
+        &args.regions,
+        &args.only,
+        args.endpoint_url.as_deref(),
+        args.profile.as_deref(),
+        accounts,
+    ))
+}
+
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let format = ctx.format()?;
     let store = ctx.open_store()?;
@@ -154,6 +172,28 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         sweep_into(&store, watcher.as_mut(), &Stalls)?
     };
     let elapsed = started.elapsed();
+    // Who made what this sweep found, before the audit routes it.
+    let attribution = match aws_sweep_target(ctx, &args) {
+        Some(target) => match crate::attribution::attribute_changes(
+            &store,
+            &ctx.config,
+            target,
+            summary.sweep_id,
+            delivery == Delivery::Baseline,
+        ) {
+            Ok(a) => {
+                if let Some(p) = &a.problem {
+                    eprintln!("warning: CloudTrail actor lookup stopped: {p}");
+                }
+                Some(a)
+            }
+            Err(e) => {
+                eprintln!("warning: CloudTrail actor lookup failed (the changes stay without an actor): {e:#}");
+                None
+            }
+        },
+        None => None,
+    };
     let audit = match &auditor {
         // Everything due, not just this sweep's changes: an earlier sweep that was
         // killed before its audit is caught up here.
@@ -170,6 +210,9 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         _ => {
             let mut v = serde_json::to_value(&summary)?;
             v["audit"] = serde_json::to_value(&audit)?;
+            v["actors"] = serde_json::json!(attribution.as_ref().map(
+                |a| serde_json::json!({"asked": a.asked, "found": a.found, "problem": a.problem})
+            ));
             output::json(&v)?
         }
     }

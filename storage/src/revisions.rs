@@ -213,6 +213,78 @@ impl Store {
         }))
     }
 
+    /// Changes found by a sweep (no actor yet, asked about fewer than `max_lookups`
+    /// times, observed since `since`) of AWS API items, oldest first, each with its
+    /// item and when the version before it was observed: the window in which CloudTrail
+    /// holds the call that made it.
+    pub fn unattributed_changes(
+        &self,
+        since: DateTime<Utc>,
+        max_lookups: i32,
+        limit: i64,
+    ) -> Result<Vec<(RevisionRow, ItemRow, Option<NaiveDateTime>)>, StorageError> {
+        let since = since.naive_utc();
+        let rows: Vec<(RevisionRow, ItemRow)> = with_conn!(self, conn => {
+            revisions::table
+                .inner_join(items::table)
+                .filter(revisions::actor.is_null())
+                .filter(revisions::cause.eq("sweep"))
+                .filter(revisions::actor_lookups.lt(max_lookups))
+                .filter(revisions::observed_at.ge(since))
+                .order(revisions::id)
+                .limit(limit.max(1))
+                .select((RevisionRow::as_select(), ItemRow::as_select()))
+                .load(conn)?
+        });
+        let mut out = Vec::with_capacity(rows.len());
+        for (rev, item) in rows {
+            let before = match rev.version {
+                v if v > 1 => self
+                    .revision_by_version(rev.item_id, v - 1)?
+                    .map(|r| r.observed_at),
+                _ => None,
+            };
+            out.push((rev, item, before));
+        }
+        Ok(out)
+    }
+
+    /// A source's first sweep finds what already existed, not changes: nobody is
+    /// looked up for its revisions.
+    pub fn settle_attribution(&self, sweep_id: i64, max_lookups: i32) -> Result<(), StorageError> {
+        with_conn!(self, conn => {
+            diesel::update(revisions::table.filter(revisions::sweep_id.eq(Some(sweep_id))))
+                .set(revisions::actor_lookups.eq(max_lookups))
+                .execute(conn)?;
+        });
+        Ok(())
+    }
+
+    /// Records what CloudTrail said about a sweep-found change: its actor when found
+    /// (never over one already known), and one more lookup either way.
+    pub fn attribute_revision(
+        &self,
+        revision_id: i64,
+        actor: Option<&guardrail_model::Actor>,
+    ) -> Result<(), StorageError> {
+        let json = actor
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| StorageError::Corrupt(format!("actor not serialisable: {e}")))?;
+        let arn = actor.and_then(|a| a.principal.clone());
+        with_conn!(self, conn => {
+            diesel::update(revisions::table.find(revision_id))
+                .set(revisions::actor_lookups.eq(revisions::actor_lookups + 1))
+                .execute(conn)?;
+            if json.is_some() {
+                diesel::update(revisions::table.find(revision_id).filter(revisions::actor.is_null()))
+                    .set((revisions::actor.eq(&json), revisions::actor_arn.eq(&arn)))
+                    .execute(conn)?;
+            }
+        });
+        Ok(())
+    }
+
     /// A page of the revisions a sweep wrote, in the order written, with their items;
     /// deletions only when `include_deleted`.
     pub fn sweep_changes(

@@ -60,6 +60,7 @@ diesel::table! {
         origin -> Text,
         actor -> Nullable<Text>,
         actor_arn -> Nullable<Text>,
+        actor_lookups -> Integer,
     }
 }
 

@@ -11,6 +11,7 @@
 //! type implements, `ec2` the skeleton the EC2 types share, and `sweep` runs them.
 
 mod accounts;
+pub mod actors;
 mod ec2;
 pub mod events;
 mod lister;
