@@ -1290,6 +1290,22 @@ fn events_once(db: &common::Db, m: &Moto, cfg: &str, extra_env: &[(&str, &str)])
     )
 }
 
+/// A local Slack receiver, and the route (TOML) that sends every finding to it.
+fn slack_route(dir: &std::path::Path) -> (common::receiver::Receiver, String) {
+    let slack = common::receiver::Receiver::start(common::receiver::Mode::Up {
+        status: 200,
+        content_type: "text/plain",
+        body: "ok".into(),
+    });
+    let hook = dir.join("hook.url");
+    std::fs::write(&hook, format!("{}/services/T/B/X", slack.url)).unwrap();
+    let route = format!(
+        "[[notify.routes]]\nname = \"sec\"\nchannel = \"slack\"\nmin_score = 1\nslack_webhook_url = {{ file = \"{}\" }}\n",
+        hook.display()
+    );
+    (slack, route)
+}
+
 /// Each batch's summary line.
 fn batches(r: &common::Run) -> Vec<Value> {
     r.stdout
@@ -1305,23 +1321,10 @@ fn an_ingress_event_refreshes_one_group_opens_the_finding_and_names_the_actor_in
         &m,
         "sqs = boto3.client('sqs')\nsqs.create_queue(QueueName='guardrail-events', Attributes={'VisibilityTimeout': '1'})\nvpc = ec2.create_vpc(CidrBlock='10.7.0.0/16')['Vpc']['VpcId']\nfor n in ('web', 'old'):\n    ec2.create_security_group(GroupName=n, Description='x', VpcId=vpc)\n",
     );
-    let slack = common::receiver::Receiver::start(common::receiver::Mode::Up {
-        status: 200,
-        content_type: "text/plain",
-        body: "ok".into(),
-    });
     let dir = tempfile::tempdir().unwrap();
-    let hook = dir.path().join("hook.url");
-    std::fs::write(&hook, format!("{}/services/T/B/X", slack.url)).unwrap();
+    let (slack, route) = slack_route(dir.path());
     let cfg = dir.path().join("g.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[aws]\nregions = [\"us-east-1\"]\n\n[[notify.routes]]\nname = \"sec\"\nchannel = \"slack\"\nmin_score = 1\nslack_webhook_url = {{ file = \"{}\" }}\n",
-            hook.display()
-        ),
-    )
-    .unwrap();
+    std::fs::write(&cfg, format!("[aws]\nregions = [\"us-east-1\"]\n\n{route}")).unwrap();
     let cfg = cfg.to_string_lossy().into_owned();
     let db = common::sqlite();
     // The baseline: a full sweep of the account (its first-sweep summary goes to Slack).
@@ -1659,14 +1662,8 @@ fn serve_reads_an_event_source_routes_at_once_and_counts_what_it_ignores() {
         &m,
         "sqs = boto3.client('sqs')\nsqs.create_queue(QueueName='guardrail-events', Attributes={'VisibilityTimeout': '1'})\nvpc = ec2.create_vpc(CidrBlock='10.8.0.0/16')['Vpc']['VpcId']\nec2.create_security_group(GroupName='web', Description='x', VpcId=vpc)\n",
     );
-    let slack = common::receiver::Receiver::start(common::receiver::Mode::Up {
-        status: 200,
-        content_type: "text/plain",
-        body: "ok".into(),
-    });
     let dir = tempfile::tempdir().unwrap();
-    let hook = dir.path().join("hook.url");
-    std::fs::write(&hook, format!("{}/services/T/B/X", slack.url)).unwrap();
+    let (slack, route) = slack_route(dir.path());
     let cfg = dir.path().join("g.toml");
     // A slow AWS source beside it: the event must not wait for its sweep or for a tick.
     std::fs::write(
@@ -1682,14 +1679,8 @@ events = {{ queue_url = "{url}/123456789012/guardrail-events", wait_seconds = 1 
 name = "all-of-it"
 aws = {{ regions = ["us-east-1"] }}
 interval_seconds = 3600
-[[notify.routes]]
-name = "sec"
-channel = "slack"
-min_score = 1
-slack_webhook_url = {{ file = "{hook}" }}
-"#,
+{route}"#,
             url = m.url,
-            hook = hook.display()
         ),
     )
     .unwrap();

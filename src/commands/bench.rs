@@ -103,6 +103,7 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
         a.items,
         started.elapsed().as_secs_f64()
     );
+    let floor = measure_floor(&root.join("first"))?;
     let mut results = Vec::new();
     let mut audit = None;
     let mut hostile = None;
@@ -122,7 +123,7 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
     }
     match ctx.format()? {
         Format::Json | Format::Csv | Format::Ocsf | Format::OcsfNdjson => output::json(
-            &json!({"items": a.items, "results": results, "audit": audit, "hostile_rule": hostile}),
+            &json!({"items": a.items, "floor": floor, "results": results, "audit": audit, "hostile_rule": hostile}),
         )?,
         Format::Text => {
             let mut t = Table::new(&[
@@ -130,6 +131,7 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
                 "PHASE",
                 "ITEMS/S",
                 "SECONDS",
+                "x FLOOR",
                 "REVISIONS",
                 "PEAK RSS MiB",
                 "DB MiB",
@@ -141,6 +143,7 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
                         p.phase.into(),
                         format!("{:.0}", p.items_per_second),
                         format!("{:.2}", p.seconds),
+                        format!("{:.1}", p.seconds / floor.single_thread_seconds.max(1e-9)),
                         p.revisions_written.to_string(),
                         p.peak_rss_mib.map_or("n/a".into(), |m| format!("{m:.0}")),
                         format!("{:.0}", r.database_mib),
@@ -148,11 +151,26 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
                 }
             }
             println!("{} items per delivery", a.items);
+            println!(
+                "floor (read, parse, canonicalise and SHA-256 every item; no storage, no rules): {:.2}s on one thread ({:.0} items/s), {:.2}s with {} threads hashing ({:.1}x the one-thread floor)",
+                floor.single_thread_seconds,
+                floor.items as f64 / floor.single_thread_seconds.max(1e-9),
+                floor.all_cores_seconds,
+                floor.threads,
+                floor.all_cores_seconds / floor.single_thread_seconds.max(1e-9)
+            );
             t.print()?;
             if let Some(r) = &audit {
                 println!(
                     "audit: {} items, {} rules, {} threads: {:.0} items/s ({:.2}s), {} findings opened, {} rule errors",
                     r.items, r.rules, r.threads, r.items_per_second, r.seconds, r.findings_opened, r.rule_errors
+                );
+                println!(
+                    "  {:.1}x the one-thread floor for as many items",
+                    r.seconds
+                        / (floor.single_thread_seconds * r.items as f64
+                            / floor.items.max(1) as f64)
+                            .max(1e-9)
                 );
                 println!(
                     "  document -> Rhai value: {:.1} µs via serde, {:.1} µs via parse_json",
@@ -235,6 +253,96 @@ fn measure_audit(ctx: &Context, store: &Store) -> anyhow::Result<AuditResult> {
         dynamic_via_serde_ns: serde_ns,
         dynamic_via_parse_json_ns: parse_ns,
     })
+}
+
+/// The physical floor of ingest on the same delivery: read, decompress and parse it,
+/// then canonicalise and SHA-256 every item; no storage, no rules. Every figure is
+/// also printed as a ratio to the single-thread floor.
+#[derive(Serialize)]
+struct Floor {
+    items: u64,
+    single_thread_seconds: f64,
+    all_cores_seconds: f64,
+    /// Threads canonicalising and hashing in the all-cores run (parsing a delivery
+    /// file is one thread's work in both).
+    threads: usize,
+}
+
+fn measure_floor(delivery: &Path) -> anyhow::Result<Floor> {
+    let mut files = Vec::new();
+    delivery_files(delivery, &mut files)?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let t = Instant::now();
+    let items = floor_pass(&files, 1)?;
+    let single_thread_seconds = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    floor_pass(&files, threads)?;
+    let all_cores_seconds = t.elapsed().as_secs_f64();
+    eprintln!(
+        "floor: {single_thread_seconds:.1}s on one thread, {all_cores_seconds:.1}s on {threads}"
+    );
+    Ok(Floor {
+        items,
+        single_thread_seconds,
+        all_cores_seconds,
+        threads,
+    })
+}
+
+fn delivery_files(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        if path.is_dir() {
+            delivery_files(&path, out)?;
+        } else if path.to_string_lossy().ends_with(".json.gz") {
+            out.push(path);
+        }
+    }
+    out.sort();
+    Ok(())
+}
+
+/// One floor pass over `files`; the number of items.
+fn floor_pass(files: &[PathBuf], threads: usize) -> anyhow::Result<u64> {
+    use std::io::Read;
+    let mut n = 0u64;
+    for f in files {
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(std::io::BufReader::new(
+            File::open(f).with_context(|| format!("opening {}", f.display()))?,
+        ))
+        .read_to_string(&mut text)
+        .with_context(|| format!("reading {}", f.display()))?;
+        let doc: Value = serde_json::from_str(&text)?;
+        let items = doc["configurationItems"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let chunk = items.len().div_ceil(threads.max(1)).max(1);
+        let hashed: usize = std::thread::scope(|s| {
+            let workers: Vec<_> = items
+                .chunks(chunk)
+                .map(|c| {
+                    s.spawn(move || {
+                        let mut buf = Vec::with_capacity(4096);
+                        for item in c {
+                            buf.clear();
+                            guardrail_model::canonical::write_canonical(item, &mut buf);
+                            // As the store does: canonical text, then its SHA-256 in hex.
+                            let text =
+                                guardrail_model::canonical::into_string(std::mem::take(&mut buf));
+                            std::hint::black_box(guardrail_model::content_hash(&text));
+                            buf = text.into_bytes();
+                        }
+                        c.len()
+                    })
+                })
+                .collect();
+            workers.into_iter().map(|w| w.join().unwrap_or(0)).sum()
+        });
+        n += hashed as u64;
+    }
+    Ok(n)
 }
 
 #[derive(Serialize)]

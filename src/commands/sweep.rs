@@ -89,16 +89,7 @@ impl Progress for Stalls {
 }
 
 fn watcher_for(ctx: &Context, args: &Args) -> anyhow::Result<Box<dyn Watcher>> {
-    let target = |accounts| {
-        aws_target(
-            &ctx.config,
-            &args.regions,
-            &args.only,
-            args.endpoint_url.as_deref(),
-            args.profile.as_deref(),
-            accounts,
-        )
-    };
+    let target = |accounts| target_of(ctx, args, accounts);
     Ok(match &args.source {
         Some(url) if url.starts_with("s3://") => Box::new(
             ConfigDeliveries::new(S3Deliveries::new(url, &target(false)).map_err(anyhow::Error::msg)?)
@@ -127,14 +118,20 @@ fn aws_sweep_target(ctx: &Context, args: &Args) -> Option<guardrail_watchers::aw
         None if !ctx.config.aws_accounts().is_empty() => true,
         None => return None,
     };
-    Some(aws_target(
+    Some(target_of(ctx, args, accounts))
+}
+
+/// The AWS target the flags and config name: the configured accounts, or (false) the
+/// current credentials' own.
+fn target_of(ctx: &Context, args: &Args, accounts: bool) -> guardrail_watchers::aws::AwsTarget {
+    aws_target(
         &ctx.config,
         &args.regions,
         &args.only,
         args.endpoint_url.as_deref(),
         args.profile.as_deref(),
         accounts,
-    ))
+    )
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
