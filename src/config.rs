@@ -81,10 +81,29 @@ pub struct AwsConfig {
     /// Overall deadline of one API call, retries included (default 60).
     #[serde(default = "default_call_timeout")]
     pub call_timeout_seconds: u64,
+    /// Sweep every active account of the AWS organisation through one role.
+    pub organization: Option<OrganizationConfig>,
     /// Ask CloudTrail (`LookupEvents`, read-only) who made the changes a sweep finds
     /// (default true).
     #[serde(default = "default_true")]
     pub lookup_actors: bool,
+}
+
+/// `organization = { role_name = "guardrail-audit", external_id = "...", exclude_ous = ["ou-..."] }`:
+/// the accounts come from `organizations:ListAccounts` at every sweep.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrganizationConfig {
+    /// The role assumed in each account (the same name everywhere, as StackSets deploy it).
+    pub role_name: String,
+    pub external_id: Option<String>,
+    /// Only accounts under these OUs (`ou-...` ids, at any depth); empty = every account.
+    #[serde(default)]
+    pub include_ous: Vec<String>,
+    #[serde(default)]
+    pub exclude_ous: Vec<String>,
+    #[serde(default)]
+    pub exclude_accounts: Vec<String>,
 }
 
 fn default_true() -> bool {
@@ -116,6 +135,7 @@ impl Default for AwsConfig {
             max_attempts: default_attempts(),
             call_timeout_seconds: default_call_timeout(),
             lookup_actors: true,
+            organization: None,
             concurrency: default_concurrency(),
             only: Vec::new(),
             config_types: Vec::new(),
@@ -341,6 +361,19 @@ impl Config {
         self.audit.validate().map_err(|e| anyhow::anyhow!(e))?;
         self.notify.validate().map_err(|e| anyhow::anyhow!(e))?;
         self.server.validate()?;
+        if let Some(o) = &self.aws.organization {
+            if o.role_name.is_empty() || o.role_name.contains(['/', ':', ' ']) {
+                bail!(
+                    "[aws] organization.role_name = {:?}: give the role's name (e.g. \"guardrail-audit\"), not an ARN or path",
+                    o.role_name
+                );
+            }
+            for ou in o.include_ous.iter().chain(&o.exclude_ous) {
+                if !ou.starts_with("ou-") {
+                    bail!("[aws] organization: {ou:?} is not an OU id; write ou-xxxx-yyyyyyyy (aws organizations list-organizational-units-for-parent)");
+                }
+            }
+        }
         let mut names = std::collections::BTreeSet::new();
         for (n, s) in self.sources.iter().enumerate() {
             if s.name.is_empty() || !names.insert(s.name.as_str()) {

@@ -144,6 +144,19 @@ pub fn aws_target(
         config_types: c.config_types.clone(),
         config_aggregator: c.config_aggregator.clone(),
         call_timeout_seconds: c.call_timeout_seconds,
+        organization: if configured_accounts {
+            c.organization
+                .as_ref()
+                .map(|o| guardrail_watchers::aws::Organization {
+                    role_name: o.role_name.clone(),
+                    external_id: o.external_id.clone(),
+                    include_ous: o.include_ous.clone(),
+                    exclude_ous: o.exclude_ous.clone(),
+                    exclude_accounts: o.exclude_accounts.clone(),
+                })
+        } else {
+            None
+        },
     }
 }
 
@@ -178,6 +191,8 @@ pub fn aws_source_target(config: &Config, source: &SourceConfig) -> AwsTarget {
     let a = source.aws.clone().unwrap_or_default();
     let mut target = aws_target(config, &a.regions, &a.only, None, None, true);
     if !a.accounts.is_empty() {
+        // A source naming its accounts sweeps those, not the whole organisation.
+        target.organization = None;
         target
             .accounts
             .retain(|t| t.id.as_ref().is_some_and(|id| a.accounts.contains(id)));

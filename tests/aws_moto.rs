@@ -1959,3 +1959,111 @@ with open({trail:?}, 'w') as f:
         .json();
     assert_eq!(shown.as_array().unwrap().len(), 1, "{shown}");
 }
+
+#[test]
+fn organisation_accounts_are_discovered_at_each_sweep_closed_and_excluded_ones_skipped() {
+    let m = moto();
+    let dir = tempfile::tempdir().unwrap();
+    let out = |f: &str| dir.path().join(f).display().to_string();
+    // An organisation: the management account (moto's own), two members, a sandbox OU
+    // with a third member.
+    boto(
+        &m,
+        &r#"
+org = boto3.client('organizations')
+org.create_organization(FeatureSet='ALL')
+root = org.list_roots()['Roots'][0]['Id']
+sandbox = org.create_organizational_unit(ParentId=root, Name='sandbox')['OrganizationalUnit']['Id']
+ids = {}
+for name in ('prod', 'staging', 'play'):
+    ids[name] = org.create_account(Email=f'{name}@example.com', AccountName=name)['CreateAccountStatus']['AccountId']
+org.move_account(AccountId=ids['play'], SourceParentId=root, DestinationParentId=sandbox)
+open(ORG, 'w').write(json.dumps({'sandbox': sandbox, **ids}))
+"#
+        .replace("ORG", &format!("{:?}", out("org.json"))),
+    );
+    let org: Value =
+        serde_json::from_str(&std::fs::read_to_string(out("org.json")).unwrap()).unwrap();
+    let cfg = dir.path().join("g.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[aws]\nregions = [\"us-east-1\"]\nendpoint_url = \"{}\"\norganization = {{ role_name = \"guardrail-audit\", exclude_ous = [\"{}\"] }}\n",
+            m.url,
+            org["sandbox"].as_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let cfg = cfg.display().to_string();
+    let mut env = aws_env(&m);
+    env.retain(|(k, _)| *k != "AWS_ENDPOINT_URL");
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let db = common::sqlite();
+    let swept_accounts = |db: &common::Db| -> std::collections::BTreeSet<String> {
+        let r = db.run_env(
+            &[
+                "--config", &cfg, "sweep", "--only", "iam", "--format", "json",
+            ],
+            &env,
+        );
+        assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+        let s: Value = serde_json::from_str(&r.stdout).unwrap();
+        assert_eq!(s["errors"], 0, "{s}");
+        db.run(&["items", "--format", "json"])
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["account"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let id = |n: &str| org[n].as_str().unwrap().to_owned();
+    let first = swept_accounts(&db);
+    for member in ["prod", "staging"] {
+        assert!(first.contains(&id(member)), "{member} not swept: {first:?}");
+    }
+    assert!(
+        first.contains("123456789012"),
+        "the management account: {first:?}"
+    );
+    assert!(
+        !first.contains(&id("play")),
+        "the excluded OU was swept: {first:?}"
+    );
+
+    // A new account joins, staging closes: the next sweep follows, no restart, and the
+    // closed account's items are not deleted by a sweep that never entered it.
+    boto(
+        &m,
+        &format!("org = boto3.client('organizations')\nnew = org.create_account(Email='new@example.com', AccountName='new')['CreateAccountStatus']['AccountId']\nopen({:?}, 'w').write(new)\n", out("new.txt")),
+    );
+    let new = std::fs::read_to_string(out("new.txt")).unwrap();
+    boto(
+        &m,
+        &format!(
+            "boto3.client('organizations').close_account(AccountId='{}')\n",
+            id("staging")
+        ),
+    );
+    std::thread::sleep(Duration::from_millis(1100)); // observed_at is in seconds
+    let second = swept_accounts(&db);
+    assert!(second.contains(&new), "the new account: {second:?}");
+    let sweeps = db.run(&["sweeps", "--format", "json"]).json();
+    assert_eq!(sweeps[0]["deleted"], 0, "{sweeps}");
+    // The closed account was not entered: its items were last seen by the first sweep.
+    let items = db.run(&["items", "--format", "json"]).json();
+    let seen = |account: &str| -> std::collections::BTreeSet<String> {
+        items
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["account"] == account)
+            .map(|i| i["observed_at"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (staging, prod) = (seen(&id("staging")), seen(&id("prod")));
+    assert!(
+        !staging.is_empty() && staging.iter().max() < prod.iter().max(),
+        "{staging:?} {prod:?}"
+    );
+}

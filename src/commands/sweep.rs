@@ -100,7 +100,7 @@ fn watcher_for(ctx: &Context, args: &Args) -> anyhow::Result<Box<dyn Watcher>> {
                 .with_max_item_bytes(ctx.config.ingest.max_item_bytes()),
         ),
         None if args.aws => Box::new(AwsSweep::new(target(false)).map_err(anyhow::Error::msg)?),
-        None if !ctx.config.aws_accounts().is_empty() => {
+        None if !ctx.config.aws_accounts().is_empty() || ctx.config.aws.organization.is_some() => {
             Box::new(AwsSweep::new(target(true)).map_err(anyhow::Error::msg)?)
         }
         None => anyhow::bail!(
@@ -115,7 +115,9 @@ fn aws_sweep_target(ctx: &Context, args: &Args) -> Option<guardrail_watchers::aw
     let accounts = match &args.source {
         Some(_) => return None,
         None if args.aws => false,
-        None if !ctx.config.aws_accounts().is_empty() => true,
+        None if !ctx.config.aws_accounts().is_empty() || ctx.config.aws.organization.is_some() => {
+            true
+        }
         None => return None,
     };
     Some(target_of(ctx, args, accounts))

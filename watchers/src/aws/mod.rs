@@ -15,6 +15,7 @@ pub mod actors;
 mod ec2;
 pub mod events;
 mod lister;
+mod organization;
 mod s3_deliveries;
 mod sdk;
 mod sweep;
@@ -27,7 +28,8 @@ pub use lister::{
 };
 pub use s3_deliveries::S3Deliveries;
 pub use sdk::{
-    account_config, configured_regions, describe, sdk_config, AwsAccount, AwsTarget, SERVICES,
+    account_config, configured_regions, describe, sdk_config, AwsAccount, AwsTarget, Organization,
+    SERVICES,
 };
 pub use sweep::{AwsSweep, EventContexts};
 

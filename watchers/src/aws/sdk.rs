@@ -45,6 +45,22 @@ pub struct AwsTarget {
     pub config_aggregator: Option<String>,
     /// Overall deadline of one API call, retries included.
     pub call_timeout_seconds: u64,
+    /// Sweep every active account of the organisation (discovered at each sweep).
+    pub organization: Option<Organization>,
+}
+
+/// `[aws] organization`: the accounts come from `organizations:ListAccounts` (run
+/// with the base credentials, in the management or a delegated administrator
+/// account), each entered through the same role.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Organization {
+    pub role_name: String,
+    pub external_id: Option<String>,
+    /// Only accounts under one of these OUs (ids, at any depth); empty = all.
+    pub include_ous: Vec<String>,
+    /// Never accounts under these OUs, or these account ids.
+    pub exclude_ous: Vec<String>,
+    pub exclude_accounts: Vec<String>,
 }
 
 impl Default for AwsTarget {
@@ -60,6 +76,7 @@ impl Default for AwsTarget {
             config_types: Vec::new(),
             config_aggregator: None,
             call_timeout_seconds: 60,
+            organization: None,
         }
     }
 }

@@ -81,6 +81,24 @@ impl AwsSweep {
         }
     }
 
+    /// The accounts this sweep enters: the organisation's, discovered now, or the
+    /// configured ones.
+    async fn swept_accounts(&self, base: &SdkConfig) -> Result<Vec<AwsAccount>, String> {
+        let Some(org) = &self.target.organization else {
+            return Ok(self.accounts());
+        };
+        let found = super::organization::discover(base, org, &self.target.accounts).await?;
+        for why in &found.skipped {
+            tracing::info!(%why, "organisation account not swept");
+        }
+        tracing::info!(
+            accounts = found.accounts.len(),
+            skipped = found.skipped.len(),
+            "organisation accounts discovered"
+        );
+        Ok(found.accounts)
+    }
+
     async fn prepare(&self, base: &SdkConfig, account: &AwsAccount) -> Result<Prepared, String> {
         let config = account_config(base, account).await;
         let id = accounts::caller_account(&config).await.map_err(|e| {
@@ -171,7 +189,28 @@ impl AwsSweep {
         let base = self.base_config().await;
         let limiters = Limiters::default();
         let mut jobs = Vec::new();
-        for account in self.accounts() {
+        let accounts = match self.swept_accounts(&base).await {
+            Ok(a) => a,
+            Err(message) => {
+                // No account list, so nothing is vouched for: no deletions anywhere.
+                let origin = "aws:organization".to_owned();
+                c.begin_listing(Listing {
+                    origin: origin.clone(),
+                    cause: Cause::Sweep,
+                    observed_at: Utc::now(),
+                    actor: None,
+                })?;
+                c.error(SourceError {
+                    origin,
+                    item: None,
+                    scope: None,
+                    message,
+                });
+                c.end_listing(Coverage::Nothing)?;
+                return Ok(());
+            }
+        };
+        for account in accounts {
             let entering = format!(
                 "entering account {} (sts:GetCallerIdentity{}, enabled regions)",
                 account.id.as_deref().unwrap_or("of the base credentials"),
@@ -362,7 +401,12 @@ impl Watcher for AwsSweep {
         format!(
             "AWS APIs ({}; {} account(s); {})",
             services.join(", "),
-            self.accounts().len(),
+            // Stable while an organisation's accounts come and go: this names the source.
+            if self.target.organization.is_some() {
+                "the organisation's".to_owned()
+            } else {
+                self.accounts().len().to_string()
+            },
             if self.target.regions.is_empty() {
                 "the SDK's default region".to_owned()
             } else {
@@ -432,7 +476,11 @@ impl AwsSweep {
         let base = self.base_config().await;
         let mut accounts = HashMap::new();
         let mut problems = Vec::new();
-        for account in self.accounts() {
+        let swept = self.swept_accounts(&base).await.unwrap_or_else(|e| {
+            problems.push(e);
+            Vec::new()
+        });
+        for account in swept {
             match self.prepare(&base, &account).await {
                 Ok(p) => {
                     let config = account_config(&base, &account).await;
