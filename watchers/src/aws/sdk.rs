@@ -33,7 +33,7 @@ pub struct AwsTarget {
     pub endpoint_url: Option<String>,
     /// Profile of the base credentials (the standard chain otherwise).
     pub profile: Option<String>,
-    /// Attempts per call, adaptive retry with capped backoff.
+    /// Attempts per call, standard retry (jittered exponential backoff, capped).
     pub max_attempts: u32,
     /// Calls in flight at once per (account, region, service).
     pub concurrency: usize,
@@ -117,8 +117,13 @@ pub async fn configured_regions(target: &AwsTarget, own: &[String]) -> Vec<Strin
 pub async fn sdk_config(target: &AwsTarget, region: &str) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(region.to_owned()))
+        // Standard retry: exponential backoff with full jitter, and the SDK's retry
+        // quota (a token bucket that stops retrying while throttling persists and refills
+        // on successes). Not adaptive: its client-side rate limiter, shared by every
+        // client of a service in the process, dropped to a trickle after a few throttles
+        // (a 0.6 s sweep took 38 s at 20% throttled answers; standard: 0.8 s).
         .retry_config(
-            RetryConfig::adaptive()
+            RetryConfig::standard()
                 .with_max_attempts(target.max_attempts.max(1))
                 .with_initial_backoff(Duration::from_millis(200))
                 .with_max_backoff(Duration::from_secs(20)),
