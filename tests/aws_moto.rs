@@ -997,22 +997,7 @@ interval_seconds = 3600
     )
     .unwrap();
     let db = common::sqlite();
-    let mut env = aws_env(&m);
-    env.retain(|(k, _)| *k != "AWS_ENDPOINT_URL");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_guardrail"))
-        .args([
-            "--database",
-            &db.url,
-            "--config",
-            &cfg.display().to_string(),
-        ])
-        .args(["serve", "--listen", "127.0.0.1:0", "--poll", "0.2"])
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .env_remove("GUARDRAIL_DATABASE_URL")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start serve");
+    let mut child = serve(&db, &m, &cfg, "0.2");
     let out = BufReader::new(child.stdout.take().unwrap());
     let mut sweeps = 0;
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -1288,6 +1273,27 @@ fn events_once(db: &common::Db, m: &Moto, cfg: &str, extra_env: &[(&str, &str)])
         ],
         &env,
     )
+}
+
+/// `guardrail serve` on a free loopback port against moto (the config names the
+/// endpoint), its stdout piped.
+fn serve(db: &common::Db, m: &Moto, cfg: &std::path::Path, poll: &str) -> Child {
+    let mut env = aws_env(m);
+    env.retain(|(k, _)| *k != "AWS_ENDPOINT_URL");
+    Command::new(env!("CARGO_BIN_EXE_guardrail"))
+        .args([
+            "--database",
+            &db.url,
+            "--config",
+            &cfg.display().to_string(),
+        ])
+        .args(["serve", "--listen", "127.0.0.1:0", "--poll", poll])
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .env_remove("GUARDRAIL_DATABASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start serve")
 }
 
 /// A local Slack receiver, and the route (TOML) that sends every finding to it.
@@ -1690,23 +1696,8 @@ interval_seconds = 3600
         .stdout
         .trim()
         .to_owned();
-    let mut env = aws_env(&m);
-    env.retain(|(k, _)| *k != "AWS_ENDPOINT_URL");
-    let child = Command::new(env!("CARGO_BIN_EXE_guardrail"))
-        .args([
-            "--database",
-            &db.url,
-            "--config",
-            &cfg.display().to_string(),
-        ])
-        // A scheduler poll far longer than the test: routing must not ride on it.
-        .args(["serve", "--listen", "127.0.0.1:0", "--poll", "3600"])
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .env_remove("GUARDRAIL_DATABASE_URL")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start serve");
+    // A scheduler poll far longer than the test: routing must not ride on it.
+    let child = serve(&db, &m, &cfg, "3600");
     let mut child = common::Running(child);
     let stdout = child.0.stdout.take().unwrap();
     let (tx, lines) = std::sync::mpsc::channel();

@@ -193,21 +193,7 @@ impl AwsSweep {
             Ok(a) => a,
             Err(message) => {
                 // No account list, so nothing is vouched for: no deletions anywhere.
-                let origin = "aws:organization".to_owned();
-                c.begin_listing(Listing {
-                    origin: origin.clone(),
-                    cause: Cause::Sweep,
-                    observed_at: Utc::now(),
-                    actor: None,
-                })?;
-                c.error(SourceError {
-                    origin,
-                    item: None,
-                    scope: None,
-                    message,
-                });
-                c.end_listing(Coverage::Nothing)?;
-                return Ok(());
+                return unvouched(c, "aws:organization".into(), message);
             }
         };
         for account in accounts {
@@ -233,19 +219,7 @@ impl AwsSweep {
                             .or(account.role_arn.as_deref())
                             .unwrap_or("current credentials")
                     );
-                    c.begin_listing(Listing {
-                        origin: origin.clone(),
-                        cause: Cause::Sweep,
-                        observed_at: Utc::now(),
-                        actor: None,
-                    })?;
-                    c.error(SourceError {
-                        origin,
-                        item: None,
-                        scope: None,
-                        message,
-                    });
-                    c.end_listing(Coverage::Nothing)?;
+                    unvouched(c, origin, message)?;
                 }
             }
         }
@@ -392,6 +366,24 @@ fn record(
             types.iter().map(|t| scope(&job.scope_region, t)).collect(),
         )),
     }
+}
+
+/// Records an error that vouches for nothing (an account not entered, no account
+/// list): a listing covering nothing, so nothing anywhere is inferred deleted.
+fn unvouched(c: &mut dyn Collector, origin: String, message: String) -> Result<(), CollectError> {
+    c.begin_listing(Listing {
+        origin: origin.clone(),
+        cause: Cause::Sweep,
+        observed_at: Utc::now(),
+        actor: None,
+    })?;
+    c.error(SourceError {
+        origin,
+        item: None,
+        scope: None,
+        message,
+    });
+    c.end_listing(Coverage::Nothing)
 }
 
 impl Watcher for AwsSweep {
