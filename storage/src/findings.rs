@@ -182,7 +182,7 @@ pub fn fingerprint(rule_id: &str, item: &ItemKey, key: &str) -> String {
 #[derive(Insertable)]
 #[diesel(table_name = findings)]
 struct InsertFinding<'a> {
-    fingerprint: &'a str,
+    fingerprint: String,
     item_id: i64,
     rule_id: &'a str,
     finding_key: &'a str,
@@ -308,6 +308,10 @@ impl Store {
             }
             let mut s = AuditSummary { items: audits.len() as u64, ..AuditSummary::default() };
             let mut events: Vec<InsertEvent> = Vec::new();
+            // New findings are inserted together after the loop (a few statements, not
+            // one per finding); their Opened events wait here for the ids.
+            let mut new_findings: Vec<InsertFinding> = Vec::new();
+            let mut opened_events: Vec<(usize, usize)> = Vec::new();
             for audit in audits.iter().copied() {
                 for (rule_id, result) in &audit.results {
                     let found = match result {
@@ -341,9 +345,8 @@ impl Store {
                         let print = fingerprint(rule_id, &audit.key, &new.key);
                         let Some(old) = current.iter().find(|f| f.fingerprint == print) else {
                             let state = if new.suppressed_by.is_some() { FindingState::Suppressed } else { FindingState::Open }.as_str();
-                            let id: i64 = diesel::insert_into(findings::table)
-                                .values(InsertFinding {
-                                    fingerprint: &print,
+                            new_findings.push(InsertFinding {
+                                    fingerprint: print,
                                     item_id: audit.item_id,
                                     rule_id,
                                     finding_key: &new.key,
@@ -366,14 +369,13 @@ impl Store {
                                     // The item's identity, as in its fingerprint.
                                     account: &audit.key.account,
                                     resource_type: &audit.key.resource_type,
-                                })
-                                .returning(findings::id)
-                                .get_result(conn)?;
+                                });
                             let what = match &new.suppressed_by {
                                 Some(p) => { s.suppressed += 1; format!("opened suppressed by {p}: {}", new.title) }
                                 None => { s.opened += 1; new.title.clone() }
                             };
-                            events.push(event(id, now, FindingEvent::Opened, what, audit.revision_id));
+                            opened_events.push((events.len(), new_findings.len() - 1));
+                            events.push(event(0, now, FindingEvent::Opened, what, audit.revision_id));
                             continue;
                         };
                         matched.push(old.id);
@@ -431,6 +433,23 @@ impl Store {
                         s.fixed += 1;
                     }
                 }
+            }
+            // 22 columns a row: 200 rows stay far below either backend's bind limit.
+            let mut id_of: HashMap<String, i64> = HashMap::new();
+            for chunk in new_findings.chunks(200) {
+                diesel::insert_into(findings::table).values(chunk).execute(conn)?;
+                let prints: Vec<&str> = chunk.iter().map(|f| f.fingerprint.as_str()).collect();
+                let ids: Vec<(String, i64)> = findings::table
+                    .filter(findings::fingerprint.eq_any(&prints))
+                    .select((findings::fingerprint, findings::id))
+                    .load(conn)?;
+                id_of.extend(ids);
+            }
+            for (e, f) in &opened_events {
+                let print = &new_findings[*f].fingerprint;
+                events[*e].finding_id = *id_of.get(print).ok_or_else(|| {
+                    StorageError::Corrupt(format!("finding {print} was inserted but cannot be read back"))
+                })?;
             }
             for chunk in events.chunks(500) {
                 diesel::insert_into(finding_events::table).values(chunk).execute(conn)?;
