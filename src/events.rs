@@ -355,6 +355,23 @@ impl BatchSummary {
     }
 }
 
+/// Waits between failed tries: 5 s, doubling to at most 5 min; a success starts over.
+struct Backoff(Duration);
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff(Duration::from_secs(5))
+    }
+}
+
+impl Backoff {
+    fn next(&mut self) -> Duration {
+        let wait = self.0;
+        self.0 = (self.0 * 2).min(Duration::from_secs(300));
+        wait
+    }
+}
+
 /// One `[[sources]]` event source under `serve`: reads its queue until `stop`, each
 /// batch recorded, judged and routed at once (never waiting for the scheduler). A queue
 /// that cannot be read is reported and retried with back-off; nothing here ends the
@@ -379,7 +396,7 @@ pub fn run_source(
             std::thread::sleep(Duration::from_millis(100));
         }
     };
-    let mut backoff = Duration::from_secs(5);
+    let mut backoff = Backoff::default();
     let (mut auditor, runner) = loop {
         if stopped() {
             return;
@@ -390,12 +407,12 @@ pub fn run_source(
             Ok(b) => break b,
             Err(err) => {
                 tracing::error!(source = %name, error = %format!("{err:#}"), "event source cannot start");
+                let wait = backoff.next();
                 say(&format!(
                     "event source {name} cannot start (retrying in {}s): {err:#}",
-                    backoff.as_secs()
+                    wait.as_secs()
                 ));
-                pause(backoff);
-                backoff = (backoff * 2).min(Duration::from_secs(300));
+                pause(wait);
             }
         }
     };
@@ -403,7 +420,7 @@ pub fn run_source(
         "event source {name}: reading {}",
         runner.queue_url()
     ));
-    backoff = Duration::from_secs(5);
+    backoff = Backoff::default();
     while !stopped() {
         // The scheduler reports and re-audits rule changes; this thread only keeps
         // judging new events with the rules in force.
@@ -411,23 +428,24 @@ pub fn run_source(
             tracing::warn!(source = %name, error = %format!("{err:#}"), "rules not reloaded for the event source");
         }
         match runner.run_once(&auditor, e.wait_seconds) {
-            Ok(None) => backoff = Duration::from_secs(5),
+            Ok(None) => backoff = Backoff::default(),
             Ok(Some(s)) => {
-                backoff = Duration::from_secs(5);
+                backoff = Backoff::default();
                 metrics.events.record(&s.counted());
-                if s.findings_opened > 0 {
+                if s.created + s.modified + s.deleted + s.recorded > 0 {
+                    // Something was judged: findings may have opened or been fixed.
                     metrics.record_audit();
                 }
                 say(&format!("event source {name}: {}", s.line()));
             }
             Err(err) => {
                 tracing::error!(source = %name, error = %format!("{err:#}"), "event batch failed");
+                let wait = backoff.next();
                 say(&format!(
                     "event source {name}: cannot read or record events (retrying in {}s; messages stay on the queue): {err:#}",
-                    backoff.as_secs()
+                    wait.as_secs()
                 ));
-                pause(backoff);
-                backoff = (backoff * 2).min(Duration::from_secs(300));
+                pause(wait);
             }
         }
     }

@@ -89,24 +89,24 @@ impl Progress for Stalls {
 }
 
 fn watcher_for(ctx: &Context, args: &Args) -> anyhow::Result<Box<dyn Watcher>> {
-    let target = |accounts| target_of(ctx, args, accounts);
     Ok(match &args.source {
         Some(url) if url.starts_with("s3://") => Box::new(
-            ConfigDeliveries::new(S3Deliveries::new(url, &target(false)).map_err(anyhow::Error::msg)?)
+            ConfigDeliveries::new(
+                S3Deliveries::new(url, &target_of(ctx, args, false)).map_err(anyhow::Error::msg)?,
+            )
                 .with_max_item_bytes(ctx.config.ingest.max_item_bytes()),
         ),
         Some(path) => Box::new(
             ConfigDeliveries::new(LocalDirectory::new(PathBuf::from(path)))
                 .with_max_item_bytes(ctx.config.ingest.max_item_bytes()),
         ),
-        None if args.aws => Box::new(AwsSweep::new(target(false)).map_err(anyhow::Error::msg)?),
-        None if !ctx.config.aws_accounts().is_empty() || ctx.config.aws.organization.is_some() => {
-            Box::new(AwsSweep::new(target(true)).map_err(anyhow::Error::msg)?)
-        }
-        None => anyhow::bail!(
+        None => match aws_sweep_target(ctx, args) {
+            Some(t) => Box::new(AwsSweep::new(t).map_err(anyhow::Error::msg)?),
+            None => anyhow::bail!(
             "nothing to sweep: give --source DIR|s3://bucket/prefix, --aws (the current credentials), \
-             or --config FILE with accounts to sweep ([accounts.\"<id>\"] role_arn = ...)"
-        ),
+             or --config FILE with accounts to sweep ([accounts.\"<id>\"] role_arn = ..., or [aws] organization)"
+            ),
+        },
     })
 }
 
