@@ -103,7 +103,6 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
         a.items,
         started.elapsed().as_secs_f64()
     );
-    let floor = measure_floor(&root.join("first"))?;
     let mut results = Vec::new();
     let mut audit = None;
     let mut hostile = None;
@@ -121,6 +120,9 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
         let store = Store::open(&db.url)?;
         results.push(measure("postgres", &store, &root, &days)?);
     }
+    // Last: it parses whole deliveries into memory, and the heap it leaves behind
+    // would count in every later phase's peak RSS.
+    let floor = measure_floor(&root.join("first"))?;
     match ctx.format()? {
         Format::Json | Format::Csv | Format::Ocsf | Format::OcsfNdjson => output::json(
             &json!({"items": a.items, "floor": floor, "results": results, "audit": audit, "hostile_rule": hostile}),
