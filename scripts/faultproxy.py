@@ -425,8 +425,10 @@ class FaultProxyServer(ThreadingHTTPServer):
     request_queue_size = 128  # SDKs open several connections at once
 
     def __init__(self, addr, upstream: tuple[str, int], plan: FaultPlan, log: JsonLog,
-                 delay_seconds: float, upstream_timeout: float, verbose: bool):
+                 delay_seconds: float, upstream_timeout: float, verbose: bool,
+                 latency_seconds: float = 0.0):
         super().__init__(addr, FaultProxyHandler)
+        self.latency_seconds = latency_seconds
         self.upstream = upstream
         self.plan = plan
         self.log = log
@@ -525,6 +527,9 @@ class FaultProxyHandler(BaseHTTPRequestHandler):
             return
         if fault == "delay":
             time.sleep(self.server.delay_seconds)
+        if self.server.latency_seconds:
+            # Every call as slow as a real AWS round trip: sweeps become latency-bound.
+            time.sleep(self.server.latency_seconds)
 
         try:
             status, reason, headers, resp_body = self._forward(target, body)
@@ -663,6 +668,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="comma list of throttle,500,reset,delay used in rotation (default throttle)")
     ap.add_argument("--delay-seconds", type=float, default=2.0, help="sleep for the delay fault")
     ap.add_argument("--upstream-timeout", type=float, default=60.0)
+    ap.add_argument("--latency-ms", type=float, default=0.0,
+                    help="added to every forwarded call, like a real AWS round trip (default 0)")
     ap.add_argument("--log", help="append one JSON line per request here")
     ap.add_argument("-v", "--verbose", action="store_true", help="access log on stderr")
     args = ap.parse_args(argv)
@@ -680,6 +687,7 @@ def main(argv: list[str] | None = None) -> int:
     server = FaultProxyServer(
         (args.listen_host, args.listen_port), upstream, FaultPlan(args.fault_every, faults),
         JsonLog(args.log), args.delay_seconds, args.upstream_timeout, args.verbose,
+        args.latency_ms / 1000.0,
     )
     port = server.server_address[1]
     # The socket is bound and listening here, so connects succeed from now on.

@@ -31,10 +31,41 @@ pub struct Config {
     /// `[ingest]`: limits on what one delivery item may cost.
     #[serde(default)]
     pub ingest: IngestConfig,
+    /// `[workers]`: how processes sharing one database lease sweep jobs.
+    #[serde(default)]
+    pub workers: WorkersConfig,
     /// A rule directory to use instead of the pack built into the binary (relative
     /// paths are relative to this file); `--rules` overrides it.
     #[serde(default)]
     pub rules: Option<PathBuf>,
+}
+
+/// `[workers] lease_seconds = 60`: a worker holds a sweep job (or the audit turn) for
+/// this long past its last heartbeat (every third of it); a worker that stops beating
+/// loses its jobs to the others after this. Every worker must read the same file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkersConfig {
+    #[serde(default = "default_lease_seconds")]
+    pub lease_seconds: u64,
+}
+
+impl Default for WorkersConfig {
+    fn default() -> Self {
+        WorkersConfig {
+            lease_seconds: default_lease_seconds(),
+        }
+    }
+}
+
+fn default_lease_seconds() -> u64 {
+    60
+}
+
+impl WorkersConfig {
+    pub fn lease(&self) -> chrono::Duration {
+        chrono::Duration::seconds(self.lease_seconds.clamp(3, 86_400) as i64) // validated
+    }
 }
 
 /// `[ingest] max_item_bytes = 16777216`: an AWS Config item larger than this is
@@ -357,6 +388,12 @@ impl Config {
         }
         if self.aws.max_attempts == 0 || self.aws.concurrency == 0 {
             bail!("aws.max_attempts and aws.concurrency must be at least 1");
+        }
+        if !(3..=86_400).contains(&self.workers.lease_seconds) {
+            bail!(
+                "workers.lease_seconds = {}: use 3 to 86400 (a minute is the default; a worker silent this long loses its jobs)",
+                self.workers.lease_seconds
+            );
         }
         self.audit.validate().map_err(|e| anyhow::anyhow!(e))?;
         self.notify.validate().map_err(|e| anyhow::anyhow!(e))?;

@@ -8,6 +8,8 @@ mod audit;
 mod commands;
 mod config;
 mod events;
+mod jobs;
+mod leases;
 mod output;
 mod pipeline;
 mod rules_pack;
@@ -87,6 +89,9 @@ enum Command {
     Events(commands::events::Args),
     /// Run the server: web UI, JSON API and metrics, plus the scheduler of `watch`.
     Serve(commands::serve::Args),
+    /// Run the scheduler and event sources without the server: one of several
+    /// processes sharing a PostgreSQL database (sweep jobs are leased between them).
+    Worker(commands::worker::Args),
     /// Create, list and revoke API tokens for the server.
     Token(commands::token::Args),
     /// Deliver queued notifications, or send a sample through a route.
@@ -224,6 +229,7 @@ fn main() -> ExitCode {
         Command::Watch(a) => commands::watch::run(&ctx, a),
         Command::Events(a) => commands::events::run(&ctx, a),
         Command::Serve(a) => commands::serve::run(&ctx, a),
+        Command::Worker(a) => commands::worker::run(&ctx, a),
         Command::Token(a) => commands::token::run(&ctx, a),
         Command::Notify(a) => commands::notify::run(&ctx, a),
         Command::Outbox(a) => commands::notify::outbox(&ctx, a),

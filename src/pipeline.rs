@@ -13,6 +13,7 @@ use guardrail_watchers::{Progress, Watcher};
 
 use crate::audit::Auditor;
 use crate::config::{Config, SourceConfig};
+use crate::leases::AuditTurn;
 
 pub use guardrail_notify::Delivery;
 
@@ -23,7 +24,18 @@ pub fn sweep_into(
     watcher: &mut dyn Watcher,
     progress: &dyn Progress,
 ) -> anyhow::Result<SweepSummary> {
-    let mut ingestor = store.begin_sweep(&watcher.describe())?;
+    let label = watcher.describe();
+    sweep_labelled(store, &label, watcher, progress)
+}
+
+/// [`sweep_into`] with the sweep record named `label` (a job names its account).
+pub fn sweep_labelled(
+    store: &Store,
+    label: &str,
+    watcher: &mut dyn Watcher,
+    progress: &dyn Progress,
+) -> anyhow::Result<SweepSummary> {
+    let mut ingestor = store.begin_sweep(label)?;
     let outcome = watcher.sweep(&mut ingestor, progress);
     let fatal = outcome.as_ref().err().map(|e| e.to_string());
     let summary = ingestor.finish(fatal.clone())?;
@@ -33,17 +45,11 @@ pub fn sweep_into(
     Ok(summary)
 }
 
-/// One audit pass at a time in this process: the scheduler and the event sources both
-/// judge due items, and two passes over the same item would both open its finding.
-fn audit_turn() -> std::sync::MutexGuard<'static, ()> {
-    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    TURN.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 /// Audit and routing against one store with one configuration's routes.
 pub struct Pipeline<'a> {
     store: &'a Store,
     notify: &'a NotifySettings,
+    lease: chrono::Duration,
 }
 
 impl<'a> Pipeline<'a> {
@@ -51,13 +57,14 @@ impl<'a> Pipeline<'a> {
         Pipeline {
             store,
             notify: &config.notify,
+            lease: config.workers.lease(),
         }
     }
 
     /// Judges everything due (what sweeps changed, and anything an earlier process
     /// stored without judging), then routes the events recorded.
     pub fn audit_due(&self, auditor: &Auditor, delivery: Delivery) -> anyhow::Result<AuditSummary> {
-        let _one = audit_turn();
+        let _turn = AuditTurn::take(self.store, self.lease)?;
         let s = auditor.audit_due(self.store)?;
         self.route(delivery)?;
         Ok(s)
@@ -65,40 +72,46 @@ impl<'a> Pipeline<'a> {
 
     /// Judges every active item again, then routes the events recorded.
     pub fn audit_all(&self, auditor: &Auditor) -> anyhow::Result<AuditSummary> {
-        let _one = audit_turn();
+        let _turn = AuditTurn::take(self.store, self.lease)?;
         let s = auditor.audit_all(self.store)?;
         self.route(Delivery::Each)?;
         Ok(s)
     }
 
+    /// Queues notifications for the finding events recorded so far, in the audit turn
+    /// (an audit pass on another worker may be about to route its baseline).
+    pub fn route_turn(&self) -> anyhow::Result<()> {
+        let _turn = AuditTurn::take(self.store, self.lease)?;
+        self.route(Delivery::Each)
+    }
+
     /// Queues notifications for the finding events recorded so far (outbox rows only).
-    pub fn route(&self, delivery: Delivery) -> anyhow::Result<()> {
+    /// The caller holds the audit turn.
+    fn route(&self, delivery: Delivery) -> anyhow::Result<()> {
         if !self.notify.routes.is_empty() {
             guardrail_notify::route_events_as(self.store, self.notify, Utc::now(), delivery)?;
         }
         Ok(())
     }
 
-    /// One scheduled sweep: the source's watcher into the store, then the audit and
-    /// routing. A source's first sweep is a baseline (one summary per route).
-    pub fn sweep_source(
+    /// One scheduled sweep: a job's watcher into the store under `label`, then the
+    /// audit and routing. The first sweep under a label is a baseline (one summary per
+    /// route).
+    pub fn sweep_job(
         &self,
         config: &Config,
-        source: &SourceConfig,
+        watcher: &mut dyn Watcher,
+        label: &str,
+        aws: Option<AwsTarget>,
         auditor: &Auditor,
         progress: &dyn Progress,
     ) -> anyhow::Result<(SweepSummary, AuditSummary)> {
-        let mut watcher = source_watcher(config, source)?;
-        let first = !self.store.source_swept_before(&watcher.describe())?;
-        let s = sweep_into(self.store, watcher.as_mut(), progress)?;
-        if source.aws.is_some() {
+        let first = !self.store.source_swept_before(label)?;
+        let s = sweep_labelled(self.store, label, watcher, progress)?;
+        if let Some(target) = aws {
             // Before the audit, so a finding's first message can say who did it.
             crate::attribution::say(crate::attribution::attribute_changes(
-                self.store,
-                config,
-                aws_source_target(config, source),
-                s.sweep_id,
-                first,
+                self.store, config, target, s.sweep_id, first,
             ));
         }
         let delivery = if first {

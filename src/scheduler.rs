@@ -1,13 +1,14 @@
-//! The scheduler behind `watch` and `serve`: sweeps each configured source on its own
-//! interval (staggered, one at a time, so two sweeps of one source never overlap),
-//! picks up changed rules and a changed configuration file without a restart, and
-//! routes and delivers notifications between sweeps, never inside one.
+//! The scheduler behind `watch`, `serve` and `worker`: runs due sweep jobs (one per
+//! source, or per account of a source over several; leased in the database so any
+//! number of workers share them and a job never runs twice at once), picks up changed
+//! rules and a changed configuration file without a restart, and routes and delivers
+//! notifications between sweeps, never inside one.
 //!
 //! A sweep in progress always runs to its end (or rolls back inside the storage
-//! layer); a stop request is honoured between steps. New kinds of source (AWS
-//! accounts) plug in at [`Scheduler::sweep_source`].
+//! layer); a stop request is honoured between jobs. What a job is and what running it
+//! means lives in [`crate::jobs`].
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -37,9 +38,11 @@ pub struct Scheduler {
     fixed_sources: Option<Vec<SourceConfig>>,
     auditor: Auditor,
     reported: Vec<LoadError>,
-    due: BTreeMap<String, Instant>,
-    /// Each source's definition when it was scheduled: an edited source is due at once.
-    defined: BTreeMap<String, SourceConfig>,
+    /// The sources whose jobs this worker keeps in the database (so a source removed
+    /// from the file has its jobs removed).
+    scheduled: BTreeSet<String>,
+    /// This process, to the leases it holds.
+    worker: String,
     http: guardrail_notify::Http,
     rt: tokio::runtime::Runtime,
     metrics: Arc<Metrics>,
@@ -85,15 +88,15 @@ impl Scheduler {
             fixed_sources,
             reported: auditor.rules.load_errors.clone(),
             auditor,
-            due: BTreeMap::new(),
-            defined: BTreeMap::new(),
+            scheduled: BTreeSet::new(),
+            worker: Store::worker_id(),
             http,
             rt,
             metrics,
             report,
             audited: None,
         };
-        s.schedule(true);
+        s.schedule(true)?;
         Ok(s)
     }
 
@@ -112,51 +115,73 @@ impl Scheduler {
             .collect()
     }
 
-    /// Gives new sources a first due time and forgets removed ones. At start-up the
-    /// sources are spread over a minute so many of them do not all start together; a
-    /// source added or edited later (path, account, interval, ...) is due at once.
-    fn schedule(&mut self, startup: bool) {
-        let sources: Vec<SourceConfig> = self.sources();
-        self.due.retain(|k, _| sources.iter().any(|s| &s.name == k));
-        self.defined
-            .retain(|k, _| sources.iter().any(|s| &s.name == k));
-        let n = sources.len().max(1) as u32;
-        let now = Instant::now();
-        for (i, source) in sources.into_iter().enumerate() {
-            let offset = if startup {
-                Duration::from_secs(60) * i as u32 / n
-            } else {
-                Duration::ZERO
-            };
-            let edited = self
-                .defined
-                .get(&source.name)
-                .is_some_and(|before| *before != source);
-            if edited {
-                self.due.insert(source.name.clone(), now);
-            } else {
-                self.due.entry(source.name.clone()).or_insert(now + offset);
-            }
-            self.defined.insert(source.name.clone(), source);
+    /// Makes the database's jobs of this worker's sources what the configuration says:
+    /// new ones added (spread over a minute at start-up, at once later), edited ones due
+    /// at once, removed ones dropped. Every worker on a database reads the same file; one
+    /// that finds another definition stored says so.
+    fn schedule(&mut self, startup: bool) -> anyhow::Result<()> {
+        let sources = self.sources();
+        let mut names: BTreeSet<String> = sources.iter().map(|s| s.name.clone()).collect();
+        let all: Vec<String> = names.union(&self.scheduled).cloned().collect();
+        let stored = self.store.jobs()?;
+        let specs = crate::jobs::specs(&self.config, &sources, &stored, startup, Utc::now());
+        let sync = self.store.sync_jobs(&all, &specs, Utc::now())?;
+        if startup && !sync.redefined.is_empty() {
+            self.say(&format!(
+                "jobs {} were stored with another definition (edited while stopped, or another worker reads another config file): due now; every worker on one database must read the same file",
+                sync.redefined.join(", ")
+            ));
         }
+        if !sync.removed.is_empty() {
+            self.say(&format!("jobs removed: {}", sync.removed.join(", ")));
+        }
+        std::mem::swap(&mut self.scheduled, &mut names);
         self.publish_schedule();
+        Ok(())
     }
 
-    /// What the server's sweeps page shows: each source and when it is next due.
+    /// The jobs of this worker's sources, as stored.
+    fn my_jobs(&self) -> anyhow::Result<Vec<guardrail_storage::JobRow>> {
+        Ok(self
+            .store
+            .jobs()?
+            .into_iter()
+            .filter(|j| self.scheduled.contains(&j.source))
+            .collect())
+    }
+
+    /// What the server's sweeps page shows: each job and when it is next due.
     fn publish_schedule(&self) {
-        let now = Instant::now();
-        let wall = Utc::now();
-        let rows = self
-            .sources()
+        let jobs = match self.my_jobs() {
+            Ok(j) => j,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the job schedule");
+                return;
+            }
+        };
+        let sources = self.sources();
+        let rows = jobs
             .iter()
-            .map(|s| guardrail_server::ScheduledSource {
-                name: s.name.clone(),
-                what: s.describe(),
-                interval_seconds: s.interval_seconds,
-                next_due: self.due.get(&s.name).map(|t| {
-                    wall + chrono::Duration::from_std(t.saturating_duration_since(now))
-                        .unwrap_or_default()
-                }),
+            .map(|j| {
+                let what = sources
+                    .iter()
+                    .find(|s| s.name == j.source)
+                    .map(|s| s.describe())
+                    .unwrap_or_default();
+                guardrail_server::ScheduledSource {
+                    name: j.job.clone(),
+                    what: if j.account.is_empty() {
+                        what
+                    } else {
+                        format!("{what}: account {}", j.account)
+                    },
+                    interval_seconds: j.interval_ms as f64 / 1000.0,
+                    next_due: Some(j.due_at.and_utc()),
+                    leased_by: j.leased_by.clone(),
+                    runs: j.runs,
+                    takeovers: j.takeovers,
+                    last_status: j.last_status.clone(),
+                }
             })
             .collect();
         self.metrics.set_schedule(rows);
@@ -200,7 +225,7 @@ impl Scheduler {
             self.say("event sources changed in the config file: restart serve to apply (the running ones keep reading their queues)");
         }
         self.config = fresh;
-        self.schedule(false);
+        self.schedule(false)?;
         self.say(&format!(
             "config reloaded from {}: {} source(s)",
             path.display(),
@@ -221,44 +246,135 @@ impl Scheduler {
         Ok(())
     }
 
-    /// Sweeps one source and audits what is due (what it changed, and anything an
-    /// earlier process stored without judging).
-    fn sweep_source(&mut self, source: &SourceConfig) {
-        let span = tracing::info_span!("sweep", source = %source.name);
+    /// Runs one claimed job under a heartbeat and gives it back with its next due
+    /// time. A failed job is reported and retried next interval; the loop lives on.
+    fn run_job(&mut self, job: &guardrail_storage::ClaimedJob) -> anyhow::Result<()> {
+        let lease = self.config.workers.lease();
+        let _alive = crate::leases::KeepAlive::start(&self.store, &self.worker, lease);
+        let row = &job.row;
+        if let Some(from) = &job.taken_over_from {
+            self.say(&format!(
+                "job {} taken over from {from}, whose lease expired (it died or stopped beating); what it stored is kept",
+                row.job
+            ));
+            self.store.mark_interrupted_sweeps(Utc::now())?;
+        }
+        let span = tracing::info_span!("job", job = %row.job);
         let _enter = span.enter();
         let started = Instant::now();
-        let outcome = Pipeline::new(&self.store, &self.config).sweep_source(
-            &self.config,
-            source,
-            &self.auditor,
-            &Quiet,
-        );
-        self.audited = Some(Instant::now());
-        match outcome {
-            Ok((s, audit)) => {
-                self.metrics.record_sweep(true);
-                self.metrics.record_audit();
-                tracing::info!(
-                    sweep = s.sweep_id,
-                    items = s.items_seen,
-                    created = s.created,
-                    modified = s.modified,
-                    deleted = s.deleted,
-                    errors = s.errors,
-                    seconds = started.elapsed().as_secs_f64(),
-                    "sweep finished"
-                );
-                self.say(&format!(
-                    "sweep {}: {} seen, {} created, {} modified, {} deleted, {} errors; {} findings opened, {} fixed",
-                    s.sweep_id, s.items_seen, s.created, s.modified, s.deleted, s.errors, audit.opened, audit.fixed
-                ));
-                self.say_rule_problems(&audit);
-            }
-            // A failed sweep is reported and retried next interval; the loop lives on.
+        let (status, message) = match self.sources().into_iter().find(|s| s.name == row.source) {
+            None => ("skipped", "its source is no longer configured".to_owned()),
+            Some(source) => self.run_work(&source, row, started),
+        };
+        let next = Utc::now() + chrono::Duration::milliseconds(row.interval_ms.max(1000));
+        if !self
+            .store
+            .finish_job(job, &self.worker, Utc::now(), status, &message, next)?
+        {
+            self.say(&format!(
+                "job {}: another worker took it over while it ran (this worker's heartbeat did not reach the database for {} s); its result is kept, the other worker sweeps again",
+                row.job,
+                lease.num_seconds()
+            ));
+        }
+        self.publish_schedule();
+        Ok(())
+    }
+
+    fn run_work(
+        &mut self,
+        source: &SourceConfig,
+        row: &guardrail_storage::JobRow,
+        started: Instant,
+    ) -> (&'static str, String) {
+        let work = match crate::jobs::work(&self.config, source, row) {
+            Ok(w) => w,
             Err(e) => {
                 self.metrics.record_sweep(false);
-                tracing::warn!(error = %format!("{e:#}"), "sweep failed");
-                self.say(&format!("sweep of {} failed: {e:#}", source.name));
+                self.say(&format!("job {} failed: {e:#}", row.job));
+                return ("failed", format!("{e:#}"));
+            }
+        };
+        match work {
+            crate::jobs::Work::Discover { sweep } => match sweep.discover_accounts() {
+                Ok(accounts) => {
+                    let specs = crate::jobs::discovered_specs(source, &accounts, Utc::now());
+                    match self.store.sync_jobs(
+                        std::slice::from_ref(&source.name),
+                        &specs,
+                        Utc::now(),
+                    ) {
+                        Ok(sync) => {
+                            let line = format!(
+                                "organisation of {}: {} account(s) to sweep, {} new, {} gone",
+                                source.name,
+                                accounts.len(),
+                                sync.added.len(),
+                                sync.removed.len()
+                            );
+                            self.say(&line);
+                            ("complete", line)
+                        }
+                        Err(e) => ("failed", format!("{e:#}")),
+                    }
+                }
+                // The accounts found last time keep their jobs: nothing is dropped on a
+                // failed listing.
+                Err(e) => {
+                    self.say(&format!(
+                        "organisation of {}: discovery failed, the accounts found before keep being swept: {e}",
+                        source.name
+                    ));
+                    ("failed", e)
+                }
+            },
+            crate::jobs::Work::Sweep {
+                mut watcher,
+                label,
+                aws,
+            } => {
+                let outcome = Pipeline::new(&self.store, &self.config).sweep_job(
+                    &self.config,
+                    watcher.as_mut(),
+                    &label,
+                    aws,
+                    &self.auditor,
+                    &Quiet,
+                );
+                self.audited = Some(Instant::now());
+                match outcome {
+                    Ok((s, audit)) => {
+                        self.metrics.record_sweep(true);
+                        self.metrics.record_audit();
+                        tracing::info!(
+                            sweep = s.sweep_id,
+                            items = s.items_seen,
+                            created = s.created,
+                            modified = s.modified,
+                            deleted = s.deleted,
+                            errors = s.errors,
+                            seconds = started.elapsed().as_secs_f64(),
+                            "sweep finished"
+                        );
+                        let line = format!(
+                            "sweep {}: {} seen, {} created, {} modified, {} deleted, {} errors; {} findings opened, {} fixed",
+                            s.sweep_id, s.items_seen, s.created, s.modified, s.deleted, s.errors, audit.opened, audit.fixed
+                        );
+                        if row.account.is_empty() {
+                            self.say(&line);
+                        } else {
+                            self.say(&format!("{line} (job {})", row.job));
+                        }
+                        self.say_rule_problems(&audit);
+                        (if s.errors == 0 { "complete" } else { "partial" }, line)
+                    }
+                    Err(e) => {
+                        self.metrics.record_sweep(false);
+                        tracing::warn!(error = %format!("{e:#}"), "sweep failed");
+                        self.say(&format!("sweep of {} failed: {e:#}", row.job));
+                        ("failed", format!("{e:#}"))
+                    }
+                }
             }
         }
     }
@@ -273,23 +389,25 @@ impl Scheduler {
     /// sweeps when `stop` is set.
     pub fn tick(&mut self, stop: &AtomicBool) -> anyhow::Result<()> {
         self.reload_config()?;
-        let now = Instant::now();
-        let due: Vec<SourceConfig> = self
-            .sources()
-            .iter()
-            .filter(|s| self.due.get(&s.name).is_some_and(|t| *t <= now))
-            .cloned()
-            .collect();
-        for source in due {
+        // Claim one due job at a time, so workers sharing the database split the work
+        // as they free up, and a stop request waits for one job at most.
+        loop {
             if stop.load(Ordering::SeqCst) {
                 return Ok(());
             }
-            self.sweep_source(&source);
-            self.due.insert(
-                source.name.clone(),
-                Instant::now() + Duration::from_secs_f64(source.interval_seconds),
-            );
-            self.publish_schedule();
+            let mine: Vec<String> = self.my_jobs()?.into_iter().map(|j| j.job).collect();
+            if mine.is_empty() {
+                break;
+            }
+            self.store.expire_gone_workers(Utc::now())?;
+            let lease = self.config.workers.lease();
+            let Some(job) = self
+                .store
+                .claim_job(&self.worker, &mine, Utc::now(), lease)?
+            else {
+                break;
+            };
+            self.run_job(&job)?;
         }
         let changed = self.auditor.reload()?;
         // Report a broken rule once, not on every poll while it stays broken.
@@ -346,7 +464,7 @@ impl Scheduler {
         if !notify.routes.is_empty() {
             let span = tracing::info_span!("dispatch");
             let _enter = span.enter();
-            guardrail_notify::route_events(&self.store, notify, Utc::now())?;
+            Pipeline::new(&self.store, &self.config).route_turn()?;
             let d = self.rt.block_on(guardrail_notify::dispatch_once(
                 &self.store,
                 notify,

@@ -2053,3 +2053,238 @@ open(ORG, 'w').write(json.dumps({'sandbox': sandbox, **ids}))
     assert!(third.contains(&new), "the new account: {third:?}");
     assert_eq!(joined, listings, "three accounts entered again");
 }
+
+/// The faultproxy in front of moto adding `ms` to every call, as a real AWS round trip
+/// would: sweeps become latency-bound, and a worker is reliably caught mid-job.
+fn latency_proxy(m: &Moto, ms: u32) -> Proxy {
+    let dir = tempfile::tempdir().unwrap();
+    let port_file = dir.path().join("port");
+    let log = dir.path().join("ops.jsonl");
+    let child = Command::new(&m.python)
+        .arg(common::repo().join("scripts/faultproxy.py"))
+        .args(["--listen-port", "0", "--upstream", &m.url])
+        .arg("--port-file")
+        .arg(&port_file)
+        .args(["--latency-ms", &ms.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start faultproxy");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let port = loop {
+        if let Ok(p) = std::fs::read_to_string(&port_file) {
+            break p.trim().to_owned();
+        }
+        assert!(Instant::now() < deadline, "faultproxy did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    Proxy {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+        log,
+        _dir: dir,
+    }
+}
+
+/// An organisation of `members` accounts (plus moto's own, the management account),
+/// each holding one security group open to the world on SSH. Returns the member ids.
+fn organisation_with_open_ssh(m: &Moto, members: usize, out: &std::path::Path) -> Vec<String> {
+    boto(
+        m,
+        &format!(
+            r#"
+org = boto3.client('organizations')
+org.create_organization(FeatureSet='ALL')
+ids = [org.create_account(Email=f'm{{i}}@example.com', AccountName=f'm{{i}}')['CreateAccountStatus']['AccountId'] for i in range({members})]
+sts = boto3.client('sts')
+for account in ids + ['123456789012']:
+    c = sts.assume_role(RoleArn=f'arn:aws:iam::{{account}}:role/guardrail-audit', RoleSessionName='seed')['Credentials']
+    e = boto3.client('ec2', aws_access_key_id=c['AccessKeyId'], aws_secret_access_key=c['SecretAccessKey'], aws_session_token=c['SessionToken'])
+    vpc = e.create_vpc(CidrBlock='10.9.0.0/16')['Vpc']['VpcId']
+    g = e.create_security_group(GroupName=f'open-ssh-{{account}}', Description='bastion', VpcId=vpc)['GroupId']
+    e.authorize_security_group_ingress(GroupId=g, IpPermissions=[{{'IpProtocol': 'tcp', 'FromPort': 22, 'ToPort': 22, 'IpRanges': [{{'CidrIp': '0.0.0.0/0'}}]}}])
+open({out:?}, 'w').write(json.dumps(ids))
+"#,
+            out = out.display().to_string()
+        ),
+    );
+    serde_json::from_str(&std::fs::read_to_string(out).unwrap()).unwrap()
+}
+
+fn worker(db: &common::Db, m: &Moto, cfg: &std::path::Path) -> Child {
+    let mut env = aws_env(m);
+    env.retain(|(k, _)| *k != "AWS_ENDPOINT_URL");
+    Command::new(env!("CARGO_BIN_EXE_guardrail"))
+        .args([
+            "--database",
+            &db.url,
+            "--config",
+            &cfg.display().to_string(),
+        ])
+        .args(["worker", "--poll", "0.2"])
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .env_remove("GUARDRAIL_DATABASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start worker")
+}
+
+#[test]
+fn three_workers_share_an_organisation_and_one_killed_mid_job_loses_nothing_and_repeats_nothing() {
+    let Some(db) = common::postgres() else {
+        return;
+    };
+    let m = moto();
+    let dir = tempfile::tempdir().unwrap();
+    let members = organisation_with_open_ssh(&m, 6, &dir.path().join("ids.json"));
+    let p = latency_proxy(&m, 250);
+    let (slack, route) = slack_route(dir.path());
+    let cfg = dir.path().join("g.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[aws]\nregions = [\"us-east-1\"]\nendpoint_url = \"{}\"\norganization = {{ role_name = \"guardrail-audit\" }}\n\n[[sources]]\nname = \"org\"\naws = {{ only = [\"ec2\"] }}\ninterval_seconds = 3600\n\n{route}",
+            p.url
+        ),
+    )
+    .unwrap();
+    let jobs = || db.run(&["sweeps", "--jobs", "--format", "json"]).json();
+    let mut workers: Vec<Child> = (0..3).map(|_| worker(&db, &m, &cfg)).collect();
+    // Kill, without warning, whichever worker first holds an account's job.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let victim = loop {
+        let held = jobs().as_array().unwrap().iter().find_map(|j| {
+            let by = j["leased_by"].as_str()?;
+            (j["account"] != "").then(|| (j["job"].as_str().unwrap().to_owned(), by.to_owned()))
+        });
+        if let Some((job, by)) = held {
+            let pid: u32 = by.rsplit(':').next().unwrap().parse().unwrap();
+            let w = workers.iter_mut().position(|w| w.id() == pid).unwrap();
+            let mut dead = workers.remove(w);
+            dead.kill().unwrap();
+            dead.wait().unwrap();
+            break job;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no worker took an account job: {}",
+            jobs()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // The two left finish everything, the victim's job included.
+    let expected = members.len() + 2; // members, the management account, discovery
+    let deadline = Instant::now() + Duration::from_secs(240);
+    loop {
+        let j = jobs();
+        let rows = j.as_array().unwrap();
+        if rows.len() == expected
+            && rows
+                .iter()
+                .all(|r| r["runs"] == 1 && r["leased_by"].is_null())
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "jobs did not all finish: {j}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Notifications are delivered between jobs; wait for one per account at most.
+    let accounts: Vec<String> = members
+        .iter()
+        .cloned()
+        .chain(["123456789012".to_owned()])
+        .collect();
+    let mentioned = |account: &str| {
+        slack
+            .received()
+            .iter()
+            .filter(|r| String::from_utf8_lossy(&r.body).contains(&format!("open-ssh-{account}")))
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !accounts.iter().all(|a| mentioned(a) >= 1) {
+        assert!(
+            Instant::now() < deadline,
+            "not every account's finding reached Slack"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let outputs: Vec<String> = workers
+        .into_iter()
+        .map(|mut w| {
+            let _ = w.kill();
+            let out = w.wait_with_output().unwrap();
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        })
+        .collect();
+
+    let j = jobs();
+    let rows = j.as_array().unwrap();
+    for r in rows {
+        assert_eq!(r["runs"], 1, "every job exactly once: {r}");
+        assert_eq!(r["last_status"], "complete", "{r}");
+        let takeovers = if r["job"] == victim.as_str() { 1 } else { 0 };
+        assert_eq!(r["takeovers"], takeovers, "{r}");
+    }
+    assert!(
+        outputs
+            .iter()
+            .any(|o| o.contains(&format!("job {victim} taken over from"))),
+        "the takeover is reported: {outputs:?}"
+    );
+    assert!(
+        outputs.iter().all(|o| o.contains("sweep ")),
+        "both survivors swept: {outputs:?}"
+    );
+    // Every account swept, every item stored once: one revision each, none modified by
+    // the second sweep of the victim's account.
+    let items = db
+        .run(&["items", "--format", "json", "--limit", "10000"])
+        .json();
+    let items = items.as_array().unwrap();
+    for a in &accounts {
+        assert!(
+            items.iter().any(|i| i["account"] == a.as_str()),
+            "{a} not swept"
+        );
+    }
+    let revisions = db.revisions();
+    assert_eq!(revisions, items.len() as i64, "one revision per item");
+    // One finding per account, and one Slack mention of each.
+    let ssh = open(&db, "ec2/sg_admin_ports_open");
+    assert_eq!(ssh.len(), accounts.len(), "{ssh:?}");
+    for a in &accounts {
+        assert_eq!(mentioned(a), 1, "account {a}: notified once");
+    }
+    // The victim's sweep is marked interrupted, not left running.
+    let sweeps = db
+        .run(&["sweeps", "--format", "json", "--limit", "100"])
+        .json();
+    let statuses: Vec<&str> = sweeps
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["status"].as_str().unwrap())
+        .collect();
+    assert!(!statuses.contains(&"running"), "{sweeps}");
+    // And each account was swept to the end once: no job ran on two workers at once.
+    let complete: Vec<&str> = sweeps
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["status"] == "complete")
+        .map(|s| s["source"].as_str().unwrap())
+        .collect();
+    let distinct: std::collections::BTreeSet<&&str> = complete.iter().collect();
+    assert_eq!(complete.len(), accounts.len(), "{sweeps}");
+    assert_eq!(distinct.len(), accounts.len(), "{sweeps}");
+    assert!(
+        outputs
+            .iter()
+            .all(|o| !o.contains("took it over while it ran")),
+        "{outputs:?}"
+    );
+    drop(p);
+}

@@ -106,6 +106,12 @@ pub struct ScheduledSource {
     pub what: String,
     pub interval_seconds: f64,
     pub next_due: Option<chrono::DateTime<chrono::Utc>>,
+    /// The worker running it now, if any (`host:pid`).
+    pub leased_by: Option<String>,
+    pub runs: i64,
+    /// Times it was taken over from a worker whose lease expired.
+    pub takeovers: i64,
+    pub last_status: Option<String>,
 }
 
 impl Metrics {

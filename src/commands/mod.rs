@@ -19,6 +19,7 @@ pub mod sweep;
 pub mod sweeps;
 pub mod token;
 pub mod watch;
+pub mod worker;
 
 use anyhow::Context as _;
 use guardrail_storage::Store;

@@ -22,7 +22,102 @@ pub struct Args {
     poll: f64,
 }
 
-async fn shutdown_signal() {
+/// The scheduler and the event sources, each on its own thread: what `serve` runs
+/// beside its HTTP server and `worker` runs alone.
+pub struct Background {
+    scheduler: std::thread::JoinHandle<anyhow::Result<()>>,
+    events: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Background {
+    pub fn start(
+        ctx: &Context,
+        mut scheduler: Scheduler,
+        store: &guardrail_storage::Store,
+        metrics: &Arc<Metrics>,
+        poll: std::time::Duration,
+        stop: &Arc<AtomicBool>,
+    ) -> anyhow::Result<Background> {
+        let sched_stop = stop.clone();
+        let scheduler = std::thread::Builder::new()
+            .name("scheduler".into())
+            .spawn(move || scheduler.run(&sched_stop, poll, true))?;
+        // Each event source reads its queue on its own thread, so an event is judged
+        // and routed in seconds even while a long sweep runs.
+        let mut events = Vec::new();
+        for source in ctx.config.sources.iter().filter(|s| s.is_events()) {
+            let (source, stop) = (source.clone(), stop.clone());
+            let (store, config, rules_dir, metrics) = (
+                store.clone(),
+                ctx.config.clone(),
+                ctx.rules_dir.clone(),
+                metrics.clone(),
+            );
+            events.push(
+                std::thread::Builder::new()
+                    .name(format!("events {}", source.name))
+                    .spawn(move || {
+                        let say = |line: &str| {
+                            println!("{} {line}", chrono::Utc::now().format("%H:%M:%S"))
+                        };
+                        crate::events::run_source(
+                            &store, &config, &rules_dir, &source, &metrics, &stop, &say,
+                        );
+                    })?,
+            );
+        }
+        Ok(Background { scheduler, events })
+    }
+
+    /// Waits for every thread (after the stop flag was set).
+    pub fn join(self) -> anyhow::Result<()> {
+        for t in self.events {
+            if t.join().is_err() {
+                println!("an event source thread panicked; see the log above");
+            }
+        }
+        match self.scheduler.join() {
+            Ok(result) => result,
+            Err(_) => anyhow::bail!("the scheduler thread panicked; see the log above"),
+        }
+    }
+}
+
+/// What a starting `serve` or `worker` will do.
+pub fn announce(ctx: &Context, scheduler: &Scheduler) {
+    let events: Vec<String> = ctx
+        .config
+        .sources
+        .iter()
+        .filter(|s| s.is_events())
+        .map(|s| format!("{} ({})", s.name, s.describe()))
+        .collect();
+    if !events.is_empty() {
+        println!("event sources: {}", events.join(", "));
+    }
+    let sources = scheduler.sources();
+    println!(
+        "sources: {}",
+        if sources.is_empty() {
+            "none configured ([[sources]] in the config file)".to_owned()
+        } else {
+            sources
+                .iter()
+                .map(|s| {
+                    format!(
+                        "{} ({}, every {}s)",
+                        s.name,
+                        s.describe(),
+                        s.interval_seconds
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    );
+}
+
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         if let Err(e) = tokio::signal::ctrl_c().await {
             tracing::error!(error = %e, "cannot listen for Ctrl-C");
@@ -88,7 +183,7 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
         .map_err(|e| anyhow::anyhow!("{e:#} (from --listen or the [server] table)"))?
         .with_compliance(compliance);
     let (event_store, event_metrics) = (store.clone(), metrics.clone());
-    let mut scheduler = Scheduler::new(
+    let scheduler = Scheduler::new(
         store,
         ctx.rules_dir.clone(),
         ctx.config_path.clone(),
@@ -113,55 +208,10 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
             .clone()
             .unwrap_or_else(|| format!("http://{addr}/"));
         println!("guardrail is serving {shown} (database {shown_db})");
-        let events: Vec<String> = ctx
-            .config
-            .sources
-            .iter()
-            .filter(|s| s.is_events())
-            .map(|s| format!("{} ({})", s.name, s.describe()))
-            .collect();
-        if !events.is_empty() {
-            println!("event sources: {}", events.join(", "));
-        }
-        println!(
-            "sources: {}",
-            if scheduler.sources().is_empty() {
-                "none configured ([[sources]] in the config file)".to_owned()
-            } else {
-                scheduler
-                    .sources()
-                    .iter()
-                    .map(|s| format!("{} ({}, every {}s)", s.name, s.describe(), s.interval_seconds))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            }
-        );
+        announce(ctx, &scheduler);
         println!("log in with a token from: guardrail token create --name NAME --role viewer|triager|admin");
         let stop = Arc::new(AtomicBool::new(false));
-        let sched_stop = stop.clone();
-        let scheduler_thread = std::thread::Builder::new()
-            .name("scheduler".into())
-            .spawn(move || scheduler.run(&sched_stop, poll, true))?;
-        // Each event source reads its queue on its own thread, so an event is judged
-        // and routed in seconds even while a long sweep runs.
-        let mut event_threads = Vec::new();
-        for source in ctx.config.sources.iter().filter(|s| s.is_events()) {
-            let (source, stop) = (source.clone(), stop.clone());
-            let (store, config, rules_dir, metrics) = (
-                event_store.clone(),
-                ctx.config.clone(),
-                ctx.rules_dir.clone(),
-                event_metrics.clone(),
-            );
-            event_threads.push(
-                std::thread::Builder::new()
-                    .name(format!("events {}", source.name))
-                    .spawn(move || {
-                        let say = |line: &str| println!("{} {line}", chrono::Utc::now().format("%H:%M:%S"));
-                        crate::events::run_source(&store, &config, &rules_dir, &source, &metrics, &stop, &say);
-                    })?,
-            );
-        }
+        let background = Background::start(ctx, scheduler, &event_store, &event_metrics, poll, &stop)?;
         let server_stop = stop.clone();
         guardrail_server::serve(listener, state, async move {
             shutdown_signal().await;
@@ -171,16 +221,7 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
         .await?;
         // The server may also stop on its own (an I/O error); stop the scheduler too.
         stop.store(true, Ordering::SeqCst);
-        for t in event_threads {
-            if tokio::task::spawn_blocking(move || t.join()).await?.is_err() {
-                println!("an event source thread panicked; see the log above");
-            }
-        }
-        let joined = tokio::task::spawn_blocking(move || scheduler_thread.join()).await?;
-        match joined {
-            Ok(result) => result?,
-            Err(_) => anyhow::bail!("the scheduler thread panicked; see the log above"),
-        }
+        tokio::task::spawn_blocking(move || background.join()).await??;
         println!("stopped");
         Ok::<_, anyhow::Error>(())
     })?;

@@ -10,10 +10,47 @@ pub struct Args {
     /// Show one sweep with its errors.
     #[arg(long)]
     id: Option<i64>,
+    /// Show the sweep jobs instead: one per source, or per account of a source over
+    /// several; which worker runs each now, when it is next due, runs and takeovers.
+    #[arg(long, conflicts_with = "id")]
+    jobs: bool,
 }
 
 pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
     let store = ctx.open_existing_store()?;
+    if a.jobs {
+        let jobs = store.jobs()?;
+        match ctx.format()? {
+            Format::Json | Format::Csv | Format::Ocsf | Format::OcsfNdjson => output::json(&jobs)?,
+            Format::Text => {
+                let mut t = Table::new(&[
+                    "JOB",
+                    "NEXT DUE",
+                    "RUNNING ON",
+                    "RUNS",
+                    "TAKEOVERS",
+                    "LAST",
+                    "LAST MESSAGE",
+                ]);
+                for j in &jobs {
+                    t.row(vec![
+                        j.job.clone(),
+                        short_time(&j.due_at),
+                        j.leased_by.clone().unwrap_or_else(|| "-".into()),
+                        j.runs.to_string(),
+                        j.takeovers.to_string(),
+                        j.last_status.clone().unwrap_or_else(|| "-".into()),
+                        j.last_message.clone().unwrap_or_default(),
+                    ]);
+                }
+                t.print()?;
+                if jobs.is_empty() {
+                    println!("no jobs: `guardrail serve` or `guardrail worker` schedules the config file's [[sources]]");
+                }
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     if let Some(id) = a.id {
         let sweep = store
             .sweep(id)?

@@ -80,7 +80,7 @@ pub const SWEEP_SILENCE: Duration = Duration::minutes(30);
 
 /// Whether the process named by `owner` is certainly gone: it ran on this host and
 /// no process of that id exists any more.
-fn owner_gone(owner: &str) -> bool {
+pub(crate) fn owner_gone(owner: &str) -> bool {
     let Some((host, pid)) = owner.rsplit_once(':') else {
         return false;
     };

@@ -19,6 +19,7 @@ mod finding_pages;
 pub mod findings;
 mod ingest;
 mod items;
+mod jobs;
 mod open;
 pub mod outbox;
 mod query;
@@ -39,6 +40,7 @@ pub use findings::{
 };
 pub use ingest::{Ingestor, SweepSummary};
 pub use items::{ItemPage, ItemQuery, ItemRow};
+pub use jobs::{ClaimedJob, JobRow, JobSpec, JobSync};
 pub use open::{redact_url, Backend};
 pub use outbox::{NewOutbox, OutboxRow, RoutableEvent};
 pub use query::MAX_PAGE;

@@ -202,6 +202,34 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    sweep_jobs (job) {
+        job -> Text,
+        source -> Text,
+        account -> Text,
+        role_arn -> Nullable<Text>,
+        definition -> Text,
+        interval_ms -> BigInt,
+        due_at -> Timestamp,
+        leased_by -> Nullable<Text>,
+        lease_until -> Nullable<Timestamp>,
+        started_at -> Nullable<Timestamp>,
+        finished_at -> Nullable<Timestamp>,
+        runs -> BigInt,
+        takeovers -> BigInt,
+        last_status -> Nullable<Text>,
+        last_message -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    worker_leases (name) {
+        name -> Text,
+        holder -> Nullable<Text>,
+        lease_until -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(findings -> items (item_id));
 diesel::joinable!(finding_events -> findings (finding_id));
 diesel::joinable!(rule_errors -> items (item_id));

@@ -50,7 +50,9 @@ pub async fn sweeps(
                 .into_iter()
                 .map(|s| {
                     let next = s.next_due.map_or("not scheduled".into(), |t| {
-                        if t <= Utc::now() {
+                        if let Some(worker) = &s.leased_by {
+                            format!("running on {worker}")
+                        } else if t <= Utc::now() {
                             "now".to_owned()
                         } else {
                             t.format("%Y-%m-%d %H:%M:%S UTC").to_string()

@@ -99,6 +99,19 @@ impl AwsSweep {
         Ok(found.accounts)
     }
 
+    /// The accounts a sweep of this target would enter, resolved now (the
+    /// organisation's are listed): what a scheduler splits into one job per account.
+    pub fn discover_accounts(&self) -> Result<Vec<AwsAccount>, String> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the AWS runtime: {e}"))?;
+        rt.block_on(async {
+            let base = self.base_config().await;
+            self.swept_accounts(&base).await
+        })
+    }
+
     async fn prepare(&self, base: &SdkConfig, account: &AwsAccount) -> Result<Prepared, String> {
         let config = account_config(base, account).await;
         let id = accounts::caller_account(&config).await.map_err(|e| {

@@ -1,0 +1,2 @@
+DROP TABLE worker_leases;
+DROP TABLE sweep_jobs;
