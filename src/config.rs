@@ -48,14 +48,23 @@ pub struct Config {
 pub struct WorkersConfig {
     #[serde(default = "default_lease_seconds")]
     pub lease_seconds: u64,
+    /// Jobs one worker runs at once (accounts swept side by side; each job's calls keep
+    /// their own per-(account, region, service) limits).
+    #[serde(default = "default_jobs_at_once")]
+    pub jobs_at_once: usize,
 }
 
 impl Default for WorkersConfig {
     fn default() -> Self {
         WorkersConfig {
             lease_seconds: default_lease_seconds(),
+            jobs_at_once: default_jobs_at_once(),
         }
     }
+}
+
+fn default_jobs_at_once() -> usize {
+    1
 }
 
 fn default_lease_seconds() -> u64 {
@@ -388,6 +397,12 @@ impl Config {
         }
         if self.aws.max_attempts == 0 || self.aws.concurrency == 0 {
             bail!("aws.max_attempts and aws.concurrency must be at least 1");
+        }
+        if !(1..=64).contains(&self.workers.jobs_at_once) {
+            bail!(
+                "workers.jobs_at_once = {}: use 1 to 64 (jobs one worker runs side by side)",
+                self.workers.jobs_at_once
+            );
         }
         if !(3..=86_400).contains(&self.workers.lease_seconds) {
             bail!(

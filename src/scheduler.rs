@@ -25,7 +25,7 @@ use crate::config::{Config, SourceConfig};
 use crate::pipeline::{Delivery, Pipeline};
 
 /// Where the scheduler's one-line reports go (stdout for `watch`, the log for `serve`).
-pub type Report = Box<dyn Fn(&str) + Send>;
+pub type Report = Box<dyn Fn(&str) + Send + Sync>;
 
 pub struct Scheduler {
     store: Store,
@@ -248,7 +248,7 @@ impl Scheduler {
 
     /// Runs one claimed job under a heartbeat and gives it back with its next due
     /// time. A failed job is reported and retried next interval; the loop lives on.
-    fn run_job(&mut self, job: &guardrail_storage::ClaimedJob) -> anyhow::Result<()> {
+    fn run_job(&self, job: &guardrail_storage::ClaimedJob) -> anyhow::Result<()> {
         let lease = self.config.workers.lease();
         let _alive = crate::leases::KeepAlive::start(&self.store, &self.worker, lease);
         let row = &job.row;
@@ -282,7 +282,7 @@ impl Scheduler {
     }
 
     fn run_work(
-        &mut self,
+        &self,
         source: &SourceConfig,
         row: &guardrail_storage::JobRow,
         started: Instant,
@@ -341,7 +341,6 @@ impl Scheduler {
                     &self.auditor,
                     &Quiet,
                 );
-                self.audited = Some(Instant::now());
                 match outcome {
                     Ok((s, audit)) => {
                         self.metrics.record_sweep(true);
@@ -401,13 +400,44 @@ impl Scheduler {
             }
             self.store.expire_gone_workers(Utc::now())?;
             let lease = self.config.workers.lease();
-            let Some(job) = self
-                .store
-                .claim_job(&self.worker, &mine, Utc::now(), lease)?
-            else {
+            let mut claimed = Vec::new();
+            while claimed.len() < self.config.workers.jobs_at_once {
+                match self
+                    .store
+                    .claim_job(&self.worker, &mine, Utc::now(), lease)?
+                {
+                    Some(job) => claimed.push(job),
+                    None => break,
+                }
+            }
+            if claimed.is_empty() {
                 break;
-            };
-            self.run_job(&job)?;
+            }
+            // Each job audits what it stored before it is given back.
+            self.audited = Some(Instant::now());
+            if let [one] = claimed.as_slice() {
+                self.run_job(one)?;
+                continue;
+            }
+            // Sweeps are latency-bound (AWS round trips): several accounts at once on
+            // one worker, each under its own lease; their audits take turns.
+            let this = &*self;
+            let results: Vec<anyhow::Result<()>> = std::thread::scope(|scope| {
+                let running: Vec<_> = claimed
+                    .iter()
+                    .map(|job| scope.spawn(move || this.run_job(job)))
+                    .collect();
+                running
+                    .into_iter()
+                    .map(|t| {
+                        t.join()
+                            .unwrap_or_else(|_| Err(anyhow::anyhow!("a job thread panicked")))
+                    })
+                    .collect()
+            });
+            for r in results {
+                r?;
+            }
         }
         let changed = self.auditor.reload()?;
         // Report a broken rule once, not on every poll while it stays broken.

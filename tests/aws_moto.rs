@@ -2025,6 +2025,29 @@ open(ORG, 'w').write(json.dumps({'sandbox': sandbox, **ids}))
         !first.contains(&id("play")),
         "the excluded OU was swept: {first:?}"
     );
+    // `accounts check` enters the accounts a sweep would: the organisation's, listed now.
+    let r = db.run_env(
+        &["--config", &cfg, "accounts", "check", "--only", "iam"],
+        &env,
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("organisation: 3 account(s) to sweep"),
+        "{}",
+        r.stdout
+    );
+    for member in ["prod", "staging"] {
+        assert!(
+            r.stdout.contains(&format!(
+                "{} via arn:aws:iam::{}:role/guardrail-audit: ok",
+                id(member),
+                id(member)
+            )),
+            "{}",
+            r.stdout
+        );
+    }
+    assert!(!r.stdout.contains(&id("play")), "{}", r.stdout);
 
     // Staging closes: the next sweep enters one account fewer (no restart), and its
     // items are not deleted by a sweep that never entered it.
@@ -2287,4 +2310,71 @@ fn three_workers_share_an_organisation_and_one_killed_mid_job_loses_nothing_and_
         "{outputs:?}"
     );
     drop(p);
+}
+
+#[test]
+fn one_worker_sweeps_several_accounts_side_by_side_each_once() {
+    let m = moto();
+    let dir = tempfile::tempdir().unwrap();
+    let members = organisation_with_open_ssh(&m, 3, &dir.path().join("ids.json"));
+    let p = latency_proxy(&m, 250);
+    let cfg = dir.path().join("g.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[aws]\nregions = [\"us-east-1\"]\nendpoint_url = \"{}\"\norganization = {{ role_name = \"guardrail-audit\" }}\n\n[workers]\njobs_at_once = 4\n\n[[sources]]\nname = \"org\"\naws = {{ only = [\"ec2\"] }}\ninterval_seconds = 3600\n",
+            p.url
+        ),
+    )
+    .unwrap();
+    let db = common::sqlite();
+    let mut w = worker(&db, &m, &cfg);
+    let expected = members.len() + 2;
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let j = db.run(&["sweeps", "--jobs", "--format", "json"]);
+        if j.code == 0 {
+            let j = j.json();
+            let rows = j.as_array().unwrap();
+            if rows.len() == expected
+                && rows
+                    .iter()
+                    .all(|r| r["runs"] == 1 && r["leased_by"].is_null())
+            {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "jobs did not all finish");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let _ = w.kill();
+    let _ = w.wait();
+    let sweeps = db.run(&["sweeps", "--format", "json"]).json();
+    let sweeps = sweeps.as_array().unwrap();
+    assert_eq!(
+        sweeps.len(),
+        members.len() + 1,
+        "one sweep per account: {sweeps:?}"
+    );
+    assert!(
+        sweeps.iter().all(|s| s["status"] == "complete"),
+        "{sweeps:?}"
+    );
+    // Side by side: some account's sweep started before another's had finished.
+    let span = |s: &Value| {
+        (
+            s["started_at"].as_str().unwrap().to_owned(),
+            s["finished_at"].as_str().unwrap().to_owned(),
+        )
+    };
+    let overlapping = sweeps.iter().any(|a| {
+        sweeps
+            .iter()
+            .any(|b| a["id"] != b["id"] && span(a).0 <= span(b).0 && span(b).0 < span(a).1)
+    });
+    assert!(overlapping, "sweeps ran one after another: {sweeps:?}");
+    assert_eq!(
+        open(&db, "ec2/sg_admin_ports_open").len(),
+        members.len() + 1
+    );
 }

@@ -41,6 +41,31 @@ pub fn run(ctx: &Context, c: Command) -> anyhow::Result<ExitCode> {
         a.profile.as_deref(),
         !a.aws,
     );
+    let mut target = target;
+    if target.organization.is_some() {
+        // The organisation's accounts, listed now, are what a sweep would enter.
+        match guardrail_watchers::aws::AwsSweep::new(target.clone())
+            .map_err(anyhow::Error::msg)?
+            .discover_accounts()
+        {
+            Ok(accounts) => {
+                if format == Format::Text {
+                    println!("organisation: {} account(s) to sweep", accounts.len());
+                }
+                target.accounts = accounts;
+                target.organization = None;
+            }
+            Err(e) => {
+                let line = format!("organisation: FAILED: {e}");
+                if format == Format::Text {
+                    println!("{line}");
+                } else {
+                    eprintln!("{line}");
+                }
+                return Ok(ExitCode::from(1));
+            }
+        }
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

@@ -60,6 +60,10 @@ struct Phase {
     modified: u64,
     deleted: u64,
     peak_rss_mib: Option<f64>,
+    /// Bytes this process handed to write calls during the phase (`wchar` of
+    /// /proc/self/io): SQLite's WAL, checkpoints and temp files. Not known for
+    /// PostgreSQL, whose server process writes.
+    mib_written: Option<f64>,
 }
 
 #[derive(Serialize)]
@@ -95,12 +99,15 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
         ("quiet", 21, 0.0),
         ("changed-1pct", 22, 0.01),
     ];
+    let mut item_bytes = 0;
     for (name, day, changed) in days {
-        generate(&root.join(name), a.items, day, changed)?;
+        item_bytes = generate(&root.join(name), a.items, day, changed)?;
     }
+    let average_item_bytes = item_bytes as f64 / a.items.max(1) as f64;
     eprintln!(
-        "generated 3 deliveries of {} items in {:.1}s",
+        "generated 3 deliveries of {} items ({:.0} bytes an item on average) in {:.1}s",
         a.items,
+        average_item_bytes,
         started.elapsed().as_secs_f64()
     );
     let mut results = Vec::new();
@@ -125,7 +132,7 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
     let floor = measure_floor(&root.join("first"))?;
     match ctx.format()? {
         Format::Json | Format::Csv | Format::Ocsf | Format::OcsfNdjson => output::json(
-            &json!({"items": a.items, "floor": floor, "results": results, "audit": audit, "hostile_rule": hostile}),
+            &json!({"items": a.items, "average_item_bytes": average_item_bytes, "floor": floor, "results": results, "audit": audit, "hostile_rule": hostile}),
         )?,
         Format::Text => {
             let mut t = Table::new(&[
@@ -136,6 +143,7 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
                 "x FLOOR",
                 "REVISIONS",
                 "PEAK RSS MiB",
+                "WRITTEN MiB",
                 "DB MiB",
             ]);
             for r in &results {
@@ -148,11 +156,17 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
                         format!("{:.1}", p.seconds / floor.single_thread_seconds.max(1e-9)),
                         p.revisions_written.to_string(),
                         p.peak_rss_mib.map_or("n/a".into(), |m| format!("{m:.0}")),
+                        p.mib_written.map_or("n/a".into(), |m| {
+                            format!("{m:.0} ({:.1}x DB)", m / r.database_mib.max(1e-9))
+                        }),
                         format!("{:.0}", r.database_mib),
                     ]);
                 }
             }
-            println!("{} items per delivery", a.items);
+            println!(
+                "{} items per delivery, {:.0} bytes an item on average (configuration item JSON)",
+                a.items, average_item_bytes
+            );
             println!(
                 "floor (read, parse, canonicalise and SHA-256 every item; no storage, no rules): {:.2}s on one thread ({:.0} items/s), {:.2}s with {} threads hashing ({:.1}x the one-thread floor)",
                 floor.single_thread_seconds,
@@ -200,12 +214,17 @@ fn measure(
     let mut phases = Vec::new();
     for (name, _, _) in days {
         let before = store.counts()?.2;
+        let written_before = bytes_written();
         reset_peak_rss();
         let t = Instant::now();
         let mut watcher = ConfigDeliveries::new(LocalDirectory::new(root.join(name)));
         let s = sweep_into(store, &mut watcher, &Quiet)?;
         let seconds = t.elapsed().as_secs_f64();
         let peak = peak_rss_mib();
+        let mib_written = match (backend, written_before, bytes_written()) {
+            ("sqlite", Some(a), Some(b)) => Some(b.saturating_sub(a) as f64 / 1_048_576.0),
+            _ => None,
+        };
         anyhow::ensure!(
             s.errors == 0,
             "benchmark sweep reported errors: {:?}",
@@ -221,6 +240,7 @@ fn measure(
             modified: s.modified,
             deleted: s.deleted,
             peak_rss_mib: peak,
+            mib_written,
         });
         eprintln!("{backend} {name}: {:.1}s", seconds);
     }
@@ -409,6 +429,14 @@ fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Bytes written through write calls by this process so far (Linux).
+fn bytes_written() -> Option<u64> {
+    let io = std::fs::read_to_string("/proc/self/io").ok()?;
+    io.lines()
+        .find_map(|l| l.strip_prefix("wchar:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
 /// Resets VmHWM (Linux ≥ 4.0); elsewhere the figure covers the whole run.
 fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
@@ -423,7 +451,8 @@ fn peak_rss_mib() -> Option<f64> {
 
 /// Writes one snapshot delivery of `n` items; a fraction `changed` of them differ
 /// from the base state (every 1/changed-th item).
-fn generate(dir: &Path, n: usize, day: u32, changed: f64) -> anyhow::Result<()> {
+/// Returns the bytes of JSON written for the items (uncompressed).
+fn generate(dir: &Path, n: usize, day: u32, changed: f64) -> anyhow::Result<u64> {
     let stamp = format!("202611{day:02}T060000Z");
     let folder = dir.join(format!(
         "AWSLogs/{ACCOUNT}/Config/{REGION}/2026/11/{day}/ConfigSnapshot"
@@ -442,6 +471,7 @@ fn generate(dir: &Path, n: usize, day: u32, changed: f64) -> anyhow::Result<()> 
         out,
         "{{\"fileVersion\":\"1.0\",\"configSnapshotId\":\"bench-{day}\",\"configurationItems\":["
     )?;
+    let mut bytes = 0u64;
     let every = if changed > 0.0 {
         (1.0 / changed).round() as usize
     } else {
@@ -452,14 +482,61 @@ fn generate(dir: &Path, n: usize, day: u32, changed: f64) -> anyhow::Result<()> 
             out.write_all(b",")?;
         }
         let is_changed = every > 0 && i.is_multiple_of(every);
-        serde_json::to_writer(&mut out, &synthetic_item(i, day, is_changed))?;
+        let item = serde_json::to_vec(&synthetic_item(i, day, is_changed))?;
+        bytes += item.len() as u64;
+        out.write_all(&item)?;
     }
     out.write_all(b"]}")?;
     out.into_inner()
         .map_err(|e| e.into_error())?
         .finish()?
         .flush()?;
-    Ok(())
+    Ok(bytes)
+}
+
+/// What AWS Config relates an item to, as it would for the type.
+fn relationships(rtype: &str, i: usize) -> Value {
+    let rel = |t: &str, id: String, name: &str| json!({"resourceType": t, "resourceId": id, "relationshipName": name});
+    match rtype {
+        "AWS::EC2::SecurityGroup" => json!([rel(
+            "AWS::EC2::VPC",
+            "vpc-0123456789abcdef0".into(),
+            "Is contained in Vpc"
+        )]),
+        "AWS::EC2::Instance" => json!([
+            rel(
+                "AWS::EC2::NetworkInterface",
+                format!("eni-{i:017x}"),
+                "Contains NetworkInterface"
+            ),
+            rel(
+                "AWS::EC2::SecurityGroup",
+                format!("sg-{:017x}", i - 2),
+                "Is associated with SecurityGroup"
+            ),
+            rel(
+                "AWS::EC2::Subnet",
+                "subnet-0123456789abcdef0".into(),
+                "Is contained in Subnet"
+            ),
+            rel(
+                "AWS::EC2::Volume",
+                format!("vol-{i:017x}"),
+                "Is attached to Volume"
+            ),
+            rel(
+                "AWS::EC2::VPC",
+                "vpc-0123456789abcdef0".into(),
+                "Is contained in Vpc"
+            ),
+        ]),
+        "AWS::IAM::Role" => json!([rel(
+            "AWS::IAM::Policy",
+            format!("ANPA{:016}", i % 40),
+            "Is attached to CustomerManagedPolicy"
+        )]),
+        _ => json!([]),
+    }
 }
 
 fn synthetic_item(i: usize, day: u32, changed: bool) -> Value {
@@ -478,10 +555,11 @@ fn synthetic_item(i: usize, day: u32, changed: bool) -> Value {
                 "vpcId": "vpc-0123456789abcdef0", "ownerId": ACCOUNT,
                 "ipPermissions": [
                     {"fromPort": 22, "toPort": 22, "ipProtocol": "tcp", "ipRanges": [format!("10.{}.0.0/16", i % 250)], "ipv4Ranges": [{"cidrIp": format!("10.{}.0.0/16", i % 250)}], "ipv6Ranges": [], "prefixListIds": [], "userIdGroupPairs": []},
-                    {"fromPort": extra_port, "toPort": extra_port, "ipProtocol": "tcp", "ipRanges": ["0.0.0.0/0"], "ipv4Ranges": [{"cidrIp": "0.0.0.0/0"}], "ipv6Ranges": [], "prefixListIds": [], "userIdGroupPairs": []}
+                    {"fromPort": extra_port, "toPort": extra_port, "ipProtocol": "tcp", "ipRanges": ["0.0.0.0/0"], "ipv4Ranges": [{"cidrIp": "0.0.0.0/0", "description": "public HTTPS"}], "ipv6Ranges": [{"cidrIpv6": "::/0", "description": "public HTTPS"}], "prefixListIds": [], "userIdGroupPairs": []},
+                    {"fromPort": 5432, "toPort": 5432, "ipProtocol": "tcp", "ipRanges": [], "ipv4Ranges": [], "ipv6Ranges": [], "prefixListIds": [{"prefixListId": "pl-0123456789abcdef0", "description": "corporate VPN"}], "userIdGroupPairs": [{"groupId": format!("sg-{:017x}", i ^ 1), "userId": ACCOUNT, "description": "application tier", "vpcId": "vpc-0123456789abcdef0"}]}
                 ],
                 "ipPermissionsEgress": [{"ipProtocol": "-1", "ipRanges": ["0.0.0.0/0"], "ipv4Ranges": [{"cidrIp": "0.0.0.0/0"}], "ipv6Ranges": [], "prefixListIds": [], "userIdGroupPairs": []}],
-                "tags": [{"key": "owner", "value": format!("team-{}", i % 13)}]
+                "tags": [{"key": "owner", "value": format!("team-{}", i % 13)}, {"key": "Name", "value": format!("sg-{i}")}, {"key": "environment", "value": "production"}]
             });
             (
                 "AWS::EC2::SecurityGroup",
@@ -501,8 +579,25 @@ fn synthetic_item(i: usize, day: u32, changed: bool) -> Value {
                 "state": {"name": "running", "code": 16},
                 "launchTime": format!("2026-11-{ephemeral_day:02}T01:00:00.000Z"),
                 "securityGroups": [{"groupId": format!("sg-{:017x}", i - 2), "groupName": format!("sg-{}", i - 2)}],
-                "metadataOptions": {"httpTokens": "required", "httpEndpoint": "enabled"},
-                "privateIpAddress": format!("10.0.{}.{}", (i / 250) % 250, i % 250)
+                "metadataOptions": {"httpTokens": "required", "httpEndpoint": "enabled", "httpPutResponseHopLimit": 2, "state": "applied", "instanceMetadataTags": "disabled"},
+                "privateIpAddress": format!("10.0.{}.{}", (i / 250) % 250, i % 250),
+                "privateDnsName": format!("ip-10-0-{}-{}.ec2.internal", (i / 250) % 250, i % 250),
+                "vpcId": "vpc-0123456789abcdef0", "architecture": "x86_64", "hypervisor": "xen",
+                "rootDeviceName": "/dev/xvda", "rootDeviceType": "ebs", "virtualizationType": "hvm",
+                "ebsOptimized": true, "enaSupport": true, "sourceDestCheck": true,
+                "placement": {"availabilityZone": "us-east-1a", "tenancy": "default", "groupName": ""},
+                "monitoring": {"state": "disabled"},
+                "iamInstanceProfile": {"arn": format!("arn:aws:iam::{ACCOUNT}:instance-profile/app-{}", i % 40), "id": format!("AIPA{i:016}")},
+                "cpuOptions": {"coreCount": 1, "threadsPerCore": 2},
+                "blockDeviceMappings": [{"deviceName": "/dev/xvda", "ebs": {"volumeId": format!("vol-{i:017x}"), "status": "attached", "deleteOnTermination": true, "attachTime": "2026-01-01T00:00:00.000Z"}}],
+                "networkInterfaces": [{
+                    "networkInterfaceId": format!("eni-{i:017x}"), "subnetId": "subnet-0123456789abcdef0", "vpcId": "vpc-0123456789abcdef0",
+                    "macAddress": format!("0a:{:02x}:{:02x}:00:00:01", i % 256, (i / 256) % 256), "status": "in-use", "sourceDestCheck": true,
+                    "privateIpAddress": format!("10.0.{}.{}", (i / 250) % 250, i % 250),
+                    "groups": [{"groupId": format!("sg-{:017x}", i - 2), "groupName": format!("sg-{}", i - 2)}],
+                    "attachment": {"attachmentId": format!("eni-attach-{i:017x}"), "deviceIndex": 0, "status": "attached", "deleteOnTermination": true}
+                }],
+                "tags": [{"key": "owner", "value": format!("team-{}", i % 13)}, {"key": "Name", "value": format!("instance-{i}")}]
             });
             (
                 "AWS::EC2::Instance",
@@ -524,7 +619,11 @@ fn synthetic_item(i: usize, day: u32, changed: bool) -> Value {
                 "arn": format!("arn:aws:iam::{ACCOUNT}:role/{name}"),
                 "assumeRolePolicyDocument": trust,
                 "rolePolicyList": [{"policyName": "inline", "policyDocument": policy}],
-                "attachedManagedPolicies": [], "instanceProfileList": [],
+                "attachedManagedPolicies": [{"policyName": format!("app-{}", i % 40), "policyArn": format!("arn:aws:iam::{ACCOUNT}:policy/app-{}", i % 40)}],
+                "instanceProfileList": [{"instanceProfileName": format!("app-{}", i % 40), "instanceProfileId": format!("AIPA{i:016}"), "path": "/", "arn": format!("arn:aws:iam::{ACCOUNT}:instance-profile/app-{}", i % 40), "createDate": "2026-01-01T00:00:00Z"}],
+                "createDate": "2026-01-01T00:00:00Z", "maxSessionDuration": 3600, "description": "application role",
+                "permissionsBoundary": null,
+                "tags": [{"key": "owner", "value": format!("team-{}", i % 13)}],
                 "roleLastUsed": {"lastUsedDate": format!("2026-11-{ephemeral_day:02}T00:00:00Z"), "region": REGION}
             });
             (
@@ -543,7 +642,14 @@ fn synthetic_item(i: usize, day: u32, changed: bool) -> Value {
             let supp = json!({
                 "BucketPolicy": serde_json::to_string(&json!({"policyText": policy.to_string()})).unwrap_or_default(),
                 "PublicAccessBlockConfiguration": {"blockPublicAcls": !changed, "ignorePublicAcls": true, "blockPublicPolicy": true, "restrictPublicBuckets": true},
-                "BucketVersioningConfiguration": {"status": "Enabled"},
+                "BucketVersioningConfiguration": {"status": "Enabled", "isMfaDeleteEnabled": false},
+                "ServerSideEncryptionConfiguration": {"rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "aws:kms", "kmsMasterKeyID": format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/{:08x}-0000-4000-8000-000000000000", i % 50)}, "bucketKeyEnabled": true}]},
+                "BucketLoggingConfiguration": {"destinationBucketName": "org-access-logs", "logFilePrefix": format!("{name}/")},
+                "BucketNotificationConfiguration": {"configurations": {}},
+                "BucketTaggingConfiguration": {"tagSets": [{"tags": {"owner": format!("team-{}", i % 13), "data-class": "internal"}}]},
+                "BucketLifecycleConfiguration": {"rules": [{"id": "expire-noncurrent", "status": "Enabled", "noncurrentVersionExpirationInDays": 90, "filter": {"predicate": {"type": "LifecyclePrefixPredicate", "prefix": ""}}}]},
+                "IsRequesterPaysEnabled": false,
+                "BucketAccelerateConfiguration": {"status": "Suspended"},
                 "AccessControlList": serde_json::to_string(&json!({"owner": {"id": "abc", "displayName": format!("owner-{ephemeral_day}")}, "grantList": [{"grantee": {"id": "abc", "displayName": format!("owner-{ephemeral_day}")}, "permission": "FullControl"}]})).unwrap_or_default()
             });
             (
@@ -563,7 +669,7 @@ fn synthetic_item(i: usize, day: u32, changed: bool) -> Value {
         "configurationItemMD5Hash": "", "arn": arn, "resourceType": rtype, "resourceId": id,
         "resourceName": name, "awsRegion": region, "availabilityZone": "Not Applicable",
         "resourceCreationTime": "2026-01-01T00:00:00.000Z", "tags": {"owner": format!("team-{}", i % 13)},
-        "relatedEvents": [], "relationships": [],
+        "relatedEvents": [], "relationships": relationships(rtype, i),
         "configuration": configuration, "supplementaryConfiguration": supplementary
     })
 }
