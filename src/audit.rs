@@ -50,8 +50,34 @@ impl Networks {
         if self.0.len() >= NETWORKS_KEPT {
             self.0.clear();
         }
-        let rows = store.scope_items(account, region, network::PATH_TYPES)?;
-        let n = Arc::new(Network::new(rows.into_iter().map(|(item, document)| {
+        // Read page by page: a scope can hold tens of thousands of groups, and the
+        // network keeps only what reachability needs of each.
+        const PAGE: i64 = 1000;
+        let mut failure = None;
+        let (mut after, mut done) = (0i64, false);
+        let mut page = Vec::new().into_iter();
+        let rows = std::iter::from_fn(|| loop {
+            if let Some(row) = page.next() {
+                return Some(row);
+            }
+            if done {
+                return None;
+            }
+            match store.scope_items(account, region, network::PATH_TYPES, after, PAGE) {
+                Ok(rows) => {
+                    done = (rows.len() as i64) < PAGE;
+                    if let Some((item, _)) = rows.last() {
+                        after = item.id;
+                    }
+                    page = rows.into_iter();
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    return None;
+                }
+            }
+        });
+        let n = Arc::new(Network::new(rows.map(|(item, document)| {
             let doc: Value = serde_json::from_str(&document).unwrap_or(Value::Null);
             let live = guardrail_auditors::audit::live_config(&AuditItem {
                 config: doc.get("config").cloned().unwrap_or(Value::Null),
@@ -67,6 +93,9 @@ impl Networks {
                 config: live,
             }
         })));
+        if let Some(e) = failure {
+            return Err(e.into());
+        }
         self.0.insert(key, n.clone());
         Ok(n)
     }

@@ -167,6 +167,22 @@ impl Drop for Proxy {
 }
 
 fn proxy(m: &Moto, fault_every: u32) -> Proxy {
+    let every = fault_every.to_string();
+    proxy_with(
+        m,
+        &[
+            "--fault-every",
+            &every,
+            "--faults",
+            "throttle,500,reset,delay",
+            "--delay-seconds",
+            "1",
+        ],
+    )
+}
+
+/// scripts/faultproxy.py in front of moto with `args`, logging every call.
+fn proxy_with(m: &Moto, args: &[&str]) -> Proxy {
     let dir = tempfile::tempdir().unwrap();
     let port_file = dir.path().join("port");
     let log = dir.path().join("ops.jsonl");
@@ -175,13 +191,7 @@ fn proxy(m: &Moto, fault_every: u32) -> Proxy {
         .args(["--listen-port", "0", "--upstream", &m.url])
         .arg("--port-file")
         .arg(&port_file)
-        .args(["--fault-every", &fault_every.to_string()])
-        .args([
-            "--faults",
-            "throttle,500,reset,delay",
-            "--delay-seconds",
-            "1",
-        ])
+        .args(args)
         .arg("--log")
         .arg(&log)
         .stdout(Stdio::null())
@@ -2080,33 +2090,7 @@ open(ORG, 'w').write(json.dumps({'sandbox': sandbox, **ids}))
 /// The faultproxy in front of moto adding `ms` to every call, as a real AWS round trip
 /// would: sweeps become latency-bound, and a worker is reliably caught mid-job.
 fn latency_proxy(m: &Moto, ms: u32) -> Proxy {
-    let dir = tempfile::tempdir().unwrap();
-    let port_file = dir.path().join("port");
-    let log = dir.path().join("ops.jsonl");
-    let child = Command::new(&m.python)
-        .arg(common::repo().join("scripts/faultproxy.py"))
-        .args(["--listen-port", "0", "--upstream", &m.url])
-        .arg("--port-file")
-        .arg(&port_file)
-        .args(["--latency-ms", &ms.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start faultproxy");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let port = loop {
-        if let Ok(p) = std::fs::read_to_string(&port_file) {
-            break p.trim().to_owned();
-        }
-        assert!(Instant::now() < deadline, "faultproxy did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    Proxy {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-        log,
-        _dir: dir,
-    }
+    proxy_with(m, &["--latency-ms", &ms.to_string()])
 }
 
 /// An organisation of `members` accounts (plus moto's own, the management account),

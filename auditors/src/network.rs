@@ -256,6 +256,13 @@ enum Family {
 }
 
 impl Family {
+    fn index(self) -> usize {
+        match self {
+            Family::V4 => 0,
+            Family::V6 => 1,
+        }
+    }
+
     fn anywhere(self) -> &'static str {
         match self {
             Family::V4 => "0.0.0.0/0",
@@ -293,7 +300,10 @@ pub struct Network {
     route_tables: Vec<(String, Value)>,
     gateways: HashMap<String, Value>,
     acls: Vec<(String, Value)>,
-    groups: HashMap<String, Value>,
+    /// What each security group opens to anywhere, per family (IPv4, IPv6): computed
+    /// once when the network is built, so a network of tens of thousands of groups
+    /// holds port ranges rather than their whole configurations.
+    groups: HashMap<String, [Ports; 2]>,
     /// Every interface-like attachment, by the resource type and id that owns it.
     attachments: Vec<(String, String, Attachment)>,
     /// Listener ports by load balancer ARN (ELBv2 listeners are items of their own).
@@ -329,7 +339,11 @@ impl Network {
                 }
                 "AWS::EC2::NetworkAcl" => n.acls.push((item.resource_id, c)),
                 "AWS::EC2::SecurityGroup" => {
-                    n.groups.insert(item.resource_id, item.config);
+                    let opens = [
+                        group_opens(&item.config, Family::V4),
+                        group_opens(&item.config, Family::V6),
+                    ];
+                    n.groups.insert(item.resource_id, opens);
                 }
                 "AWS::ElasticLoadBalancingV2::Listener" => {
                     if let (Some(lb), Some(port)) =
@@ -667,15 +681,16 @@ impl Network {
                     continue;
                 }
             }
-            let config = match only_group {
-                Some((only, c)) if g == only => Some(c),
-                _ => self.groups.get(g),
+            let p = match only_group {
+                Some((only, c)) if g == only => group_opens(c, family),
+                _ => match self.groups.get(g) {
+                    Some(opens) => opens[family.index()].clone(),
+                    None => {
+                        unknown.push(g.clone());
+                        continue;
+                    }
+                },
             };
-            let Some(config) = config else {
-                unknown.push(g.clone());
-                continue;
-            };
-            let p = group_opens(config, family);
             if !p.is_empty() {
                 opened_by.push(g.clone());
                 opened.union(&p);

@@ -85,6 +85,7 @@ struct AuditResult {
     /// Converting one stored document to a Rhai value, nanoseconds.
     dynamic_via_serde_ns: f64,
     dynamic_via_parse_json_ns: f64,
+    peak_rss_mib: Option<f64>,
 }
 
 const ACCOUNT: &str = "123456789012";
@@ -178,8 +179,9 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
             t.print()?;
             if let Some(r) = &audit {
                 println!(
-                    "audit: {} items, {} rules, {} threads: {:.0} items/s ({:.2}s), {} findings opened, {} rule errors",
-                    r.items, r.rules, r.threads, r.items_per_second, r.seconds, r.findings_opened, r.rule_errors
+                    "audit: {} items, {} rules, {} threads: {:.0} items/s ({:.2}s), {} findings opened, {} rule errors, peak RSS {} MiB",
+                    r.items, r.rules, r.threads, r.items_per_second, r.seconds, r.findings_opened, r.rule_errors,
+                    r.peak_rss_mib.map_or("n/a".into(), |m| format!("{m:.0}"))
                 );
                 println!(
                     "  {:.1}x the one-thread floor for as many items",
@@ -260,9 +262,12 @@ fn measure_audit(ctx: &Context, store: &Store) -> anyhow::Result<AuditResult> {
         .map(|(_, r)| r.document)
         .collect();
     let (serde_ns, parse_ns) = auditor.engine.conversion_costs(&sample);
+    drop(sample);
+    reset_peak_rss();
     let t = Instant::now();
     let s = auditor.audit_all(store)?;
     let seconds = t.elapsed().as_secs_f64();
+    let peak_rss_mib = peak_rss_mib();
     eprintln!("audit: {seconds:.1}s");
     Ok(AuditResult {
         items: s.items,
@@ -274,6 +279,7 @@ fn measure_audit(ctx: &Context, store: &Store) -> anyhow::Result<AuditResult> {
         rule_errors: s.rule_errors,
         dynamic_via_serde_ns: serde_ns,
         dynamic_via_parse_json_ns: parse_ns,
+        peak_rss_mib,
     })
 }
 

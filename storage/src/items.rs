@@ -136,6 +136,8 @@ impl Store {
         account: &str,
         region: &str,
         types: &[&str],
+        after_item: i64,
+        limit: i64,
     ) -> Result<Vec<(ItemRow, String)>, StorageError> {
         use crate::schema::revisions;
         Ok(with_conn!(self, conn => {
@@ -149,7 +151,9 @@ impl Store {
                 .filter(items::region.eq(region))
                 .filter(items::resource_type.eq_any(types))
                 .filter(items::active.eq(true))
+                .filter(items::id.gt(after_item))
                 .order(items::id)
+                .limit(limit)
                 .select((ItemRow::as_select(), revisions::document))
                 .load(conn)?
         }))
