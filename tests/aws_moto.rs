@@ -2118,6 +2118,33 @@ open({out:?}, 'w').write(json.dumps(ids))
     serde_json::from_str(&std::fs::read_to_string(out).unwrap()).unwrap()
 }
 
+/// Waits until `expected` jobs exist and every one has run once and is free.
+fn wait_for_jobs(db: &common::Db, expected: usize, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let r = db.run(&["sweeps", "--jobs", "--format", "json"]);
+        // Before the first worker migrated a fresh database the command may fail.
+        if r.code == 0 {
+            let j = r.json();
+            let rows = j.as_array().unwrap();
+            if rows.len() == expected
+                && rows
+                    .iter()
+                    .all(|r| r["runs"] == 1 && r["leased_by"].is_null())
+            {
+                return;
+            }
+            assert!(Instant::now() < deadline, "jobs did not all finish: {j}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "jobs did not all finish: {}",
+            r.stderr
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 fn worker(db: &common::Db, m: &Moto, cfg: &std::path::Path) -> Child {
     let mut env = aws_env(m);
     env.retain(|(k, _)| *k != "AWS_ENDPOINT_URL");
@@ -2182,20 +2209,7 @@ fn three_workers_share_an_organisation_and_one_killed_mid_job_loses_nothing_and_
     };
     // The two left finish everything, the victim's job included.
     let expected = members.len() + 2; // members, the management account, discovery
-    let deadline = Instant::now() + Duration::from_secs(240);
-    loop {
-        let j = jobs();
-        let rows = j.as_array().unwrap();
-        if rows.len() == expected
-            && rows
-                .iter()
-                .all(|r| r["runs"] == 1 && r["leased_by"].is_null())
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "jobs did not all finish: {j}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_for_jobs(&db, expected, Duration::from_secs(240));
     // Notifications are delivered between jobs; wait for one per account at most.
     let accounts: Vec<String> = members
         .iter()
@@ -2314,23 +2328,7 @@ fn one_worker_sweeps_several_accounts_side_by_side_each_once() {
     let db = common::sqlite();
     let mut w = worker(&db, &m, &cfg);
     let expected = members.len() + 2;
-    let deadline = Instant::now() + Duration::from_secs(180);
-    loop {
-        let j = db.run(&["sweeps", "--jobs", "--format", "json"]);
-        if j.code == 0 {
-            let j = j.json();
-            let rows = j.as_array().unwrap();
-            if rows.len() == expected
-                && rows
-                    .iter()
-                    .all(|r| r["runs"] == 1 && r["leased_by"].is_null())
-            {
-                break;
-            }
-        }
-        assert!(Instant::now() < deadline, "jobs did not all finish");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_for_jobs(&db, expected, Duration::from_secs(180));
     let _ = w.kill();
     let _ = w.wait();
     let sweeps = db.run(&["sweeps", "--format", "json"]).json();
