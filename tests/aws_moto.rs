@@ -1288,6 +1288,16 @@ fn events_once(db: &common::Db, m: &Moto, cfg: &str, extra_env: &[(&str, &str)])
 /// `guardrail serve` on a free loopback port against moto (the config names the
 /// endpoint), its stdout piped.
 fn serve(db: &common::Db, m: &Moto, cfg: &std::path::Path, poll: &str) -> Child {
+    long_running(
+        db,
+        m,
+        cfg,
+        &["serve", "--listen", "127.0.0.1:0", "--poll", poll],
+    )
+}
+
+/// `guardrail <args>` on `db` with `cfg`, against moto, stdout piped.
+fn long_running(db: &common::Db, m: &Moto, cfg: &std::path::Path, args: &[&str]) -> Child {
     let mut env = aws_env(m);
     env.retain(|(k, _)| *k != "AWS_ENDPOINT_URL");
     Command::new(env!("CARGO_BIN_EXE_guardrail"))
@@ -1297,13 +1307,13 @@ fn serve(db: &common::Db, m: &Moto, cfg: &std::path::Path, poll: &str) -> Child 
             "--config",
             &cfg.display().to_string(),
         ])
-        .args(["serve", "--listen", "127.0.0.1:0", "--poll", poll])
+        .args(args)
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .env_remove("GUARDRAIL_DATABASE_URL")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .expect("start serve")
+        .expect("start guardrail")
 }
 
 /// A local Slack receiver, and the route (TOML) that sends every finding to it.
@@ -2146,22 +2156,7 @@ fn wait_for_jobs(db: &common::Db, expected: usize, within: Duration) {
 }
 
 fn worker(db: &common::Db, m: &Moto, cfg: &std::path::Path) -> Child {
-    let mut env = aws_env(m);
-    env.retain(|(k, _)| *k != "AWS_ENDPOINT_URL");
-    Command::new(env!("CARGO_BIN_EXE_guardrail"))
-        .args([
-            "--database",
-            &db.url,
-            "--config",
-            &cfg.display().to_string(),
-        ])
-        .args(["worker", "--poll", "0.2"])
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .env_remove("GUARDRAIL_DATABASE_URL")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start worker")
+    long_running(db, m, cfg, &["worker", "--poll", "0.2"])
 }
 
 #[test]
