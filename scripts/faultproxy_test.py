@@ -458,6 +458,16 @@ class FaultTest(ProxyTestCase):
         self.assertEqual([(e["fault"], e["status"]) for e in p.entries()], [("delay", 200)])
 
 
+    def test_latency_is_added_to_every_call_without_faults(self):
+        p = self.start_proxy("--latency-ms", "300")
+        c = p.client("sts")
+        start = time.monotonic()
+        c.get_caller_identity()
+        c.get_caller_identity()
+        self.assertGreaterEqual(time.monotonic() - start, 0.6)
+        self.assertEqual([(e["fault"], e["status"]) for e in p.entries()], [(None, 200), (None, 200)])
+
+
 class RetryTest(ProxyTestCase):
     def test_default_retries_survive_faults(self):
         p = self.start_proxy("--fault-every", "3", "--faults", "throttle,500,reset,delay",
