@@ -42,8 +42,27 @@ fn discovers(config: &Config, source: &SourceConfig) -> bool {
     source.aws.is_some() && aws_source_target(config, source).organization.is_some()
 }
 
-fn account_job(source: &SourceConfig, account: &str) -> String {
-    format!("{}/{account}", source.name)
+/// The job of `source` for `account` ('' = the whole source): `source` or
+/// `source/account`, with the source's definition and interval.
+fn spec(
+    source: &SourceConfig,
+    account: &str,
+    role_arn: Option<String>,
+    first_due: DateTime<Utc>,
+) -> JobSpec {
+    JobSpec {
+        job: if account.is_empty() {
+            source.name.clone()
+        } else {
+            format!("{}/{account}", source.name)
+        },
+        source: source.name.clone(),
+        account: account.to_owned(),
+        role_arn,
+        definition: definition(source),
+        interval: interval(source),
+        first_due,
+    }
 }
 
 /// The jobs of `sources` as this configuration defines them. An organisation's account
@@ -64,52 +83,28 @@ pub fn specs(
         } else {
             now
         };
-        let def = definition(source);
-        let whole = |account: &str| JobSpec {
-            job: source.name.clone(),
-            source: source.name.clone(),
-            account: account.to_owned(),
-            role_arn: None,
-            definition: def.clone(),
-            interval: interval(source),
-            first_due,
-        };
         if source.aws.is_none() {
-            out.push(whole(""));
+            out.push(spec(source, "", None, first_due));
         } else if discovers(config, source) {
-            out.push(whole(""));
+            out.push(spec(source, "", None, first_due));
             out.extend(
                 stored
                     .iter()
                     .filter(|j| j.source == source.name && !j.account.is_empty())
-                    .map(|j| JobSpec {
-                        job: j.job.clone(),
-                        source: source.name.clone(),
-                        account: j.account.clone(),
-                        role_arn: j.role_arn.clone(),
-                        definition: def.clone(),
-                        interval: interval(source),
-                        first_due,
-                    }),
+                    .map(|j| spec(source, &j.account, j.role_arn.clone(), first_due)),
             );
         } else {
             let target = aws_source_target(config, source);
             if target.accounts.is_empty() {
                 // The base credentials' own account.
-                out.push(whole(""));
+                out.push(spec(source, "", None, first_due));
             }
-            out.extend(target.accounts.iter().filter_map(|a| {
-                let id = a.id.as_ref()?;
-                Some(JobSpec {
-                    job: account_job(source, id),
-                    source: source.name.clone(),
-                    account: id.clone(),
-                    role_arn: None,
-                    definition: def.clone(),
-                    interval: interval(source),
-                    first_due,
-                })
-            }));
+            out.extend(
+                target
+                    .accounts
+                    .iter()
+                    .filter_map(|a| Some(spec(source, a.id.as_ref()?, None, first_due))),
+            );
         }
     }
     out
@@ -122,28 +117,12 @@ pub fn discovered_specs(
     accounts: &[AwsAccount],
     now: DateTime<Utc>,
 ) -> Vec<JobSpec> {
-    let def = definition(source);
-    let mut out = vec![JobSpec {
-        job: source.name.clone(),
-        source: source.name.clone(),
-        account: String::new(),
-        role_arn: None,
-        definition: def.clone(),
-        interval: interval(source),
-        first_due: now,
-    }];
-    out.extend(accounts.iter().filter_map(|a| {
-        let id = a.id.as_ref()?;
-        Some(JobSpec {
-            job: account_job(source, id),
-            source: source.name.clone(),
-            account: id.clone(),
-            role_arn: a.role_arn.clone(),
-            definition: def.clone(),
-            interval: interval(source),
-            first_due: now,
-        })
-    }));
+    let mut out = vec![spec(source, "", None, now)];
+    out.extend(
+        accounts
+            .iter()
+            .filter_map(|a| Some(spec(source, a.id.as_ref()?, a.role_arn.clone(), now))),
+    );
     out
 }
 

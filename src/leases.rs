@@ -78,11 +78,16 @@ impl AuditTurn {
         let local = LOCAL.lock().unwrap_or_else(|p| p.into_inner());
         let worker = Store::worker_id();
         let started = Instant::now();
-        let mut said = false;
+        let mut next_warning = Duration::from_secs(60);
         while !store.acquire_lease(AUDIT, &worker, Utc::now(), lease)? {
-            if !said && started.elapsed() > Duration::from_secs(5) {
-                tracing::info!("waiting for another worker's audit pass to finish");
-                said = true;
+            // A pass this long on another worker is unusual; findings wait meanwhile,
+            // so say so every minute rather than wait in silence.
+            if started.elapsed() >= next_warning {
+                tracing::warn!(
+                    waited_seconds = started.elapsed().as_secs(),
+                    "still waiting for the audit turn: another worker's audit pass holds it (its lease is renewed, so it is alive); findings stored here are judged when it ends"
+                );
+                next_warning += Duration::from_secs(60);
             }
             std::thread::sleep(Duration::from_millis(100));
         }

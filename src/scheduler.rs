@@ -315,7 +315,14 @@ impl Scheduler {
                             self.say(&line);
                             ("complete", line)
                         }
-                        Err(e) => ("failed", format!("{e:#}")),
+                        Err(e) => {
+                            self.say(&format!(
+                                "organisation of {}: {} account(s) found, but their jobs could not be stored (the accounts found before keep being swept): {e:#}",
+                                source.name,
+                                accounts.len()
+                            ));
+                            ("failed", format!("{e:#}"))
+                        }
                     }
                 }
                 // The accounts found last time keep their jobs: nothing is dropped on a
