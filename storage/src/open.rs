@@ -334,6 +334,27 @@ mod tests {
         );
     }
 
+    /// Statement journals of multi-row INSERT … RETURNING go to temporary files; on
+    /// disk they wrote several times the database (see `SqliteSettings`).
+    #[test]
+    fn sqlite_connections_keep_temporary_files_in_memory() {
+        #[derive(diesel::QueryableByName)]
+        struct TempStore {
+            #[diesel(sql_type = diesel::sql_types::Integer)]
+            temp_store: i32,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&format!("sqlite://{}/t.db", dir.path().display())).unwrap();
+        let crate::DbPool::Sqlite(pool) = &store.inner.pool else {
+            panic!("a SQLite store");
+        };
+        let mut conn = pool.get().unwrap();
+        let v: TempStore =
+            diesel::RunQueryDsl::get_result(diesel::sql_query("PRAGMA temp_store"), &mut *conn)
+                .unwrap();
+        assert_eq!(v.temp_store, 2, "temp_store = MEMORY");
+    }
+
     #[test]
     fn sqlite_findings_scope_migration_backfills() {
         let dir = tempfile::tempdir().unwrap();
