@@ -36,7 +36,9 @@ pub fn sweep_labelled(
     progress: &dyn Progress,
 ) -> anyhow::Result<SweepSummary> {
     let mut ingestor = store.begin_sweep(label)?;
-    let outcome = watcher.sweep(&mut ingestor, progress);
+    // The watcher reads and parses on this thread while the ingestor hashes and writes
+    // on another (see `guardrail_model::pipelined`).
+    let outcome = guardrail_model::pipelined(&mut ingestor, |c| watcher.sweep(c, progress));
     let fatal = outcome.as_ref().err().map(|e| e.to_string());
     let summary = ingestor.finish(fatal.clone())?;
     if let Some(reason) = fatal {

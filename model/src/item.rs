@@ -75,7 +75,35 @@ pub struct Observation {
     pub unreadable: Vec<String>,
 }
 
+/// An observation's stored forms: canonical texts and their SHA-256 hashes. Computed
+/// once per item per sweep; a pipelined sweep computes it on the reading thread so the
+/// writing thread only writes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Canonical {
+    /// [`Observation::canonical_document`].
+    pub document: String,
+    pub hash: String,
+    /// The ephemeral part as canonical JSON.
+    pub ephemeral: String,
+    pub ephemeral_hash: String,
+    /// [`Observation::canonical_tags`].
+    pub tags: String,
+}
+
 impl Observation {
+    /// Every stored form of this observation, hashed.
+    pub fn canonical(&self) -> Canonical {
+        let document = self.canonical_document();
+        let ephemeral = crate::canonical_json(&self.ephemeral);
+        Canonical {
+            hash: crate::content_hash(&document),
+            ephemeral_hash: crate::content_hash(&ephemeral),
+            document,
+            ephemeral,
+            tags: self.canonical_tags(),
+        }
+    }
+
     /// The canonical JSON of [`Observation::durable_document`], written without
     /// copying the configuration (this runs once per item per sweep).
     pub fn canonical_document(&self) -> String {
@@ -317,6 +345,17 @@ pub type CollectError = Box<dyn std::error::Error + Send + Sync>;
 pub trait Collector {
     fn begin_listing(&mut self, listing: Listing) -> Result<(), CollectError>;
     fn observe(&mut self, observation: Observation) -> Result<(), CollectError>;
+    /// [`Collector::observe`] with the observation's canonical forms already computed
+    /// (`canonical` must be `observation.canonical()`); a collector that stores them
+    /// uses them instead of computing them again.
+    fn observe_canonical(
+        &mut self,
+        observation: Observation,
+        canonical: Canonical,
+    ) -> Result<(), CollectError> {
+        let _ = canonical;
+        self.observe(observation)
+    }
     /// A deletion the source states explicitly (AWS Config `ResourceDeleted`).
     fn deleted(&mut self, key: ItemKey, at: DateTime<Utc>) -> Result<(), CollectError>;
     /// The item exists but the source has no configuration for it (AWS Config

@@ -12,6 +12,7 @@ pub mod diff;
 pub mod finding;
 pub mod glob;
 pub mod item;
+pub mod pipelined;
 pub mod policy;
 
 pub use canonical::{canonical_json, content_hash};
@@ -20,6 +21,7 @@ pub use finding::{
     transition, FindingEvent, FindingState, RefusedTransition, Trigger, UnknownValue,
 };
 pub use item::{
-    Actor, Cause, ChangeKind, CollectError, Collector, Coverage, ItemKey, Listing, Observation,
-    Scope, SourceError,
+    Actor, Canonical, Cause, ChangeKind, CollectError, Collector, Coverage, ItemKey, Listing,
+    Observation, Scope, SourceError,
 };
+pub use pipelined::pipelined;

@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use guardrail_model::{
-    canonical_json, content_hash, ChangeKind, CollectError, Collector, Coverage, ItemKey, Listing,
+    content_hash, Canonical, ChangeKind, CollectError, Collector, Coverage, ItemKey, Listing,
     Observation, Scope, SourceError,
 };
 use serde::Serialize;
@@ -746,58 +746,12 @@ impl Ingestor {
         (serde_json::to_string(a).ok(), a.principal.clone())
     }
 
-    /// Queues one readable observation for the next batch.
-    fn stage(&mut self, obs: Observation) -> Result<(), CollectError> {
-        // A second observation of the same item in one batch must see the first one's
-        // write (history files carry several states of one item).
-        if self.pending_keys.contains(&obs.key) {
-            self.flush()?;
-        }
-        let document = obs.canonical_document();
-        let ephemeral = canonical_json(&obs.ephemeral);
-        let tags = obs.canonical_tags();
-        let prepared = Prepared {
-            hash: content_hash(&document),
-            eph_hash: content_hash(&ephemeral),
-            document,
-            ephemeral,
-            tags,
-            obs,
-        };
-        self.pending_keys.insert(prepared.obs.key.clone());
-        self.pending.push(prepared);
-        if self.pending.len() >= BATCH {
-            self.flush()?;
-        }
-        Ok(())
-    }
-}
-
-impl Collector for Ingestor {
-    fn begin_listing(&mut self, listing: Listing) -> Result<(), CollectError> {
-        // History files and events carry several states of one item; a periodic
-        // listing (snapshot, API) lists each item once.
-        let one_state_per_item = matches!(listing.cause, guardrail_model::Cause::Sweep);
-        if let Some(open) = self.listing.take() {
-            warn!(origin = %open.listing.origin, "listing not ended before the next began; no deletions inferred from it");
-            self.flush()?;
-        }
-        self.listings_started += 1;
-        self.summary.listings += 1;
-        self.listing = Some(OpenListing {
-            listing,
-            number: self.listings_started,
-            scopes_seen: HashSet::new(),
-            tainted: HashSet::new(),
-            tainted_all: false,
-            first_error: self.summary.error_details.len(),
-            positions: one_state_per_item.then(HashMap::new),
-            observed: 0,
-        });
-        Ok(())
-    }
-
-    fn observe(&mut self, obs: Observation) -> Result<(), CollectError> {
+    /// [`Collector::observe`], with the canonical forms when the caller has them.
+    fn observe_with(
+        &mut self,
+        obs: Observation,
+        canonical: Option<Canonical>,
+    ) -> Result<(), CollectError> {
         let Some(open) = self.listing.as_mut() else {
             return Err("observation outside a listing (begin_listing was not called)".into());
         };
@@ -879,9 +833,75 @@ impl Collector for Ingestor {
             if let serde_json::Value::Object(m) = &mut obs.ephemeral {
                 m.insert("unreadable".into(), serde_json::json!(obs.unreadable));
             }
-            return self.stage(obs);
+            // The ephemeral part changed: its canonical form is computed afresh.
+            return self.stage(obs, None);
         }
-        self.stage(obs)
+        self.stage(obs, canonical)
+    }
+
+    /// Queues one readable observation for the next batch.
+    fn stage(
+        &mut self,
+        obs: Observation,
+        canonical: Option<Canonical>,
+    ) -> Result<(), CollectError> {
+        // A second observation of the same item in one batch must see the first one's
+        // write (history files carry several states of one item).
+        if self.pending_keys.contains(&obs.key) {
+            self.flush()?;
+        }
+        let c = canonical.unwrap_or_else(|| obs.canonical());
+        let prepared = Prepared {
+            hash: c.hash,
+            eph_hash: c.ephemeral_hash,
+            document: c.document,
+            ephemeral: c.ephemeral,
+            tags: c.tags,
+            obs,
+        };
+        self.pending_keys.insert(prepared.obs.key.clone());
+        self.pending.push(prepared);
+        if self.pending.len() >= BATCH {
+            self.flush()?;
+        }
+        Ok(())
+    }
+}
+
+impl Collector for Ingestor {
+    fn begin_listing(&mut self, listing: Listing) -> Result<(), CollectError> {
+        // History files and events carry several states of one item; a periodic
+        // listing (snapshot, API) lists each item once.
+        let one_state_per_item = matches!(listing.cause, guardrail_model::Cause::Sweep);
+        if let Some(open) = self.listing.take() {
+            warn!(origin = %open.listing.origin, "listing not ended before the next began; no deletions inferred from it");
+            self.flush()?;
+        }
+        self.listings_started += 1;
+        self.summary.listings += 1;
+        self.listing = Some(OpenListing {
+            listing,
+            number: self.listings_started,
+            scopes_seen: HashSet::new(),
+            tainted: HashSet::new(),
+            tainted_all: false,
+            first_error: self.summary.error_details.len(),
+            positions: one_state_per_item.then(HashMap::new),
+            observed: 0,
+        });
+        Ok(())
+    }
+
+    fn observe(&mut self, obs: Observation) -> Result<(), CollectError> {
+        self.observe_with(obs, None)
+    }
+
+    fn observe_canonical(
+        &mut self,
+        obs: Observation,
+        canonical: Canonical,
+    ) -> Result<(), CollectError> {
+        self.observe_with(obs, Some(canonical))
     }
 
     fn deleted(&mut self, key: ItemKey, at: DateTime<Utc>) -> Result<(), CollectError> {
