@@ -159,10 +159,16 @@ mod tests {
         calls: Vec<String>,
         fail_after: Option<usize>,
         panic_at: Option<usize>,
+        /// Each call takes this long, as a busy database would.
+        slow: Option<std::time::Duration>,
+        canonical_given: usize,
     }
 
     impl Record {
         fn push(&mut self, s: String) -> Result<(), CollectError> {
+            if let Some(d) = self.slow {
+                std::thread::sleep(d);
+            }
             if self.panic_at == Some(self.calls.len()) {
                 panic!("writer broke at call {}", self.calls.len());
             }
@@ -184,6 +190,7 @@ mod tests {
         fn observe_canonical(&mut self, o: Observation, c: Canonical) -> Result<(), CollectError> {
             // What the reading thread computed is what the writer would have.
             assert_eq!(c, o.canonical());
+            self.canonical_given += 1;
             self.observe(o)
         }
         fn deleted(&mut self, k: ItemKey, _: DateTime<Utc>) -> Result<(), CollectError> {
@@ -255,6 +262,29 @@ mod tests {
         pipelined(&mut queued, |c| sweep(c, 3 * QUEUE_CALLS)).unwrap();
         assert_eq!(queued.calls, direct.calls);
         assert_eq!(queued.calls.len(), 3 * QUEUE_CALLS + 5);
+    }
+
+    #[test]
+    fn a_writer_that_falls_behind_is_handed_canonical_forms_computed_by_the_reader() {
+        let mut fast = Record::default();
+        pipelined(&mut fast, |c| sweep(c, 3 * QUEUE_CALLS)).unwrap();
+        let mut slow = Record {
+            slow: Some(std::time::Duration::from_micros(200)),
+            ..Record::default()
+        };
+        pipelined(&mut slow, |c| sweep(c, 3 * QUEUE_CALLS)).unwrap();
+        assert_eq!(slow.calls, fast.calls);
+        // Once half a queue waits, the reader does the hashing (and only then).
+        assert!(
+            slow.canonical_given >= QUEUE_CALLS,
+            "{}",
+            slow.canonical_given
+        );
+        assert!(
+            slow.canonical_given < 3 * QUEUE_CALLS,
+            "{}",
+            slow.canonical_given
+        );
     }
 
     #[test]
