@@ -54,29 +54,12 @@ impl Networks {
         // network keeps only what reachability needs of each.
         const PAGE: i64 = 1000;
         let mut failure = None;
-        let (mut after, mut done) = (0i64, false);
-        let mut page = Vec::new().into_iter();
-        let rows = std::iter::from_fn(|| loop {
-            if let Some(row) = page.next() {
-                return Some(row);
-            }
-            if done {
-                return None;
-            }
-            match store.scope_items(account, region, network::PATH_TYPES, after, PAGE) {
-                Ok(rows) => {
-                    done = (rows.len() as i64) < PAGE;
-                    if let Some((item, _)) = rows.last() {
-                        after = item.id;
-                    }
-                    page = rows.into_iter();
-                }
-                Err(e) => {
-                    failure = Some(e);
-                    return None;
-                }
-            }
-        });
+        let rows = paged(
+            |after| store.scope_items(account, region, network::PATH_TYPES, after, PAGE),
+            |(item, _)| item.id,
+            PAGE,
+            &mut failure,
+        );
         let n = Arc::new(Network::new(rows.map(|(item, document)| {
             let doc: Value = serde_json::from_str(&document).unwrap_or(Value::Null);
             let live = guardrail_auditors::audit::live_config(&AuditItem {
@@ -99,6 +82,41 @@ impl Networks {
         self.0.insert(key, n.clone());
         Ok(n)
     }
+}
+
+/// Every row of a keyset-paged query, page by page: `fetch(after)` returns up to `page`
+/// rows with ids above `after`, in id order. A short page is the last one. The first
+/// failure ends the rows and is left in `failure`, so the caller can refuse a partial
+/// result instead of judging from it.
+fn paged<'a, T: 'a, E>(
+    mut fetch: impl FnMut(i64) -> Result<Vec<T>, E> + 'a,
+    id: impl Fn(&T) -> i64 + 'a,
+    page: i64,
+    failure: &'a mut Option<E>,
+) -> impl Iterator<Item = T> + 'a {
+    let (mut after, mut done) = (0i64, false);
+    let mut rows = Vec::new().into_iter();
+    std::iter::from_fn(move || loop {
+        if let Some(row) = rows.next() {
+            return Some(row);
+        }
+        if done {
+            return None;
+        }
+        match fetch(after) {
+            Ok(next) => {
+                done = (next.len() as i64) < page;
+                if let Some(last) = next.last() {
+                    after = id(last);
+                }
+                rows = next.into_iter();
+            }
+            Err(e) => {
+                *failure = Some(e);
+                return None;
+            }
+        }
+    })
 }
 
 pub struct Auditor {
@@ -516,5 +534,48 @@ impl Auditor {
             })
             .collect();
         Ok(store.record_audits(&audits, Utc::now())?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::paged;
+
+    /// A keyset-paged table of ids 1..=n, counting the queries made.
+    fn table(n: i64, page: i64, fail_at: Option<i64>) -> (Vec<i64>, usize, Option<String>) {
+        let mut queries = 0;
+        let mut failure = None;
+        let rows: Vec<i64> = paged(
+            |after| {
+                queries += 1;
+                if fail_at.is_some_and(|f| after >= f) {
+                    return Err(format!("database gone after {after}"));
+                }
+                Ok(((after + 1)..=n).take(page as usize).collect::<Vec<_>>())
+            },
+            |id| *id,
+            page,
+            &mut failure,
+        )
+        .collect();
+        (rows, queries, failure)
+    }
+
+    #[test]
+    fn every_row_once_across_pages_at_and_around_the_page_size() {
+        for n in [0, 1, 999, 1000, 1001, 2000, 2345] {
+            let (rows, queries, failure) = table(n, 1000, None);
+            assert_eq!(rows, (1..=n).collect::<Vec<_>>(), "{n} rows");
+            assert!(failure.is_none());
+            // Full pages, then one short (possibly empty) page that ends it.
+            assert_eq!(queries as i64, n / 1000 + 1, "{n} rows");
+        }
+    }
+
+    #[test]
+    fn a_failure_mid_way_ends_the_rows_and_is_reported() {
+        let (rows, _, failure) = table(2345, 1000, Some(1000));
+        assert_eq!(rows.len(), 1000);
+        assert_eq!(failure.as_deref(), Some("database gone after 1000"));
     }
 }
