@@ -14,7 +14,6 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
@@ -36,10 +35,10 @@ enum Call {
 }
 
 /// The watcher's side: every call is queued for the collector's thread.
-struct Forward {
+struct Forward<'a> {
     queue: SyncSender<Call>,
     /// Calls sent and not yet taken by the collector's thread.
-    waiting: Arc<AtomicUsize>,
+    waiting: &'a AtomicUsize,
 }
 
 /// Calls waiting beyond which the writer counts as the slower side. Low on purpose: a
@@ -52,7 +51,7 @@ const WRITER_BEHIND: usize = QUEUE_CALLS / 16;
 /// replaces it with the collector's own.
 const STOPPED: &str = "the storage side of this sweep stopped";
 
-impl Forward {
+impl Forward<'_> {
     fn send(&mut self, call: Call) -> Result<(), CollectError> {
         self.waiting.fetch_add(1, Ordering::Relaxed);
         self.queue.send(call).map_err(|_| STOPPED.into())
@@ -65,7 +64,7 @@ impl Forward {
     }
 }
 
-impl Collector for Forward {
+impl Collector for Forward<'_> {
     fn begin_listing(&mut self, listing: Listing) -> Result<(), CollectError> {
         self.send(Call::Begin(listing))
     }
@@ -128,18 +127,21 @@ where
     F: FnOnce(&mut dyn Collector) -> Result<(), CollectError>,
 {
     let (queue, calls) = sync_channel(QUEUE_CALLS);
-    let waiting = Arc::new(AtomicUsize::new(0));
+    let waiting = AtomicUsize::new(0);
     std::thread::scope(|s| {
-        let taken = Arc::clone(&waiting);
+        let taken = &waiting;
         let writer = std::thread::Builder::new()
             .name("sweep-writer".into())
-            .spawn_scoped(s, move || apply(calls, &taken, collector));
+            .spawn_scoped(s, move || apply(calls, taken, collector));
         let writer = match writer {
             Ok(w) => w,
             Err(e) => return Err(format!("cannot start the sweep's writing thread: {e}").into()),
         };
         let produced = {
-            let mut forward = Forward { queue, waiting };
+            let mut forward = Forward {
+                queue,
+                waiting: &waiting,
+            };
             produce(&mut forward)
             // `forward` drops here, closing the queue so the writer ends.
         };
