@@ -109,11 +109,7 @@ struct IndexEntry {
 
 struct Prepared {
     obs: Observation,
-    document: String,
-    hash: String,
-    ephemeral: String,
-    eph_hash: String,
-    tags: String,
+    canonical: Canonical,
 }
 
 struct OpenListing {
@@ -445,9 +441,9 @@ impl Ingestor {
                 self.summary.stale += 1;
             } else if !e.active {
                 rewritten.push((i, e.item_id, e.version + 1, true));
-            } else if e.hash != digest(&p.hash) {
+            } else if e.hash != digest(&p.canonical.hash) {
                 rewritten.push((i, e.item_id, e.version + 1, false));
-            } else if e.eph_hash != digest(&p.eph_hash) {
+            } else if e.eph_hash != digest(&p.canonical.ephemeral_hash) {
                 ephemeral.push((i, e.item_id));
             } else {
                 self.summary.unchanged += 1;
@@ -470,13 +466,13 @@ impl Ingestor {
                         resource_id: &p.obs.key.resource_id,
                         arn: p.obs.arn.as_deref(),
                         name: p.obs.name.as_deref(),
-                        tags: &p.tags,
+                        tags: &p.canonical.tags,
                         active: true,
                         version: 1,
-                        config_hash: &p.hash,
+                        config_hash: &p.canonical.hash,
                         observed_at: naive(p.obs.observed_at),
-                        ephemeral: &p.ephemeral,
-                        ephemeral_hash: &p.eph_hash,
+                        ephemeral: &p.canonical.ephemeral,
+                        ephemeral_hash: &p.canonical.ephemeral_hash,
                         first_seen_at: naive(p.obs.observed_at),
                     }
                 })
@@ -513,13 +509,13 @@ impl Ingestor {
                     .set((
                         items::arn.eq(p.obs.arn.as_deref()),
                         items::name.eq(p.obs.name.as_deref()),
-                        items::tags.eq(&p.tags),
+                        items::tags.eq(&p.canonical.tags),
                         items::active.eq(true),
                         items::version.eq(version),
-                        items::config_hash.eq(&p.hash),
+                        items::config_hash.eq(&p.canonical.hash),
                         items::observed_at.eq(naive(p.obs.observed_at)),
-                        items::ephemeral.eq(&p.ephemeral),
-                        items::ephemeral_hash.eq(&p.eph_hash),
+                        items::ephemeral.eq(&p.canonical.ephemeral),
+                        items::ephemeral_hash.eq(&p.canonical.ephemeral_hash),
                     ))
                     .execute(conn)?;
                 let change = if revived { ChangeKind::Created } else { ChangeKind::Modified };
@@ -532,7 +528,7 @@ impl Ingestor {
             }
             let eph: Vec<(i64, &str, &str)> = ephemeral
                 .iter()
-                .map(|&(i, item_id)| (item_id, batch[i].ephemeral.as_str(), batch[i].eph_hash.as_str()))
+                .map(|&(i, item_id)| (item_id, batch[i].canonical.ephemeral.as_str(), batch[i].canonical.ephemeral_hash.as_str()))
                 .collect();
             UpdateEphemeral::update_ephemeral(conn, &eph)?;
             Ok(ids)
@@ -558,8 +554,8 @@ impl Ingestor {
             let entry = IndexEntry {
                 item_id,
                 version: 1,
-                hash: digest(&p.hash),
-                eph_hash: digest(&p.eph_hash),
+                hash: digest(&p.canonical.hash),
+                eph_hash: digest(&p.canonical.ephemeral_hash),
                 active: true,
                 observed_at: naive(p.obs.observed_at),
                 seen_in: listing_no,
@@ -577,8 +573,8 @@ impl Ingestor {
                 .and_then(|m| m.get_mut(&p.obs.key.resource_id))
             {
                 e.version = version;
-                e.hash = digest(&p.hash);
-                e.eph_hash = digest(&p.eph_hash);
+                e.hash = digest(&p.canonical.hash);
+                e.eph_hash = digest(&p.canonical.ephemeral_hash);
                 e.active = true;
                 e.observed_at = naive(p.obs.observed_at);
             }
@@ -595,7 +591,7 @@ impl Ingestor {
                 .get_mut(&p.obs.key.scope())
                 .and_then(|m| m.get_mut(&p.obs.key.resource_id))
             {
-                e.eph_hash = digest(&p.eph_hash);
+                e.eph_hash = digest(&p.canonical.ephemeral_hash);
             }
             self.summary.unchanged += 1;
             self.summary.ephemeral_updates += 1;
@@ -725,9 +721,9 @@ fn new_revision<'a>(
         version,
         change: change.as_str(),
         cause,
-        hash: &p.hash,
-        document: &p.document,
-        ephemeral: &p.ephemeral,
+        hash: &p.canonical.hash,
+        document: &p.canonical.document,
+        ephemeral: &p.canonical.ephemeral,
         observed_at: naive(p.obs.observed_at),
         recorded_at: now,
         sweep_id,
@@ -850,13 +846,8 @@ impl Ingestor {
         if self.pending_keys.contains(&obs.key) {
             self.flush()?;
         }
-        let c = canonical.unwrap_or_else(|| obs.canonical());
         let prepared = Prepared {
-            hash: c.hash,
-            eph_hash: c.ephemeral_hash,
-            document: c.document,
-            ephemeral: c.ephemeral,
-            tags: c.tags,
+            canonical: canonical.unwrap_or_else(|| obs.canonical()),
             obs,
         };
         self.pending_keys.insert(prepared.obs.key.clone());
