@@ -419,8 +419,8 @@ impl Engine {
         result
     }
 
-    /// Runs `rule` on one item. `item` and `ctx` are built once per item and cloned
-    /// here: a rule cannot change what the next rule sees.
+    /// Runs `rule` on one item. `item` and `ctx` are built once per item and deep-copied
+    /// here (they must not be shared values): a rule cannot change what the next sees.
     pub fn evaluate(
         &self,
         rule: &Rule,

@@ -185,6 +185,61 @@ fn rules_cannot_change_what_the_next_rule_sees() {
     assert_eq!(b.result.as_ref().unwrap()[0].key, "x/111111111111");
 }
 
+/// The parts of `ctx` shared by every item of a page (accounts, internal CIDRs) are one
+/// value behind read-only handles: no rule, on any item, can change them for another.
+#[test]
+fn rules_cannot_change_the_shared_context_for_other_items() {
+    let dir = rules_dir(&[
+        (
+            "a1.rhai",
+            &rule(r#"ctx.accounts["222222222222"] = #{ name: "evil" }; []"#),
+        ),
+        (
+            "a2.rhai",
+            &rule(r#"let a = ctx.accounts; a["333333333333"] = 1; a.remove("111111111111"); []"#),
+        ),
+        (
+            "a3.rhai",
+            &rule(r#"ctx.internal_cidrs.push("0.0.0.0/0"); []"#),
+        ),
+        (
+            "a4.rhai",
+            &rule(
+                r#"let c = ctx.internal_cidrs; c.clear(); c.push("0.0.0.0/0"); ctx.accounts["111111111111"].name = "evil"; []"#,
+            ),
+        ),
+        (
+            "b_reads.rhai",
+            &rule(
+                r#"[#{ key: `${ctx.accounts.len()} ${ctx.accounts.keys()} ${ctx.accounts["111111111111"].name} ${ctx.internal_cidrs}`, title: "t", score: 1 }]"#,
+            ),
+        ),
+    ]);
+    let engine = Engine::new(Limits::default());
+    let set = RuleSet::load(&engine, dir.path()).unwrap();
+    let ctx = AuditContext {
+        accounts: [(
+            "111111111111".to_owned(),
+            guardrail_auditors::AccountInfo {
+                name: "prod".into(),
+                classification: "ours".into(),
+            },
+        )]
+        .into(),
+        internal_cidrs: vec!["10.0.0.0/8".into()],
+        ..AuditContext::default()
+    };
+    let items: Vec<AuditItem> = (0..6).map(|_| item()).collect();
+    let out = guardrail_auditors::audit_items(&engine, &set, &items, &ctx, 2);
+    for outcomes in &out {
+        let b = outcomes.iter().find(|o| o.rule_id == "b_reads").unwrap();
+        assert_eq!(
+            b.result.as_ref().unwrap()[0].key,
+            r#"1 ["111111111111"] prod ["10.0.0.0/8"]"#
+        );
+    }
+}
+
 #[test]
 fn hot_reload_keeps_the_last_good_version() {
     let dir = rules_dir(&[("r.rhai", &rule(r#"[#{ key: "v1", title: "t", score: 1 }]"#))]);
