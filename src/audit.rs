@@ -8,7 +8,9 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::mpsc::sync_channel;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use chrono::Utc;
@@ -61,15 +63,13 @@ impl Networks {
             &mut failure,
         );
         let n = Arc::new(Network::new(rows.map(|(item, document)| {
-            let doc: Value = serde_json::from_str(&document).unwrap_or(Value::Null);
-            let live = guardrail_auditors::audit::live_config(&AuditItem {
-                config: doc.get("config").cloned().unwrap_or(Value::Null),
-                ephemeral: match item.ephemeral_json() {
-                    Value::Object(m) => m,
-                    _ => serde_json::Map::new(),
-                },
-                ..AuditItem::default()
-            });
+            let mut live = take_field(
+                serde_json::from_str(&document).unwrap_or(Value::Null),
+                "config",
+            );
+            if let Value::Object(ephemeral) = item.ephemeral_json() {
+                guardrail_auditors::audit::apply_ephemeral(&mut live, &ephemeral);
+            }
             NetworkItem {
                 resource_type: item.resource_type,
                 resource_id: item.resource_id,
@@ -82,6 +82,17 @@ impl Networks {
         self.0.insert(key, n.clone());
         Ok(n)
     }
+}
+
+/// A document's field, moved out (null when absent): the rest is dropped, not copied.
+fn take_field(mut doc: Value, field: &str) -> Value {
+    take_field_mut(&mut doc, field)
+}
+
+fn take_field_mut(doc: &mut Value, field: &str) -> Value {
+    doc.as_object_mut()
+        .and_then(|m| m.remove(field))
+        .unwrap_or(Value::Null)
 }
 
 /// Every row of a keyset-paged query, page by page: `fetch(after)` returns up to `page`
@@ -247,7 +258,6 @@ impl Auditor {
                 "network paths changed; re-judging the items behind them"
             );
         }
-        let mut networks = Networks::default();
         let started = Utc::now();
         let due = match scope {
             Scope::Due => self.due_rule(),
@@ -257,23 +267,121 @@ impl Auditor {
                 judged_before: started + chrono::Duration::seconds(1),
             },
         };
-        let mut after = 0;
-        loop {
-            let page = store.due_audits(&due, after, PAGE)?;
-            let Some(last) = page.last() else { break };
-            after = last.item.id;
-            total.add(&self.audit_batch(
-                store,
-                &pass,
-                &mut recorded_errors,
-                &mut networks,
-                page,
-                scope,
-            )?);
-        }
+        total.add(&self.pipelined(store, &pass, &mut recorded_errors, &due, scope)?);
         total.fixed += store.fix_findings_of_deleted_items(Utc::now())?;
         total.rule_problems = self.record_health(store, &pass.tallies())?;
         Ok(total)
+    }
+
+    /// The pages of a pass in three stages, one thread each, so both cores stay busy:
+    /// reading and preparing the next page, judging this one (on `THREADS` threads), and
+    /// recording the last one. Queues hold one page, so memory stays a few pages. The
+    /// first failure stops every stage; what was judged but not recorded stays due
+    /// (due-ness is storage state), so the next pass judges it again, nothing is lost.
+    fn pipelined(
+        &self,
+        store: &Store,
+        pass: &AuditPass,
+        recorded_errors: &mut HashMap<String, u64>,
+        due: &DueRule<'_>,
+        scope: Scope,
+    ) -> anyhow::Result<AuditSummary> {
+        let (prepared_tx, prepared_rx) = sync_channel::<anyhow::Result<Prepared>>(1);
+        let (judged_tx, judged_rx) = sync_channel::<Vec<ItemAudit>>(1);
+        std::thread::scope(|s| {
+            let reader = std::thread::Builder::new()
+                .name("audit-reader".into())
+                .spawn_scoped(s, move || {
+                    let mut networks = Networks::default();
+                    let mut after = 0;
+                    let mut busy = Duration::ZERO;
+                    loop {
+                        let t = Instant::now();
+                        let next = store
+                            .due_audits(due, after, PAGE)
+                            .map_err(anyhow::Error::from)
+                            .and_then(|page| {
+                                after = page.last().map_or(after, |d| d.item.id);
+                                if page.is_empty() {
+                                    return Ok(None);
+                                }
+                                self.prepare(store, &mut networks, page, scope).map(Some)
+                            });
+                        busy += t.elapsed();
+                        let stop = !matches!(next, Ok(Some(_)));
+                        let sent = match next {
+                            Ok(None) => break,
+                            Ok(Some(p)) => prepared_tx.send(Ok(p)),
+                            Err(e) => prepared_tx.send(Err(e)),
+                        };
+                        if stop || sent.is_err() {
+                            break;
+                        }
+                    }
+                    busy
+                })?;
+            let writer = std::thread::Builder::new()
+                .name("audit-writer".into())
+                .spawn_scoped(s, move || -> anyhow::Result<(AuditSummary, Duration)> {
+                    let mut written = AuditSummary::default();
+                    let mut busy = Duration::ZERO;
+                    for audits in judged_rx {
+                        let t = Instant::now();
+                        written.add(&store.record_audits(&audits, Utc::now())?);
+                        busy += t.elapsed();
+                    }
+                    Ok((written, busy))
+                })?;
+            let mut judged: anyhow::Result<()> = Ok(());
+            let (mut waited, mut judging) = (Duration::ZERO, Duration::ZERO);
+            let mut t = Instant::now();
+            for prepared in prepared_rx.iter() {
+                waited += t.elapsed();
+                t = Instant::now();
+                let audits = prepared.and_then(|p| self.judge(pass, recorded_errors, p));
+                judging += t.elapsed();
+                t = Instant::now();
+                match audits {
+                    Ok(audits) => {
+                        if judged_tx.send(audits).is_err() {
+                            break; // the writer failed: its error is the one to report
+                        }
+                    }
+                    Err(e) => {
+                        judged = Err(e);
+                        break;
+                    }
+                }
+            }
+            // Closing the queues ends the other stages: the reader's next send fails, the
+            // writer records what it has and returns.
+            drop(prepared_rx);
+            drop(judged_tx);
+            let written = writer
+                .join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("the audit writer thread panicked")));
+            let read = reader
+                .join()
+                .map_err(|_| anyhow::anyhow!("the audit reader thread panicked"));
+            if let (Ok((_, recording)), Ok(reading)) = (&written, &read) {
+                // Where a pass's time went: the slowest stage bounds it.
+                tracing::debug!(
+                    reading = reading.as_secs_f64(),
+                    judging = judging.as_secs_f64(),
+                    judging_waited = waited.as_secs_f64(),
+                    recording = recording.as_secs_f64(),
+                    "audit pass stages (seconds)"
+                );
+            }
+            let written = written.map(|(w, _)| w);
+            let read = read.map(|_| ());
+            // A storage failure while recording explains the rest; then what judging or
+            // reading met.
+            let written = written?;
+            judged?;
+            read?;
+            Ok(written)
+        })
     }
 
     /// Stores each rule's health after a pass and returns the problems, one line each.
@@ -347,15 +455,15 @@ impl Auditor {
         Ok(problems)
     }
 
-    fn audit_batch(
+    /// Reads what judging a page needs: each item's previous config (the change being
+    /// judged) and, for exposed types, its network exposure.
+    fn prepare(
         &self,
         store: &Store,
-        pass: &AuditPass,
-        recorded_errors: &mut HashMap<String, u64>,
         networks: &mut Networks,
         page: Vec<DueAudit>,
         scope: Scope,
-    ) -> anyhow::Result<AuditSummary> {
+    ) -> anyhow::Result<Prepared> {
         // The change being judged is everything since the last judged revision, so an
         // audit missed by a crash still sees the change that it missed.
         let prev_keys: Vec<(i64, i64)> = page
@@ -375,7 +483,7 @@ impl Auditor {
             .iter()
             .map(|d| {
                 let (item, rev) = (&d.item, &d.revision);
-                let doc: Value = serde_json::from_str(&rev.document).unwrap_or(Value::Null);
+                let mut doc: Value = serde_json::from_str(&rev.document).unwrap_or(Value::Null);
                 let previous = since
                     .get(&item.id)
                     .and_then(|v| previous_docs.get(&(item.id, *v)))
@@ -404,9 +512,9 @@ impl Auditor {
                     name: item.name.clone(),
                     account: item.account.clone(),
                     region: item.region.clone(),
-                    tags: serde_json::from_value(doc.get("tags").cloned().unwrap_or_default())
+                    tags: serde_json::from_value(take_field_mut(&mut doc, "tags"))
                         .unwrap_or_default(),
-                    config: doc.get("config").cloned().unwrap_or(Value::Null),
+                    config: take_field(doc, "config"),
                     change,
                     previous,
                     ephemeral,
@@ -425,6 +533,16 @@ impl Auditor {
                 &guardrail_auditors::audit::live_config(item),
             );
         }
+        Ok(Prepared { page, items })
+    }
+
+    /// Runs the rules over a prepared page and applies the settings: what to record.
+    fn judge(
+        &self,
+        pass: &AuditPass,
+        recorded_errors: &mut HashMap<String, u64>,
+        Prepared { page, items }: Prepared,
+    ) -> anyhow::Result<Vec<ItemAudit>> {
         let qualified: HashMap<&str, bool> = self
             .rules
             .rules()
@@ -533,8 +651,14 @@ impl Auditor {
                 }
             })
             .collect();
-        Ok(store.record_audits(&audits, Utc::now())?)
+        Ok(audits)
     }
+}
+
+/// A page of due items with what judging them needs, read ahead of the judging.
+struct Prepared {
+    page: Vec<DueAudit>,
+    items: Vec<AuditItem>,
 }
 
 #[cfg(test)]

@@ -592,3 +592,78 @@ fn a_framework_report_says_fail_pass_and_not_covered() {
     assert_ne!(bad.code, 0);
     assert!(bad.stderr.contains("unknown framework"), "{}", bad.stderr);
 }
+
+/// The audit pass reads, judges and records pages on separate threads. A storage
+/// failure while recording must stop the pass loudly (the command fails, naming the
+/// error), keep every page recorded before it, and leave the rest due, so the next
+/// pass (here: the next sweep of the same data) opens exactly the findings an
+/// uninterrupted run opens.
+fn a_failure_recording_an_audit_stops_the_pass_and_loses_nothing(
+    make_db: impl Fn() -> Db,
+    break_findings: &str,
+    repair: &str,
+) {
+    let data = tempfile::tempdir().unwrap();
+    common::write_snapshot(data.path(), 3000);
+    let source = data.path().display().to_string();
+    let open_count = |db: &Db| findings(db, &["--limit", "100000"]).len();
+
+    let reference = make_db();
+    reference.sweep(data.path());
+    let want = open_count(&reference);
+    assert!(want > 1000, "the data should open many findings: {want}");
+
+    let db = make_db();
+    let r = db.run(&["sweep", "--source", &source, "--no-audit"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // Fails inserts once half the findings are in: a few pages in, with more to come.
+    let break_findings = break_findings.replace("{limit}", &(want / 2).to_string());
+    guardrail_storage::testing::execute_sql(&db.url, &break_findings).unwrap();
+    let r = db.run(&["audit"]);
+    assert_ne!(r.code, 0, "the audit must fail: {}", r.stdout);
+    assert!(
+        r.stderr.contains("injected failure"),
+        "the error names the cause: {}",
+        r.stderr
+    );
+    let recorded = open_count(&db);
+    assert!(
+        recorded > 0 && recorded < want,
+        "pages before the failure are kept, the rest not yet: {recorded} of {want}"
+    );
+
+    guardrail_storage::testing::execute_sql(&db.url, repair).unwrap();
+    db.sweep(data.path());
+    assert_eq!(
+        open_count(&db),
+        want,
+        "the next pass judged what the failed one missed"
+    );
+}
+
+#[test]
+fn a_failure_recording_an_audit_loses_nothing_sqlite() {
+    a_failure_recording_an_audit_stops_the_pass_and_loses_nothing(
+        common::sqlite,
+        "CREATE TRIGGER fail_findings BEFORE INSERT ON findings \
+         WHEN (SELECT count(*) FROM findings) >= {limit} \
+         BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
+        "DROP TRIGGER fail_findings;",
+    );
+}
+
+#[test]
+fn a_failure_recording_an_audit_loses_nothing_postgres() {
+    if common::postgres().is_none() {
+        return;
+    }
+    a_failure_recording_an_audit_stops_the_pass_and_loses_nothing(
+        || common::postgres().expect("PostgreSQL"),
+        "CREATE FUNCTION fail_findings() RETURNS trigger AS $$ BEGIN \
+           IF (SELECT count(*) FROM findings) >= {limit} THEN RAISE EXCEPTION 'injected failure'; END IF; \
+           RETURN NEW; END $$ LANGUAGE plpgsql; \
+         CREATE TRIGGER fail_findings BEFORE INSERT ON findings \
+           FOR EACH ROW EXECUTE FUNCTION fail_findings();",
+        "DROP TRIGGER fail_findings ON findings;",
+    );
+}

@@ -164,6 +164,11 @@ impl Engine {
         e.set_max_call_levels(limits.max_call_levels);
         e.set_max_expr_depths(limits.max_expr_depth, limits.max_function_expr_depth);
         e.set_max_modules(0);
+        // Rhai's string interner is one write-locked cache per engine, taken on every
+        // property access and string result; with the audit's threads sharing the
+        // engine, they queued on it (two threads judged slower than one). Off: each
+        // evaluation allocates its own strings instead.
+        e.set_max_strings_interned(0);
         e.disable_symbol("eval");
         // Rules are self-contained: the helpers are built in, nothing is imported.
         e.disable_symbol("import");

@@ -81,3 +81,17 @@ impl Drop for PgTestDb {
         }
     }
 }
+
+/// Runs SQL straight against a database URL (`sqlite://PATH` or `postgres://…`), for
+/// tests that break the database on purpose (a trigger that fails inserts, say).
+pub fn execute_sql(url: &str, sql: &str) -> Result<(), String> {
+    use diesel::connection::SimpleConnection;
+    let fail = |e: &dyn std::fmt::Display| format!("{url}: {e}");
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let mut conn = diesel::SqliteConnection::establish(path).map_err(|e| fail(&e))?;
+        conn.batch_execute(sql).map_err(|e| fail(&e))
+    } else {
+        let mut conn = PgConnection::establish(url).map_err(|e| fail(&e))?;
+        conn.batch_execute(sql).map_err(|e| fail(&e))
+    }
+}
