@@ -286,8 +286,8 @@ impl Auditor {
         due: &DueRule<'_>,
         scope: Scope,
     ) -> anyhow::Result<AuditSummary> {
-        let (prepared_tx, prepared_rx) = sync_channel::<anyhow::Result<Prepared>>(1);
-        let (judged_tx, judged_rx) = sync_channel::<Vec<ItemAudit>>(1);
+        let (prepared_tx, prepared_rx) = sync_channel::<anyhow::Result<Prepared>>(0);
+        let (judged_tx, judged_rx) = sync_channel::<Vec<ItemAudit>>(0);
         std::thread::scope(|s| {
             let reader = std::thread::Builder::new()
                 .name("audit-reader".into())

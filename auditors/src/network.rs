@@ -22,7 +22,7 @@
 //! A security group's fact is about the interfaces that use it: reachable when one of
 //! them is reachable on a port the group itself opens; unused when none does.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -308,6 +308,8 @@ pub struct Network {
     attachments: Vec<(String, String, Attachment)>,
     /// Listener ports by load balancer ARN (ELBv2 listeners are items of their own).
     listeners: HashMap<String, Ports>,
+    /// The attachments (indexes into `attachments`, in order) using each group.
+    group_users: HashMap<String, Vec<usize>>,
 }
 
 /// One stored item as the network needs it: type, id and its live config (the
@@ -382,7 +384,9 @@ impl Network {
             }
         }
         // An interface attached to an instance in the inventory is the instance's.
-        let instances: Vec<String> = n
+        // Sets and indexes, not scans: a scope holds tens of thousands of interfaces and
+        // groups, and a scan per item made building and judging it quadratic.
+        let instances: HashSet<String> = n
             .attachments
             .iter()
             .filter(|(t, _, _)| t == "AWS::EC2::Instance")
@@ -390,6 +394,15 @@ impl Network {
             .collect();
         n.attachments
             .retain(|(t, _, a)| t != "AWS::EC2::NetworkInterface" || !instances.contains(&a.owner));
+        for (i, (_, _, a)) in n.attachments.iter().enumerate() {
+            for g in &a.groups {
+                let users = n.group_users.entry(g.clone()).or_default();
+                // A group listed twice on one attachment is one use of it.
+                if users.last() != Some(&i) {
+                    users.push(i);
+                }
+            }
+        }
         n
     }
 
@@ -422,10 +435,11 @@ impl Network {
 
     fn group_exposure(&self, group_id: &str, config: &Value) -> Exposure {
         let users: Vec<&Attachment> = self
-            .attachments
-            .iter()
-            .map(|(_, _, a)| a)
-            .filter(|a| a.groups.iter().any(|g| g == group_id))
+            .group_users
+            .get(group_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|&i| self.attachments.get(i).map(|(_, _, a)| a))
             .collect();
         let used_by: Vec<String> = users
             .iter()
