@@ -71,6 +71,8 @@ pub struct Rule {
     /// (`cis-aws-3.0:1.4`, `aws-fsbp:IAM.4`), from meta `controls`.
     pub controls: Vec<String>,
     ast: AST,
+    /// What `check` reads of `item` and of `ctx`: each evaluation copies only that.
+    reads: [crate::reads::Reads; 2],
     modified: Option<SystemTime>,
     source_len: u64,
     /// SHA-256 of the source: part of the rule set's identity.
@@ -316,6 +318,16 @@ impl Engine {
                 ))
             }
         };
+        let params: Vec<String> = ast
+            .iter_functions()
+            .find(|f| f.name == "check" && f.params.len() == 2)
+            .map(|f| f.params.iter().map(|p| (*p).to_owned()).collect())
+            .unwrap_or_default();
+        let params: Vec<&str> = params.iter().map(String::as_str).collect();
+        let reads = match crate::reads::of_check(&ast, &params).as_slice() {
+            [item, ctx] => [item.clone(), ctx.clone()],
+            _ => [crate::reads::Reads::All, crate::reads::Reads::All],
+        };
         Ok(Rule {
             id: id.to_owned(),
             path: path.to_path_buf(),
@@ -324,6 +336,7 @@ impl Engine {
             exposure_qualifiers,
             controls,
             ast,
+            reads,
             modified: meta.modified().ok(),
             source_len: meta.len(),
             source_hash,
@@ -425,7 +438,8 @@ impl Engine {
     }
 
     /// Runs `rule` on one item. `item` and `ctx` are built once per item and deep-copied
-    /// here (they must not be shared values): a rule cannot change what the next sees.
+    /// here, only the keys the rule reads (`crate::reads`; they must not be shared
+    /// values): a rule cannot change what the next one sees.
     pub fn evaluate(
         &self,
         rule: &Rule,
@@ -438,7 +452,11 @@ impl Engine {
             kind: RuleErrorKind::Failed,
         };
         let out = self
-            .call(&rule.ast, "check", (item.clone(), ctx.clone()))
+            .call(
+                &rule.ast,
+                "check",
+                (rule.reads[0].copy(item), rule.reads[1].copy(ctx)),
+            )
             .map_err(|e| RuleError {
                 kind: if is_budget_error(&e) {
                     RuleErrorKind::Budget

@@ -9,6 +9,7 @@ pub mod engine;
 mod functions;
 pub mod helpers;
 pub mod network;
+pub mod reads;
 pub mod settings;
 pub mod shapes;
 
