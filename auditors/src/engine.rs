@@ -79,6 +79,13 @@ pub struct Rule {
     source_hash: String,
 }
 
+impl Rule {
+    /// What the rule's `check` reads of `item` (see `crate::reads`).
+    pub fn reads_of_item(&self) -> &crate::reads::Reads {
+        &self.reads[0]
+    }
+}
+
 /// A rule file that could not be loaded, with the line when the parser knows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LoadError {
