@@ -69,10 +69,8 @@ impl Networks {
             )
         });
         let n = Arc::new(Network::new(rows.map(|(item, document)| {
-            let mut live = take_field(
-                serde_json::from_str(&document).unwrap_or(Value::Null),
-                "config",
-            );
+            let mut doc = serde_json::from_str(&document).unwrap_or(Value::Null);
+            let mut live = take_field(&mut doc, "config");
             if let Value::Object(ephemeral) = item.ephemeral_json() {
                 guardrail_auditors::audit::apply_ephemeral(&mut live, &ephemeral);
             }
@@ -90,12 +88,8 @@ impl Networks {
     }
 }
 
-/// A document's field, moved out (null when absent): the rest is dropped, not copied.
-fn take_field(mut doc: Value, field: &str) -> Value {
-    take_field_mut(&mut doc, field)
-}
-
-fn take_field_mut(doc: &mut Value, field: &str) -> Value {
+/// A document's field, moved out (null when absent): the rest is not copied.
+fn take_field(doc: &mut Value, field: &str) -> Value {
     doc.as_object_mut()
         .and_then(|m| m.remove(field))
         .unwrap_or(Value::Null)
@@ -282,7 +276,8 @@ impl Auditor {
 
     /// The pages of a pass in three stages, one thread each, so both cores stay busy:
     /// reading and preparing the next page, judging this one (on `THREADS` threads), and
-    /// recording the last one. Queues hold one page, so memory stays a few pages. The
+    /// recording the last one. Pages pass hand to hand (rendezvous queues), so memory
+    /// stays a few pages. The
     /// first failure stops every stage; what was judged but not recorded stays due
     /// (due-ness is storage state), so the next pass judges it again, nothing is lost.
     fn pipelined(
@@ -315,14 +310,17 @@ impl Auditor {
                                 self.prepare(store, &mut networks, page, scope).map(Some)
                             });
                         busy += t.elapsed();
-                        let stop = !matches!(next, Ok(Some(_)));
-                        let sent = match next {
+                        match next {
                             Ok(None) => break,
-                            Ok(Some(p)) => prepared_tx.send(Ok(p)),
-                            Err(e) => prepared_tx.send(Err(e)),
-                        };
-                        if stop || sent.is_err() {
-                            break;
+                            Ok(Some(p)) => {
+                                if prepared_tx.send(Ok(p)).is_err() {
+                                    break; // judging stopped: its error is reported
+                                }
+                            }
+                            Err(e) => {
+                                let _ = prepared_tx.send(Err(e));
+                                break;
+                            }
                         }
                     }
                     busy
@@ -519,9 +517,8 @@ impl Auditor {
                     name: item.name.clone(),
                     account: item.account.clone(),
                     region: item.region.clone(),
-                    tags: serde_json::from_value(take_field_mut(&mut doc, "tags"))
-                        .unwrap_or_default(),
-                    config: take_field(doc, "config"),
+                    tags: serde_json::from_value(take_field(&mut doc, "tags")).unwrap_or_default(),
+                    config: take_field(&mut doc, "config"),
                     change,
                     previous,
                     ephemeral,
