@@ -110,7 +110,10 @@ pub struct AwsConfig {
     /// Calls in flight at once per (account, region, service).
     #[serde(default = "default_concurrency")]
     pub concurrency: usize,
-    /// Services to sweep: iam, s3, ec2, config (default: all but config).
+    /// New calls a second per (account, region, service) at most (default: no cap;
+    /// the pace slows down on its own when AWS throttles).
+    pub max_calls_per_second: Option<f64>,
+    /// Services to sweep (`guardrail_watchers::aws::SERVICES`; default: all but config).
     #[serde(default)]
     pub only: Vec<String>,
     /// Resource types read through the AWS Config API when `config` is swept.
@@ -177,6 +180,7 @@ impl Default for AwsConfig {
             lookup_actors: true,
             organization: None,
             concurrency: default_concurrency(),
+            max_calls_per_second: None,
             only: Vec::new(),
             config_types: Vec::new(),
             config_aggregator: None,
@@ -390,13 +394,22 @@ impl Config {
                 bail!("accounts.\"{id}\".external_id needs role_arn: the external id is sent when assuming that role");
             }
         }
+        let services = guardrail_watchers::aws::SERVICES;
         for s in &self.aws.only {
-            if !["iam", "s3", "ec2", "config"].contains(&s.as_str()) {
-                bail!("aws.only: unknown service {s:?}; use iam, s3, ec2 or config");
+            if !services.contains(&s.as_str()) {
+                bail!(
+                    "aws.only: unknown service {s:?}; use one or more of {}",
+                    services.join(", ")
+                );
             }
         }
         if self.aws.max_attempts == 0 || self.aws.concurrency == 0 {
             bail!("aws.max_attempts and aws.concurrency must be at least 1");
+        }
+        if let Some(r) = self.aws.max_calls_per_second {
+            if !(r.is_finite() && r >= 1.0) {
+                bail!("aws.max_calls_per_second = {r}: use at least 1 (new calls a second per account, region and service), or leave it out for no cap");
+            }
         }
         if !(1..=64).contains(&self.workers.jobs_at_once) {
             bail!(
@@ -649,10 +662,26 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("role in account 222222222222"), "{e}");
-        let e = parse("[aws]\nonly = [\"lambda\"]\n")
+        let e = parse("[aws]\nonly = [\"lamda\"]\n")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("aws.only") && e.contains("iam, s3, ec2"), "{e}");
+        assert!(
+            e.contains("aws.only") && e.contains("iam, s3, ec2") && e.contains("lambda"),
+            "{e}"
+        );
+        // Every watched service may be named (the list was once iam, s3, ec2, config).
+        let c = parse(
+            "[aws]\nonly = [\"lambda\", \"sqs\", \"secretsmanager\"]\nmax_calls_per_second = 20\n",
+        )
+        .unwrap();
+        assert_eq!(c.aws.only.len(), 3);
+        assert_eq!(c.aws.max_calls_per_second, Some(20.0));
+        for bad in ["0", "0.5", "-3", "nan"] {
+            let e = parse(&format!("[aws]\nmax_calls_per_second = {bad}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("aws.max_calls_per_second"), "{bad}: {e}");
+        }
         let e = parse("[[audit.overrides]]\nrule = \"x\"\nscore = 42\n")
             .unwrap_err()
             .to_string();

@@ -151,6 +151,7 @@ pub fn aws_target(
         profile: profile.map(str::to_owned).or(c.profile.clone()),
         max_attempts: c.max_attempts,
         concurrency: c.concurrency,
+        max_calls_per_second: c.max_calls_per_second.unwrap_or(f64::INFINITY),
         only: if only.is_empty() {
             c.only.clone()
         } else {

@@ -213,7 +213,7 @@ pub async fn check_accounts(target: &AwsTarget) -> Vec<AccountAccess> {
             let s3 = aws_sdk_s3::Client::from_conf(super::s3_bucket::s3_conf(&config, None));
             let r = s3.list_buckets().send().await;
             c.push(outcome("global", "s3", "s3:ListAllMyBuckets", r, &[]));
-            let control = super::s3_account_public_access_block::control_client(&config);
+            let control = super::s3_account_public_access_block::control_client(&config, None);
             let r = control
                 .get_public_access_block()
                 .account_id(&access.account)

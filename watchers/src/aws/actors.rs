@@ -36,7 +36,7 @@ pub async fn lookup(
     to: DateTime<Utc>,
 ) -> Result<Option<Actor>, String> {
     use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
-    let client = aws_sdk_cloudtrail::Client::new(&ctx.config);
+    let client = super::lister::client!(aws_sdk_cloudtrail, ctx);
     let attribute = LookupAttribute::builder()
         .attribute_key(LookupAttributeKey::ResourceName)
         .attribute_value(resource)

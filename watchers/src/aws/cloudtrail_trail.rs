@@ -103,7 +103,7 @@ impl AwsLister for Trails {
     }
 
     async fn list(&self, ctx: &Context) -> Result<Listed, String> {
-        let client = aws_sdk_cloudtrail::Client::new(&ctx.config);
+        let client = super::lister::client!(aws_sdk_cloudtrail, ctx);
         let out = {
             let _p = ctx.permit().await;
             client

@@ -218,7 +218,7 @@ impl AwsLister for ConfigRecorded {
     }
 
     async fn list(&self, ctx: &Context) -> Result<Listed, String> {
-        let client = Client::new(&ctx.config);
+        let client = super::lister::client!(aws_sdk_config, ctx);
         let mut listed = Listed::default();
         // One type failing leaves only that type incomplete.
         for t in &self.types {

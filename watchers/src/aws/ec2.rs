@@ -87,13 +87,13 @@ impl<T: Ec2Type> AwsLister for Ec2<T> {
     }
 
     async fn list(&self, ctx: &Context) -> Result<Listed, String> {
-        let client = aws_sdk_ec2::Client::new(&ctx.config);
+        let client = super::lister::client!(aws_sdk_ec2, ctx);
         let elements = T::describe(&client, ctx).await?;
         Ok(items_of::<T>(ctx, &elements))
     }
 
     async fn read_one(&self, ctx: &Context, _resource_type: &str, id: &str) -> Option<ReadOne> {
-        let client = aws_sdk_ec2::Client::new(&ctx.config);
+        let client = super::lister::client!(aws_sdk_ec2, ctx);
         Some(match T::describe_one(&client, ctx, id).await? {
             Err(e) => Err(e),
             Ok(None) => Ok(None),

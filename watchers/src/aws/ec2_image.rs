@@ -109,7 +109,7 @@ impl AwsLister for Images {
     }
 
     async fn list(&self, ctx: &Context) -> Result<Listed, String> {
-        let client = aws_sdk_ec2::Client::new(&ctx.config);
+        let client = super::lister::client!(aws_sdk_ec2, ctx);
         let pages = client
             .describe_images()
             .owners("self")

@@ -87,7 +87,7 @@ impl AwsLister for Snapshots {
     }
 
     async fn list(&self, ctx: &Context) -> Result<Listed, String> {
-        let client = aws_sdk_ec2::Client::new(&ctx.config);
+        let client = super::lister::client!(aws_sdk_ec2, ctx);
         let pages = client
             .describe_snapshots()
             .owner_ids("self")

@@ -104,7 +104,7 @@ impl AwsLister for Repositories {
     }
 
     async fn list(&self, ctx: &Context) -> Result<Listed, String> {
-        let client = aws_sdk_ecr::Client::new(&ctx.config);
+        let client = super::lister::client!(aws_sdk_ecr, ctx);
         let pages = client
             .describe_repositories()
             .max_results(1000)

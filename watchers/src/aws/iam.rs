@@ -431,11 +431,11 @@ impl AwsLister for Iam {
     }
 
     async fn read_one(&self, ctx: &Context, resource_type: &str, id: &str) -> Option<ReadOne> {
-        Some(read_one(&Client::new(&ctx.config), ctx, resource_type, id).await)
+        Some(read_one(&super::lister::client!(aws_sdk_iam, ctx), ctx, resource_type, id).await)
     }
 
     async fn list(&self, ctx: &Context) -> Result<Listed, String> {
-        let client = Client::new(&ctx.config);
+        let client = super::lister::client!(aws_sdk_iam, ctx);
         let pages = client
             .get_account_authorization_details()
             .filter(EntityType::User)

@@ -30,7 +30,7 @@ impl AwsLister for Account {
     }
 
     async fn list(&self, ctx: &Context) -> Result<Listed, String> {
-        let client = aws_sdk_iam::Client::new(&ctx.config);
+        let client = super::lister::client!(aws_sdk_iam, ctx);
         let summary = {
             let _p = ctx.permit().await;
             client.get_account_summary().send().await

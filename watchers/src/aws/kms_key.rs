@@ -131,7 +131,7 @@ impl AwsLister for Keys {
     }
 
     async fn list(&self, ctx: &Context) -> Result<Listed, String> {
-        let client = aws_sdk_kms::Client::new(&ctx.config);
+        let client = super::lister::client!(aws_sdk_kms, ctx);
         let pages = client.list_keys().limit(1000).into_paginator().send();
         let ids: Vec<String> = all_pages(ctx, "kms:ListKeys", pages)
             .await?

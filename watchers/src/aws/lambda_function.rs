@@ -120,7 +120,7 @@ impl AwsLister for Functions {
     }
 
     async fn list(&self, ctx: &Context) -> Result<Listed, String> {
-        let client = aws_sdk_lambda::Client::new(&ctx.config);
+        let client = super::lister::client!(aws_sdk_lambda, ctx);
         let pages = client.list_functions().max_items(50).into_paginator().send();
         let by_name: HashMap<String, FunctionConfiguration> =
             all_pages(ctx, "lambda:ListFunctions", pages)

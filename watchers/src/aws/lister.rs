@@ -1,6 +1,7 @@
 //! The lister seam: [`AwsLister`] lists one scope (account, region, type) completely
 //! or says why not; [`Context`] carries the SDK configuration and the per-(account,
-//! region, service) call limit; [`all_pages`] pages a call under that limit; and
+//! region, service) call limits (calls in flight, and their pace: `super::pace`);
+//! [`client!`] makes a service client whose attempts the pace hears of; [`all_pages`] pages a call under that limit; and
 //! [`ItemDoc`] builds an item in AWS Config's shape.
 
 use std::collections::BTreeMap;
@@ -11,6 +12,8 @@ use chrono::Utc;
 use guardrail_model::{ItemKey, Observation};
 use serde_json::{json, Value};
 use tokio::sync::{Semaphore, SemaphorePermit};
+
+use super::pace::{Observer, PaceReport, Pacer};
 
 use super::sdk::describe;
 use crate::normalize::normalize_lenient;
@@ -30,26 +33,59 @@ pub enum Reach {
     Aggregated,
 }
 
+/// The limits of one (account, region, service), shared by every listing there: how
+/// many calls are in flight at once, and how fast new ones start.
+#[derive(Debug)]
+pub struct CallLimit {
+    in_flight: Semaphore,
+    pace: Arc<Pacer>,
+}
+
+impl CallLimit {
+    /// `concurrency` calls at once; `max_rate` calls a second at most (infinite: no
+    /// cap until AWS throttles).
+    pub fn new(concurrency: usize, max_rate: f64) -> CallLimit {
+        CallLimit {
+            in_flight: Semaphore::new(concurrency.max(1)),
+            pace: Arc::new(Pacer::new(max_rate)),
+        }
+    }
+
+    /// What the pace did so far: calls, throttles, slowdowns, the lowest rate.
+    pub fn report(&self) -> PaceReport {
+        self.pace.report()
+    }
+}
+
 /// Everything a lister needs for one listing.
 pub struct Context {
     pub config: SdkConfig,
     pub account: String,
     pub region: String,
-    /// Bounds the calls in flight for this (account, region, service).
-    pub(super) limiter: Arc<Semaphore>,
+    /// Bounds and paces the calls of this (account, region, service).
+    pub(super) limit: Arc<CallLimit>,
     pub(super) concurrency: usize,
 }
 
 impl Context {
     /// Taken around every call so one service in one region never sees more than the
-    /// configured number of requests at once, whatever else the sweep is doing.
+    /// configured number of requests at once, whatever else the sweep is doing, and
+    /// new calls start no faster than the pace allows.
     pub async fn permit(&self) -> SemaphorePermit<'_> {
         // The semaphore is never closed, so acquire cannot fail.
-        loop {
-            if let Ok(p) = self.limiter.acquire().await {
-                return p;
+        let permit = loop {
+            if let Ok(p) = self.limit.in_flight.acquire().await {
+                break p;
             }
-        }
+        };
+        self.limit.pace.acquire().await;
+        permit
+    }
+
+    /// The interceptor a client of this context carries (see [`client!`]), so every
+    /// attempt's answer, retries included, reaches the pace.
+    pub fn observer(&self) -> Observer {
+        self.limit.pace.observer()
     }
 
     /// The concurrency allowed, for fan-out over detail calls.
@@ -68,11 +104,24 @@ impl Context {
                 .build(),
             account: account.to_owned(),
             region: region.to_owned(),
-            limiter: Arc::new(Semaphore::new(1)),
+            limit: Arc::new(CallLimit::new(1, f64::INFINITY)),
             concurrency: 1,
         }
     }
 }
+
+/// A client of an SDK crate for a [`Context`]: `client!(aws_sdk_iam, ctx)`. Its every
+/// attempt tells the context's pace how AWS answered.
+macro_rules! client {
+    ($sdk:ident, $ctx:expr) => {
+        $sdk::Client::from_conf(
+            $sdk::config::Builder::from(&$ctx.config)
+                .interceptor($ctx.observer())
+                .build(),
+        )
+    };
+}
+pub(crate) use client;
 
 /// What one listing produced: the items it could read in full, and problems with
 /// single items (which leave their scope incomplete, so nothing there is deleted).

@@ -16,6 +16,7 @@ mod ec2;
 pub mod events;
 mod lister;
 mod organization;
+mod pace;
 mod s3_deliveries;
 mod sdk;
 mod sweep;

@@ -48,8 +48,14 @@ fn without_host_prefix(uri: &str, authority: &str) -> Option<String> {
 }
 
 /// An S3 Control client that keeps an overridden endpoint's host.
-pub fn control_client(config: &aws_config::SdkConfig) -> aws_sdk_s3control::Client {
+pub fn control_client(
+    config: &aws_config::SdkConfig,
+    observer: Option<super::pace::Observer>,
+) -> aws_sdk_s3control::Client {
     let mut b = aws_sdk_s3control::config::Builder::from(config);
+    if let Some(o) = observer {
+        b = b.interceptor(o);
+    }
     if let Some(url) = config.endpoint_url() {
         let authority = url
             .split_once("://")
@@ -77,7 +83,7 @@ impl AwsLister for AccountPublicAccessBlock {
     }
 
     async fn list(&self, ctx: &Context) -> Result<Listed, String> {
-        let client = control_client(&ctx.config);
+        let client = control_client(&ctx.config, Some(ctx.observer()));
         let out = {
             let _p = ctx.permit().await;
             client

@@ -23,6 +23,10 @@ pub struct Buckets;
 /// S3 client settings: path-style addressing when an endpoint is overridden (emulators
 /// and VPC endpoints have no per-bucket DNS names).
 pub fn s3_conf(config: &SdkConfig, region: Option<&str>) -> aws_sdk_s3::Config {
+    s3_builder(config, region).build()
+}
+
+fn s3_builder(config: &SdkConfig, region: Option<&str>) -> aws_sdk_s3::config::Builder {
     let mut b = aws_sdk_s3::config::Builder::from(config);
     if config.endpoint_url().is_some() {
         b = b.force_path_style(true);
@@ -30,7 +34,7 @@ pub fn s3_conf(config: &SdkConfig, region: Option<&str>) -> aws_sdk_s3::Config {
     if let Some(r) = region {
         b = b.region(aws_sdk_s3::config::Region::new(r.to_owned()));
     }
-    b.build()
+    b
 }
 
 /// `None` for the error codes that mean "not configured"; the error otherwise.
@@ -83,9 +87,10 @@ pub fn bucket_region(constraint: Option<&str>) -> String {
     }
 }
 
-/// Clients per region, made on first use.
+/// Clients per region, made on first use; each tells the context's pace how AWS
+/// answered.
 struct Clients<'a> {
-    config: &'a SdkConfig,
+    ctx: &'a Context,
     by_region: Mutex<HashMap<String, Client>>,
 }
 
@@ -93,7 +98,13 @@ impl Clients<'_> {
     fn get(&self, region: &str) -> Client {
         let mut m = self.by_region.lock().unwrap_or_else(|p| p.into_inner());
         m.entry(region.to_owned())
-            .or_insert_with(|| Client::from_conf(s3_conf(self.config, Some(region))))
+            .or_insert_with(|| {
+                Client::from_conf(
+                    s3_builder(&self.ctx.config, Some(region))
+                        .interceptor(self.ctx.observer())
+                        .build(),
+                )
+            })
             .clone()
     }
 }
@@ -356,7 +367,7 @@ impl AwsLister for Buckets {
     /// for this name counts as gone.
     async fn read_one(&self, ctx: &Context, _resource_type: &str, name: &str) -> Option<ReadOne> {
         let clients = Clients {
-            config: &ctx.config,
+            ctx,
             by_region: Mutex::default(),
         };
         let home = clients.get(&ctx.region);
@@ -381,7 +392,7 @@ impl AwsLister for Buckets {
 
     async fn list(&self, ctx: &Context) -> Result<Listed, String> {
         let clients = Clients {
-            config: &ctx.config,
+            ctx,
             by_region: Mutex::default(),
         };
         let home = clients.get(&ctx.region);

@@ -37,6 +37,9 @@ pub struct AwsTarget {
     pub max_attempts: u32,
     /// Calls in flight at once per (account, region, service).
     pub concurrency: usize,
+    /// New calls a second per (account, region, service) at most; infinite: no cap
+    /// until AWS throttles (the pace then adapts on its own: `pace`).
+    pub max_calls_per_second: f64,
     /// Which services' listers run (`iam`, `s3`, `ec2`, `config`); empty = the API
     /// watchers (everything but `config`).
     pub only: Vec<String>,
@@ -72,6 +75,7 @@ impl Default for AwsTarget {
             profile: None,
             max_attempts: 5,
             concurrency: 4,
+            max_calls_per_second: f64::INFINITY,
             only: Vec::new(),
             config_types: Vec::new(),
             config_aggregator: None,

@@ -94,7 +94,7 @@ impl AwsLister for Secrets {
     }
 
     async fn list(&self, ctx: &Context) -> Result<Listed, String> {
-        let client = aws_sdk_secretsmanager::Client::new(&ctx.config);
+        let client = super::lister::client!(aws_sdk_secretsmanager, ctx);
         let pages = client.list_secrets().max_results(100).into_paginator().send();
         let by_arn: HashMap<String, SecretListEntry> =
             all_pages(ctx, "secretsmanager:ListSecrets", pages)

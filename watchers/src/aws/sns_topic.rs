@@ -92,7 +92,7 @@ impl AwsLister for Topics {
     }
 
     async fn list(&self, ctx: &Context) -> Result<Listed, String> {
-        let client = aws_sdk_sns::Client::new(&ctx.config);
+        let client = super::lister::client!(aws_sdk_sns, ctx);
         let pages = client.list_topics().into_paginator().send();
         let arns: Vec<String> = all_pages(ctx, "sns:ListTopics", pages)
             .await?
@@ -109,7 +109,7 @@ impl AwsLister for Topics {
 
     /// By topic ARN (the item id).
     async fn read_one(&self, ctx: &Context, _resource_type: &str, id: &str) -> Option<ReadOne> {
-        let client = aws_sdk_sns::Client::new(&ctx.config);
+        let client = super::lister::client!(aws_sdk_sns, ctx);
         Some(topic(&client, ctx, id).await.into())
     }
 }

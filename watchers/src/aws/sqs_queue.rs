@@ -137,7 +137,7 @@ impl AwsLister for Queues {
     }
 
     async fn list(&self, ctx: &Context) -> Result<Listed, String> {
-        let client = aws_sdk_sqs::Client::new(&ctx.config);
+        let client = super::lister::client!(aws_sdk_sqs, ctx);
         let pages = client
             .list_queues()
             .max_results(1000)
@@ -157,7 +157,7 @@ impl AwsLister for Queues {
 
     /// By queue URL (the item id, or the URL an event names).
     async fn read_one(&self, ctx: &Context, _resource_type: &str, id: &str) -> Option<ReadOne> {
-        let client = aws_sdk_sqs::Client::new(&ctx.config);
+        let client = super::lister::client!(aws_sdk_sqs, ctx);
         Some(queue(&client, ctx, id).await.into())
     }
 }

@@ -9,7 +9,6 @@ use aws_config::SdkConfig;
 use chrono::{DateTime, Utc};
 use futures::stream::{FuturesUnordered, StreamExt};
 use guardrail_model::{Cause, CollectError, Collector, Coverage, Listing, Scope, SourceError};
-use tokio::sync::Semaphore;
 
 use crate::{Progress, Watcher};
 
@@ -39,7 +38,7 @@ struct Prepared {
     regions: Vec<(String, SdkConfig)>,
 }
 
-type Limiters = Mutex<HashMap<(String, String, &'static str), Arc<Semaphore>>>;
+type Limiters = Mutex<HashMap<(String, String, &'static str), Arc<lister::CallLimit>>>;
 
 impl AwsSweep {
     /// Every API watcher (`target.only` narrows it; `config` adds the AWS Config API
@@ -162,7 +161,12 @@ impl AwsSweep {
         let limiter = |region: &str, service: &'static str| {
             let mut m = limiters.lock().unwrap_or_else(|e| e.into_inner());
             m.entry((p.account.clone(), region.to_owned(), service))
-                .or_insert_with(|| Arc::new(Semaphore::new(self.target.concurrency.max(1))))
+                .or_insert_with(|| {
+                    Arc::new(lister::CallLimit::new(
+                        self.target.concurrency,
+                        self.target.max_calls_per_second,
+                    ))
+                })
                 .clone()
         };
         for lister in &self.listers {
@@ -181,7 +185,7 @@ impl AwsSweep {
                 out.push(Job {
                     lister: lister.as_ref(),
                     ctx: Context {
-                        limiter: limiter(&scope_region, lister.service()),
+                        limit: limiter(&scope_region, lister.service()),
                         concurrency: self.target.concurrency,
                         config,
                         account: p.account.clone(),
@@ -272,7 +276,44 @@ impl AwsSweep {
             progress.file(&origin_of(job));
         }
         progress.finish();
+        report_pace(&limiters);
         Ok(())
+    }
+}
+
+/// Says where AWS throttled this sweep and how far the pace fell, so a slow sweep is
+/// explained (a warning when some pace slowed down; a debug line otherwise).
+fn report_pace(limiters: &Limiters) {
+    let m = limiters.lock().unwrap_or_else(|e| e.into_inner());
+    let mut keys: Vec<_> = m.keys().collect();
+    keys.sort();
+    for key in keys {
+        let (account, region, service) = key;
+        let r = m[key].report();
+        if r.throttles == 0 {
+            continue;
+        }
+        match r.lowest_rate {
+            Some(lowest) => tracing::warn!(
+                account = %account,
+                region = %region,
+                service,
+                calls = r.calls,
+                throttles = r.throttles,
+                slowdowns = r.slowdowns,
+                lowest_calls_per_second = format!("{lowest:.1}"),
+                waited_seconds = format!("{:.1}", r.waited.as_secs_f64()),
+                "AWS throttled this sweep's calls, so they were slowed down (raise the service quota, or sweep this account less often, if it persists)"
+            ),
+            None => tracing::debug!(
+                account = %account,
+                region = %region,
+                service,
+                calls = r.calls,
+                throttles = r.throttles,
+                "AWS throttled a few calls; the retries handled them"
+            ),
+        }
     }
 }
 
@@ -437,6 +478,7 @@ impl Watcher for AwsSweep {
 pub struct EventContexts {
     accounts: HashMap<String, SdkConfig>,
     concurrency: usize,
+    max_calls_per_second: f64,
 }
 
 impl EventContexts {
@@ -455,7 +497,10 @@ impl EventContexts {
             config: in_region(config, region),
             account: account.to_owned(),
             region: region.to_owned(),
-            limiter: Arc::new(Semaphore::new(self.concurrency.max(1))),
+            limit: Arc::new(lister::CallLimit::new(
+                self.concurrency,
+                self.max_calls_per_second,
+            )),
             concurrency: self.concurrency,
         })
     }
@@ -498,6 +543,7 @@ impl AwsSweep {
             EventContexts {
                 accounts,
                 concurrency: self.target.concurrency,
+                max_calls_per_second: self.target.max_calls_per_second,
             },
             problems,
         )
