@@ -53,6 +53,7 @@ impl Networks {
         if self.0.len() >= NETWORKS_KEPT {
             self.0.clear();
         }
+        let started = Instant::now();
         // Read page by page: a scope can hold tens of thousands of groups, and the
         // network keeps only what reachability needs of each. One type at a time: the
         // type index then gives the rows in id order, where a page over all types had
@@ -60,29 +61,39 @@ impl Networks {
         // (3.5 s before the first page of a 100k audit could be judged).
         const PAGE: i64 = 1000;
         let failure = RefCell::new(None);
-        let rows = network::PATH_TYPES.iter().flat_map(|t| {
-            paged(
+        let pages = network::PATH_TYPES.iter().flat_map(|t| {
+            pages(
                 move |after| store.scope_items(account, region, &[t], after, PAGE),
                 |(item, _)| item.id,
                 PAGE,
                 &failure,
             )
         });
-        let n = Arc::new(Network::new(rows.map(|(item, document)| {
-            let mut doc = serde_json::from_str(&document).unwrap_or(Value::Null);
-            let mut live = take_field(&mut doc, "config");
-            if let Value::Object(ephemeral) = item.ephemeral_json() {
-                guardrail_auditors::audit::apply_ephemeral(&mut live, &ephemeral);
-            }
-            NetworkItem {
-                resource_type: item.resource_type,
-                resource_id: item.resource_id,
-                config: live,
-            }
+        // Parsing each item and working out what it contributes is most of the cost,
+        // and the judging threads have nothing to do until the first page's network
+        // exists: each page is turned into pieces on two threads, then assembled.
+        let n = Arc::new(Network::from_pieces(pages.flat_map(|page| {
+            let half = page.len().div_ceil(2);
+            let mut page = page;
+            let second = page.split_off(half);
+            let (a, b) = std::thread::scope(|s| {
+                let b = s.spawn(|| network_pieces(second));
+                (network_pieces(page), b.join())
+            });
+            // A panic there is a bug: it fails the reader (and so the pass) as one
+            // here would, never leaves items out of the network.
+            let b = b.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            a.into_iter().chain(b)
         })));
         if let Some(e) = failure.into_inner() {
             return Err(e.into());
         }
+        tracing::debug!(
+            account,
+            region,
+            seconds = started.elapsed().as_secs_f64(),
+            "network of a scope read for reachability"
+        );
         self.0.insert(key, n.clone());
         Ok(n)
     }
@@ -95,23 +106,34 @@ fn take_field(doc: &mut Value, field: &str) -> Value {
         .unwrap_or(Value::Null)
 }
 
-/// Every row of a keyset-paged query, page by page: `fetch(after)` returns up to `page`
-/// rows with ids above `after`, in id order. A short page is the last one. The first
-/// failure ends the rows and is left in `failure`, so the caller can refuse a partial
-/// result instead of judging from it; several iterators may share one `failure`, and
-/// once it holds an error none of them fetches again.
-fn paged<'a, T: 'a, E: 'a>(
+/// What stored items of a scope contribute to its network, each read with its
+/// ephemeral facts put back (instance state decides reachability).
+fn network_pieces(rows: Vec<(guardrail_storage::ItemRow, String)>) -> Vec<network::Piece> {
+    rows.into_iter()
+        .filter_map(|(item, document)| {
+            let mut doc = serde_json::from_str(&document).unwrap_or(Value::Null);
+            let mut live = take_field(&mut doc, "config");
+            if let Value::Object(ephemeral) = item.ephemeral_json() {
+                guardrail_auditors::audit::apply_ephemeral(&mut live, &ephemeral);
+            }
+            network::Piece::of(NetworkItem {
+                resource_type: item.resource_type,
+                resource_id: item.resource_id,
+                config: live,
+            })
+        })
+        .collect()
+}
+
+/// [`paged`], a page at a time.
+fn pages<'a, T: 'a, E: 'a>(
     mut fetch: impl FnMut(i64) -> Result<Vec<T>, E> + 'a,
     id: impl Fn(&T) -> i64 + 'a,
     page: i64,
     failure: &'a RefCell<Option<E>>,
-) -> impl Iterator<Item = T> + 'a {
+) -> impl Iterator<Item = Vec<T>> + 'a {
     let (mut after, mut done) = (0i64, false);
-    let mut rows = Vec::new().into_iter();
-    std::iter::from_fn(move || loop {
-        if let Some(row) = rows.next() {
-            return Some(row);
-        }
+    std::iter::from_fn(move || {
         if done || failure.borrow().is_some() {
             return None;
         }
@@ -121,14 +143,30 @@ fn paged<'a, T: 'a, E: 'a>(
                 if let Some(last) = next.last() {
                     after = id(last);
                 }
-                rows = next.into_iter();
+                (!next.is_empty()).then_some(next)
             }
             Err(e) => {
                 *failure.borrow_mut() = Some(e);
-                return None;
+                None
             }
         }
     })
+}
+
+/// Every row of a keyset-paged query, page by page: `fetch(after)` returns up to `page`
+/// rows with ids above `after`, in id order. A short page is the last one. The first
+/// failure ends the rows and is left in `failure`, so the caller can refuse a partial
+/// result instead of judging from it; several iterators may share one `failure`, and
+/// once it holds an error none of them fetches again. (The audit reads pages; the
+/// tests check the paging through this flat view.)
+#[cfg(test)]
+fn paged<'a, T: 'a, E: 'a>(
+    fetch: impl FnMut(i64) -> Result<Vec<T>, E> + 'a,
+    id: impl Fn(&T) -> i64 + 'a,
+    page: i64,
+    failure: &'a RefCell<Option<E>>,
+) -> impl Iterator<Item = T> + 'a {
+    pages(fetch, id, page, failure).flatten()
 }
 
 pub struct Auditor {
@@ -138,6 +176,17 @@ pub struct Auditor {
     base: AuditContext,
     /// What judges: the rule set's identity plus the settings that change verdicts.
     identity: Arc<str>,
+    /// The costliest rules of the last pass, most expensive first (`guardrail bench`
+    /// prints them; a debug log line names them after every pass).
+    last_costs: std::sync::Mutex<Vec<RuleCost>>,
+}
+
+/// What one rule cost over an audit pass.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RuleCost {
+    pub rule_id: String,
+    pub evaluations: u64,
+    pub seconds: f64,
 }
 
 /// Whether a pass judges only what is due or every active item.
@@ -164,6 +213,7 @@ impl Auditor {
                 boundary: config.audit.boundary(),
             },
             identity: Arc::from(""),
+            last_costs: std::sync::Mutex::new(Vec::new()),
         };
         a.identity = a.compute_identity();
         Ok(a)
@@ -238,6 +288,7 @@ impl Auditor {
     }
 
     fn pass(&self, store: &Store, scope: Scope) -> anyhow::Result<AuditSummary> {
+        let began = Instant::now();
         self.record_load_errors(store)?;
         let pass = AuditPass::new(&self.rules, self.settings.pass_limits());
         // Rule errors recorded in full so far this pass, per rule.
@@ -259,6 +310,10 @@ impl Auditor {
                 "network paths changed; re-judging the items behind them"
             );
         }
+        tracing::debug!(
+            seconds = began.elapsed().as_secs_f64(),
+            "audit pass: justifications lapsed and network dependents marked"
+        );
         let started = Utc::now();
         let due = match scope {
             Scope::Due => self.due_rule(),
@@ -270,8 +325,45 @@ impl Auditor {
         };
         total.add(&self.pipelined(store, &pass, &mut recorded_errors, &due, scope)?);
         total.fixed += store.fix_findings_of_deleted_items(Utc::now())?;
-        total.rule_problems = self.record_health(store, &pass.tallies())?;
+        let tallies = pass.tallies();
+        total.rule_problems = self.record_health(store, &tallies)?;
+        self.note_costs(&tallies);
         Ok(total)
+    }
+
+    /// The costliest rules of the last pass (CPU time summed over both judging threads).
+    pub fn last_rule_costs(&self) -> Vec<RuleCost> {
+        self.last_costs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn note_costs(&self, tallies: &std::collections::BTreeMap<String, RuleTally>) {
+        let mut costs: Vec<RuleCost> = tallies
+            .iter()
+            .filter(|(_, t)| t.evaluations > 0)
+            .map(|(id, t)| RuleCost {
+                rule_id: id.clone(),
+                evaluations: t.evaluations,
+                seconds: t.nanos as f64 / 1e9,
+            })
+            .collect();
+        costs.sort_by(|a, b| b.seconds.total_cmp(&a.seconds));
+        let all: f64 = costs.iter().map(|c| c.seconds).sum();
+        costs.truncate(10);
+        if !costs.is_empty() {
+            let text: Vec<String> = costs
+                .iter()
+                .map(|c| format!("{} {:.2}s/{}", c.rule_id, c.seconds, c.evaluations))
+                .collect();
+            tracing::debug!(
+                all_rules_seconds = all,
+                rules = %text.join(", "),
+                "costliest rules of the pass"
+            );
+        }
+        *self.last_costs.lock().unwrap_or_else(|e| e.into_inner()) = costs;
     }
 
     /// The pages of a pass in three stages, one thread each, so both cores stay busy:

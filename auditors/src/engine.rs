@@ -606,6 +606,9 @@ pub struct RuleSet {
     pub dir: PathBuf,
     rules: Vec<Rule>,
     by_type: HashMap<String, Vec<usize>>,
+    /// What the rules of each type read of `item`, together: what an item's input
+    /// must hold. Rebuilt with `by_type`, so it always matches the rules.
+    reads_by_type: HashMap<String, crate::reads::Reads>,
     pub load_errors: Vec<LoadError>,
     /// Files seen changed at the last reload, by (modification time, length): a change
     /// is compiled only once it has stayed the same for one poll, so a file caught
@@ -642,6 +645,7 @@ impl RuleSet {
             dir: dir.to_path_buf(),
             rules: Vec::new(),
             by_type: HashMap::new(),
+            reads_by_type: HashMap::new(),
             load_errors: Vec::new(),
             settling: HashMap::new(),
         };
@@ -662,6 +666,22 @@ impl RuleSet {
                 self.by_type.entry(t.clone()).or_default().push(i);
             }
         }
+        self.reads_by_type = self
+            .by_type
+            .iter()
+            .map(|(t, rules)| {
+                let mut all = crate::reads::Reads::Keys(Default::default());
+                for &i in rules {
+                    all.union(self.rules[i].reads_of_item());
+                }
+                (t.clone(), all)
+            })
+            .collect();
+    }
+
+    /// What the rules of `resource_type` read of `item`, together (`None`: no rules).
+    pub fn reads_for_type(&self, resource_type: &str) -> Option<&crate::reads::Reads> {
+        self.reads_by_type.get(resource_type)
     }
 
     pub fn rules(&self) -> &[Rule] {

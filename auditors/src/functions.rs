@@ -2,12 +2,15 @@
 //! have at hand (parts of the item config) and fails with a clear message on input
 //! it cannot read, which surfaces as a rule error.
 
+use std::rc::Rc;
+
 use chrono::{DateTime, Utc};
 use rhai::{Array, Dynamic, EvalAltResult, Map};
 use serde_json::Value;
 
 use crate::engine::severity_for;
 use crate::helpers::{arn, cidr, policy, ports, privesc};
+use crate::memo;
 use crate::shapes;
 
 type Fallible<T> = Result<T, Box<EvalAltResult>>;
@@ -17,13 +20,16 @@ fn err<T>(message: String) -> Fallible<T> {
 }
 
 /// [`policy_arg`] judged against the boundary in a rule's `ctx` (`ctx.boundary`).
-fn policy_in(doc: &Dynamic, ctx: &Map) -> Fallible<policy::Policy> {
-    let mut p = policy_arg(doc)?;
-    if let Some(b) = ctx.get("boundary") {
+fn policy_in(doc: &Dynamic, ctx: &Map) -> Fallible<Rc<policy::Policy>> {
+    let Some(b) = ctx.get("boundary") else {
+        return policy_arg(doc);
+    };
+    memo::policy(doc, b, || {
+        let mut p = parse_policy(doc)?;
         p.boundary = rhai::serde::from_dynamic(b)
             .map_err(|e| format!("ctx.boundary is not a boundary: {e}"))?;
-    }
-    Ok(p)
+        Ok(p)
+    })
 }
 
 fn public_statements(p: &policy::Policy) -> Array {
@@ -50,8 +56,13 @@ fn public_statements(p: &policy::Policy) -> Array {
         .collect()
 }
 
-/// A policy argument: a parsed document (map) or its text, raw or URL-encoded.
-fn policy_arg(doc: &Dynamic) -> Fallible<policy::Policy> {
+/// A policy argument: a parsed document (map) or its text, raw or URL-encoded;
+/// parsed once per thread while it stays in `memo`'s table.
+fn policy_arg(doc: &Dynamic) -> Fallible<Rc<policy::Policy>> {
+    memo::policy(doc, &Dynamic::UNIT, || parse_policy(doc))
+}
+
+fn parse_policy(doc: &Dynamic) -> Fallible<policy::Policy> {
     let value: Value = rhai::serde::from_dynamic(doc)?;
     let decoded = guardrail_model::policy::decode_policy_value(&value)
         .map_err(|e| format!("not a policy document: {e}"))?;
@@ -109,13 +120,13 @@ pub fn register(e: &mut rhai::Engine) {
     );
     e.register_fn(
         "policy_public_statements",
-        |doc: Dynamic| -> Fallible<Array> { Ok(public_statements(&policy_arg(&doc)?)) },
+        |doc: Dynamic| -> Fallible<Array> { Ok(public_statements(&*policy_arg(&doc)?)) },
     );
     // With the rule's ctx: organisation and network conditions judged against ours.
     e.register_fn(
         "policy_public_statements",
         |doc: Dynamic, ctx: Map| -> Fallible<Array> {
-            Ok(public_statements(&policy_in(&doc, &ctx)?))
+            Ok(public_statements(&*policy_in(&doc, &ctx)?))
         },
     );
     e.register_fn(
@@ -138,6 +149,21 @@ pub fn register(e: &mut rhai::Engine) {
         "policy_allows",
         |doc: Dynamic, action: &str, resource: &str| -> Fallible<bool> {
             Ok(policy_arg(&doc)?.allows(action, resource))
+        },
+    );
+    // Which of `actions` the policy allows on `resource`, in the order given: one call
+    // where a rule asked action by action.
+    e.register_fn(
+        "policy_allowed_among",
+        |doc: Dynamic, actions: Array, resource: &str| -> Fallible<Array> {
+            let p = policy_arg(&doc)?;
+            Ok(actions
+                .into_iter()
+                .filter(|a| {
+                    a.read_lock::<rhai::ImmutableString>()
+                        .is_some_and(|a| p.allows(a.as_str(), resource))
+                })
+                .collect())
         },
     );
     e.register_fn("policy_principals", |doc: Dynamic| -> Fallible<Array> {
@@ -259,6 +285,19 @@ pub fn register(e: &mut rhai::Engine) {
             ports::rule_includes_port(&protocol, opt_int(&from), opt_int(&to), port)
         },
     );
+    // Whether the rule includes any of `ports`: one call where a rule asked port by
+    // port (ten database ports were ten calls a row).
+    e.register_fn(
+        "rule_includes_any_port",
+        |protocol: Dynamic, from: Dynamic, to: Dynamic, ports: Array| -> bool {
+            let protocol = protocol.to_string();
+            let (from, to) = (opt_int(&from), opt_int(&to));
+            ports
+                .iter()
+                .filter_map(|p| p.as_int().ok())
+                .any(|port| ports::rule_includes_port(&protocol, from, to, port))
+        },
+    );
     e.register_fn(
         "rule_port_count",
         |protocol: Dynamic, from: Dynamic, to: Dynamic| -> i64 {
@@ -343,6 +382,15 @@ mod tests {
             r#"policy_full_access(#{Statement: #{Effect: "Allow", Action: "*", Resource: "*"}}, "*")"#
         ));
         assert_eq!(
+            eval::<rhai::Array>(
+                r#"policy_allowed_among(#{Statement: [#{Effect: "Allow", Action: "ec2:Revoke*", Resource: "*"}]}, ["ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupEgress", "ec2:RevokeSecurityGroupIngress", 7], "arn:aws:ec2:*:1:security-group/*")"#
+            )
+            .iter()
+            .map(|a| a.to_string())
+            .collect::<Vec<_>>(),
+            ["ec2:RevokeSecurityGroupEgress", "ec2:RevokeSecurityGroupIngress"]
+        );
+        assert_eq!(
             eval::<i64>(
                 r#"policy_cross_account(#{Statement: [#{Effect: "Allow", Principal: #{AWS: "arn:aws:iam::999999999999:root"}, Action: "sts:AssumeRole"}]}, "111111111111").len()"#
             ),
@@ -358,6 +406,9 @@ mod tests {
             r#"rule_includes_port("-1", (), (), 22) && rule_includes_port("tcp", 20, 30, 22) && !rule_includes_port("icmp", -1, -1, 22)"#
         ));
         assert_eq!(eval::<i64>(r#"rule_port_count("tcp", 0, 65535)"#), 65536);
+        assert!(eval::<bool>(
+            r#"rule_includes_any_port("tcp", 3000, 3400, [22, 3306]) && !rule_includes_any_port("tcp", 80, 443, [22, 3306]) && !rule_includes_any_port("tcp", 22, 22, [])"#
+        ));
         assert_eq!(
             eval::<rhai::ImmutableString>(
                 r#"arn_parse("arn:aws:iam::123456789012:role/x").account"#

@@ -8,6 +8,7 @@ pub mod corpus;
 pub mod engine;
 mod functions;
 pub mod helpers;
+mod memo;
 pub mod network;
 pub mod reads;
 pub mod settings;

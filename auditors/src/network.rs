@@ -114,7 +114,7 @@ impl Exposure {
 
 /// Ports per protocol, as sorted, disjoint, inclusive ranges.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct Ports(BTreeMap<&'static str, Vec<(u32, u32)>>);
+pub struct Ports(BTreeMap<&'static str, Vec<(u32, u32)>>);
 
 const PROTOCOLS: [&str; 2] = ["tcp", "udp"];
 const EPHEMERAL: (u32, u32) = (1024, 65535);
@@ -274,7 +274,7 @@ impl Family {
 /// Something with an address in subnets behind security groups: a network interface,
 /// or what AWS Config describes without one (RDS, load balancers).
 #[derive(Debug, Clone, Default)]
-struct Attachment {
+pub struct Attachment {
     /// The resource it belongs to (`i-1`, a DB identifier, a load balancer name).
     owner: String,
     /// The interface (`eni-1`), when there is one.
@@ -321,51 +321,94 @@ pub struct NetworkItem {
     pub config: Value,
 }
 
-impl Network {
-    pub fn new(items: impl IntoIterator<Item = NetworkItem>) -> Network {
-        let mut n = Network::default();
-        let mut lbs = Vec::new();
-        for item in items {
-            let c = item
-                .config
+/// What one item contributes to its scope's network: computed from the item alone, so
+/// items can be turned into pieces on several threads ([`Network::from_pieces`] then
+/// assembles them in order). A piece keeps only what reachability needs, never the
+/// item's whole configuration (but for the few route-deciding types).
+#[derive(Debug)]
+pub enum Piece {
+    Subnet(String, Value),
+    RouteTable(String, Value),
+    Gateway(String, Value),
+    Acl(String, Value),
+    Group(String, [Ports; 2]),
+    /// An ELBv2 listener: its load balancer's ARN, protocol and port.
+    Listener(String, &'static str, u32),
+    /// A load balancer: attached once every listener has been seen.
+    LoadBalancer(NetworkItem),
+    Attachments(String, String, Vec<Attachment>),
+}
+
+impl Piece {
+    pub fn of(item: NetworkItem) -> Option<Piece> {
+        let c = || {
+            item.config
                 .get("configuration")
                 .cloned()
-                .unwrap_or(Value::Null);
-            match item.resource_type.as_str() {
-                "AWS::EC2::Subnet" => {
-                    n.subnets.insert(item.resource_id, c);
+                .unwrap_or(Value::Null)
+        };
+        Some(match item.resource_type.as_str() {
+            "AWS::EC2::Subnet" => Piece::Subnet(item.resource_id.clone(), c()),
+            "AWS::EC2::RouteTable" => Piece::RouteTable(item.resource_id.clone(), c()),
+            "AWS::EC2::InternetGateway" => Piece::Gateway(item.resource_id.clone(), c()),
+            "AWS::EC2::NetworkAcl" => Piece::Acl(item.resource_id.clone(), c()),
+            "AWS::EC2::SecurityGroup" => {
+                Piece::Group(item.resource_id.clone(), group_opens(&item.config))
+            }
+            "AWS::ElasticLoadBalancingV2::Listener" => {
+                let c = c();
+                let (Some(lb), Some(port)) = (text(&c, "loadBalancerArn"), port_of(c.get("port")))
+                else {
+                    return None;
+                };
+                let protocol = match text(&c, "protocol").as_deref() {
+                    Some("UDP") => "udp",
+                    _ => "tcp",
+                };
+                Piece::Listener(lb, protocol, port)
+            }
+            "AWS::ElasticLoadBalancingV2::LoadBalancer" => Piece::LoadBalancer(item),
+            t => {
+                let attached = attachments_of(t, &item.config);
+                Piece::Attachments(
+                    item.resource_type.clone(),
+                    item.resource_id.clone(),
+                    attached,
+                )
+            }
+        })
+    }
+}
+
+impl Network {
+    pub fn new(items: impl IntoIterator<Item = NetworkItem>) -> Network {
+        Network::from_pieces(items.into_iter().filter_map(Piece::of))
+    }
+
+    /// The network of the pieces of every item of a scope, in the items' order.
+    pub fn from_pieces(pieces: impl IntoIterator<Item = Piece>) -> Network {
+        let mut n = Network::default();
+        let mut lbs = Vec::new();
+        for piece in pieces {
+            match piece {
+                Piece::Subnet(id, c) => {
+                    n.subnets.insert(id, c);
                 }
-                "AWS::EC2::RouteTable" => n.route_tables.push((item.resource_id, c)),
-                "AWS::EC2::InternetGateway" => {
-                    n.gateways.insert(item.resource_id, c);
+                Piece::RouteTable(id, c) => n.route_tables.push((id, c)),
+                Piece::Gateway(id, c) => {
+                    n.gateways.insert(id, c);
                 }
-                "AWS::EC2::NetworkAcl" => n.acls.push((item.resource_id, c)),
-                "AWS::EC2::SecurityGroup" => {
-                    let opens = [
-                        group_opens(&item.config, Family::V4),
-                        group_opens(&item.config, Family::V6),
-                    ];
-                    n.groups.insert(item.resource_id, opens);
+                Piece::Acl(id, c) => n.acls.push((id, c)),
+                Piece::Group(id, opens) => {
+                    n.groups.insert(id, opens);
                 }
-                "AWS::ElasticLoadBalancingV2::Listener" => {
-                    if let (Some(lb), Some(port)) =
-                        (text(&c, "loadBalancerArn"), port_of(c.get("port")))
-                    {
-                        let protocol = match text(&c, "protocol").as_deref() {
-                            Some("UDP") => "udp",
-                            _ => "tcp",
-                        };
-                        n.listeners.entry(lb).or_default().add(protocol, port, port);
-                    }
+                Piece::Listener(lb, protocol, port) => {
+                    n.listeners.entry(lb).or_default().add(protocol, port, port);
                 }
-                "AWS::ElasticLoadBalancingV2::LoadBalancer" => lbs.push(item),
-                t => {
-                    for a in attachments_of(t, &item.config) {
-                        n.attachments.push((
-                            item.resource_type.clone(),
-                            item.resource_id.clone(),
-                            a,
-                        ));
+                Piece::LoadBalancer(item) => lbs.push(item),
+                Piece::Attachments(t, id, attached) => {
+                    for a in attached {
+                        n.attachments.push((t.clone(), id.clone(), a));
                     }
                 }
             }
@@ -696,7 +739,13 @@ impl Network {
                 }
             }
             let p = match only_group {
-                Some((only, c)) if g == only => group_opens(c, family),
+                Some((only, c)) if g == only => {
+                    let [v4, v6] = group_opens(c);
+                    match family.index() {
+                        0 => v4,
+                        _ => v6,
+                    }
+                }
                 _ => match self.groups.get(g) {
                     Some(opens) => opens[family.index()].clone(),
                     None => {
@@ -798,37 +847,38 @@ fn acl_allowed(acl: &Value, egress: bool, family: Family) -> Ports {
 }
 
 /// The ports a security group opens to anywhere (`0.0.0.0/0` or `::/0`).
-fn group_opens(config: &Value, family: Family) -> Ports {
-    let mut p = Ports::default();
-    let kind = match family {
-        Family::V4 => "ipv4",
-        Family::V6 => "ipv6",
-    };
+/// What a security group opens to anywhere, per family (IPv4, IPv6).
+fn group_opens(config: &Value) -> [Ports; 2] {
+    let mut opens = [Ports::default(), Ports::default()];
     for row in sg_permissions(config, "ingress") {
-        if row["kind"] != kind || row["source"].as_str().map(str::trim) != Some(family.anywhere()) {
-            continue;
-        }
-        let protocol = row["protocol"].as_str().unwrap_or("-1");
-        let all = matches!(protocol, "-1" | "all");
-        let from = if all {
-            Some(0)
-        } else {
-            port_of(row.get("from"))
-        };
-        let to = if all {
-            Some(65535)
-        } else {
-            port_of(row.get("to"))
-        };
-        let (from, to) = match (from, to) {
-            (Some(f), Some(t)) => (f, t),
-            _ => (0, 65535),
-        };
-        for &proto in protocols_of(protocol) {
-            p.add(proto, from, to);
+        for (slot, family, kind) in [(0, Family::V4, "ipv4"), (1, Family::V6, "ipv6")] {
+            if row["kind"] != kind
+                || row["source"].as_str().map(str::trim) != Some(family.anywhere())
+            {
+                continue;
+            }
+            let protocol = row["protocol"].as_str().unwrap_or("-1");
+            let all = matches!(protocol, "-1" | "all");
+            let from = if all {
+                Some(0)
+            } else {
+                port_of(row.get("from"))
+            };
+            let to = if all {
+                Some(65535)
+            } else {
+                port_of(row.get("to"))
+            };
+            let (from, to) = match (from, to) {
+                (Some(f), Some(t)) => (f, t),
+                _ => (0, 65535),
+            };
+            for &proto in protocols_of(protocol) {
+                opens[slot].add(proto, from, to);
+            }
         }
     }
-    p
+    opens
 }
 
 fn ids_in(v: &Value, key: &str, id_key: &str) -> Vec<String> {

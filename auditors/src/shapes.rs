@@ -79,9 +79,12 @@ fn int(v: Option<&Value>) -> Value {
 }
 
 /// One row per source of each security group permission:
-/// `{protocol, from, to, source, kind}` where kind is `ipv4`, `ipv6`, `group` or
-/// `prefix_list`. AWS Config lists IPv4 ranges twice (`ipRanges` strings and
-/// `ipv4Ranges` objects); each range appears once here.
+/// `{protocol, from, to, source, kind, internet}` where kind is `ipv4`, `ipv6`, `group`
+/// or `prefix_list`, and `internet` says whether the source is a valid CIDR covering
+/// the whole internet of its family (`0.0.0.0/0`, `::/0`; false for groups and prefix
+/// lists), the question most rules ask first, answered once here instead of by two
+/// helper calls per row in each rule. AWS Config lists IPv4 ranges twice (`ipRanges`
+/// strings and `ipv4Ranges` objects); each range appears once here.
 pub fn sg_permissions(config: &Value, direction: &str) -> Vec<Value> {
     let key = if direction == "egress" {
         "ipPermissionsEgress"
@@ -100,12 +103,15 @@ pub fn sg_permissions(config: &Value, direction: &str) -> Vec<Value> {
             _ => "-1".into(),
         };
         let base = |source: &str, kind: &str| {
+            let internet = matches!(kind, "ipv4" | "ipv6")
+                && crate::helpers::cidr::Cidr::parse(source).is_some_and(|c| c.is_internet());
             json!({
                 "protocol": protocol,
                 "from": int(p.get("fromPort")),
                 "to": int(p.get("toPort")),
                 "source": source,
                 "kind": kind,
+                "internet": internet,
             })
         };
         let mut v4: Vec<String> = p

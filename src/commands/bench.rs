@@ -86,6 +86,8 @@ struct AuditResult {
     dynamic_via_serde_ns: f64,
     dynamic_via_parse_json_ns: f64,
     peak_rss_mib: Option<f64>,
+    /// The costliest rules of the pass (CPU seconds over both judging threads).
+    costliest_rules: Vec<crate::audit::RuleCost>,
 }
 
 const ACCOUNT: &str = "123456789012";
@@ -195,6 +197,20 @@ pub fn run(ctx: &Context, a: Args) -> anyhow::Result<ExitCode> {
                     r.dynamic_via_serde_ns / 1000.0,
                     r.dynamic_via_parse_json_ns / 1000.0
                 );
+                let costs: Vec<String> = r
+                    .costliest_rules
+                    .iter()
+                    .take(5)
+                    .map(|c| {
+                        format!(
+                            "{} {:.2}s ({:.0} µs an item)",
+                            c.rule_id,
+                            c.seconds,
+                            c.seconds * 1e6 / c.evaluations.max(1) as f64
+                        )
+                    })
+                    .collect();
+                println!("  costliest rules (CPU): {}", costs.join(", "));
             }
             if let Some(h) = &hostile {
                 println!(
@@ -280,6 +296,7 @@ fn measure_audit(ctx: &Context, store: &Store) -> anyhow::Result<AuditResult> {
         dynamic_via_serde_ns: serde_ns,
         dynamic_via_parse_json_ns: parse_ns,
         peak_rss_mib,
+        costliest_rules: auditor.last_rule_costs(),
     })
 }
 
