@@ -632,6 +632,14 @@ impl Policy {
 
     /// The Allow statements that grant `action` on `resource`, when the policy allows
     /// it at all (none when an unconditional Deny removes it).
+    /// Whether some Allow statement names `action` (resources and Deny aside): a cheap
+    /// first test before asking [`Policy::allows`] about each resource.
+    pub fn may_allow_action(&self, action: &str) -> bool {
+        self.statements
+            .iter()
+            .any(|s| s.effect == Effect::Allow && s.matches_action(action))
+    }
+
     pub fn granting_statements(&self, action: &str, resource: &str) -> Vec<usize> {
         if !self.allows(action, resource) {
             return Vec::new();

@@ -70,13 +70,16 @@ pub fn escalation_paths(policy: &Policy, account: &str) -> Result<Vec<Grant>, St
     let mut out = Vec::new();
     for path in catalogue()? {
         let mut statements = Vec::new();
+        // A step whose action no Allow names fails without building its resources
+        // (most policies grant none of a path's first action).
         let granted = path.steps.iter().all(|step| {
-            step.resources.iter().all(|template| {
-                let resource = template.replace("{account}", account);
-                let by = policy.granting_statements(&step.action, &resource);
-                statements.extend(by.iter().copied());
-                !by.is_empty()
-            })
+            policy.may_allow_action(&step.action)
+                && step.resources.iter().all(|template| {
+                    let resource = template.replace("{account}", account);
+                    let by = policy.granting_statements(&step.action, &resource);
+                    statements.extend(by.iter().copied());
+                    !by.is_empty()
+                })
         });
         if granted {
             statements.sort_unstable();

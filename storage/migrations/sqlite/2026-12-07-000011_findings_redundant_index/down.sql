@@ -1,0 +1,1 @@
+CREATE INDEX findings_state_score ON findings (state, score);
