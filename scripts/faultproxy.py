@@ -420,14 +420,38 @@ class FaultPlan:
         return seq, None
 
 
+class Quota:
+    """A service's request quota as AWS keeps one: a token bucket per service that holds
+    `rate` requests and refills `rate` a second. A request finding it empty gets the
+    service's throttling error, so throttling depends on how fast the client calls
+    (unlike --fault-every, which throttles whatever the rate)."""
+
+    def __init__(self, rate: float):
+        self.rate = rate
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, service: str, now: float | None = None) -> bool:
+        if self.rate <= 0:
+            return True
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            tokens, at = self._buckets.get(service, (self.rate, now))
+            tokens = min(self.rate, tokens + (now - at) * self.rate)
+            ok = tokens >= 1.0
+            self._buckets[service] = (tokens - 1.0 if ok else tokens, now)
+            return ok
+
+
 class FaultProxyServer(ThreadingHTTPServer):
     daemon_threads = True  # keep-alive connections must not block exit
     request_queue_size = 128  # SDKs open several connections at once
 
     def __init__(self, addr, upstream: tuple[str, int], plan: FaultPlan, log: JsonLog,
                  delay_seconds: float, upstream_timeout: float, verbose: bool,
-                 latency_seconds: float = 0.0):
+                 latency_seconds: float = 0.0, quota: Quota | None = None):
         super().__init__(addr, FaultProxyHandler)
+        self.quota = quota or Quota(0)
         self.latency_seconds = latency_seconds
         self.upstream = upstream
         self.plan = plan
@@ -495,6 +519,8 @@ class FaultProxyHandler(BaseHTTPRequestHandler):
         seq, fault = self.server.plan.next()
         service = detect_service(self.headers, unquote(path), query)
         operation = detect_operation(service, self.command, unquote(path), query, self.headers, body)
+        if fault is None and not self.server.quota.take(service):
+            fault = "throttle"
         record = {
             "seq": seq,
             "service": service,
@@ -670,6 +696,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--upstream-timeout", type=float, default=60.0)
     ap.add_argument("--latency-ms", type=float, default=0.0,
                     help="added to every forwarded call, like a real AWS round trip (default 0)")
+    ap.add_argument("--quota", type=float, default=0.0,
+                    help="requests a second per service before answers are throttled, "
+                         "as an AWS quota (a bucket of that many, refilling that many a second; 0 = none)")
     ap.add_argument("--log", help="append one JSON line per request here")
     ap.add_argument("-v", "--verbose", action="store_true", help="access log on stderr")
     args = ap.parse_args(argv)
@@ -687,7 +716,7 @@ def main(argv: list[str] | None = None) -> int:
     server = FaultProxyServer(
         (args.listen_host, args.listen_port), upstream, FaultPlan(args.fault_every, faults),
         JsonLog(args.log), args.delay_seconds, args.upstream_timeout, args.verbose,
-        args.latency_ms / 1000.0,
+        args.latency_ms / 1000.0, Quota(args.quota),
     )
     port = server.server_address[1]
     # The socket is bound and listening here, so connects succeed from now on.

@@ -414,6 +414,29 @@ class FaultTest(ProxyTestCase):
         self.assertEqual(log[11]["operation"], "CreateBucket")
         self.assertEqual([e["status"] for e in log if e["fault"]], [400, 503, 503, 400, 400, 503])
 
+    def test_quota_throttles_what_comes_faster_than_it_refills(self):
+        q = faultproxy.Quota(5)
+        # A burst of ten at one instant: the bucket's five pass, the rest are throttled.
+        self.assertEqual([q.take("iam", now=100.0) for _ in range(10)], [True] * 5 + [False] * 5)
+        # Each service has its own bucket.
+        self.assertTrue(q.take("ec2", now=100.0))
+        # A second later the bucket holds five again (never more).
+        self.assertEqual([q.take("iam", now=101.0) for _ in range(6)], [True] * 5 + [False])
+        # At the quota's pace nothing is throttled.
+        self.assertTrue(all(q.take("sts", now=200.0 + i / 5) for i in range(50)))
+        # Through the proxy: a burst of calls with retries off meets the service's error.
+        p = self.start_proxy("--quota", "3")
+        iam = p.client("iam")
+        outcomes = []
+        for _ in range(6):
+            try:
+                iam.list_roles()
+                outcomes.append("ok")
+            except Exception as e:  # noqa: BLE001 - the code is what is checked
+                outcomes.append(getattr(e, "response", {}).get("Error", {}).get("Code"))
+        self.assertEqual(outcomes[:3], ["ok"] * 3)
+        self.assertIn("Throttling", outcomes[3:])
+
     def test_throttle_shapes_are_classified_as_throttling_by_botocore(self):
         from botocore.retries.standard import ThrottledRetryableChecker
 

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use chrono::Utc;
+use guardrail_auditors::audit::AccountInfo;
 use guardrail_auditors::network::{self, Network, NetworkItem};
 use guardrail_auditors::{
     AuditContext, AuditItem, AuditPass, AuditSettings, Engine, Limits, RuleErrorKind, RuleSet,
@@ -181,6 +182,12 @@ pub struct Auditor {
     last_costs: std::sync::Mutex<Vec<RuleCost>>,
 }
 
+/// What one pass judges with: [`Auditor::pass_context`].
+struct PassContext {
+    base: AuditContext,
+    identity: Arc<str>,
+}
+
 /// What one rule cost over an audit pass.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RuleCost {
@@ -220,16 +227,49 @@ impl Auditor {
     }
 
     fn compute_identity(&self) -> Arc<str> {
+        self.identity_with(&self.base)
+    }
+
+    /// What judges with `base`: the rules, the settings and what rules know of the
+    /// world (accounts, networks). Any change makes every item due again.
+    fn identity_with(&self, base: &AuditContext) -> Arc<str> {
         Arc::from(guardrail_model::content_hash(&format!(
             "{}\0{:?}\0{:?}\0{:?}\0{:?}\0{:?}\0{:?}",
             self.rules.identity(),
             self.settings.exposure,
             self.settings.overrides,
             self.settings.suppressions,
-            self.base.internal_cidrs,
-            self.base.accounts,
-            self.base.boundary
+            base.internal_cidrs,
+            base.accounts,
+            base.boundary
         )))
+    }
+
+    /// The context of one pass: the configured accounts, plus every account the
+    /// scheduler sweeps (a job of its own: configured, or found in the organisation by
+    /// `[aws] organization`) as ours, since guardrail enters it with our own role.
+    /// Without this a role trusted by a sibling account of the organisation read as
+    /// trust in an unknown account, a false score-10 finding per account. A configured
+    /// `[accounts]` entry keeps its own classification.
+    fn pass_context(&self, store: &Store) -> anyhow::Result<PassContext> {
+        let mut base = self.base.clone();
+        for job in store.jobs()? {
+            if !job.account.is_empty() && !base.accounts.contains_key(&job.account) {
+                base.accounts.insert(
+                    job.account.clone(),
+                    AccountInfo {
+                        name: String::new(),
+                        classification: "ours".into(),
+                    },
+                );
+            }
+        }
+        let identity = if base.accounts == self.base.accounts {
+            self.identity.clone()
+        } else {
+            self.identity_with(&base)
+        };
+        Ok(PassContext { base, identity })
     }
 
     /// Picks up changed rule files; see `RuleSet::reload`. Returns the changed ids.
@@ -243,11 +283,11 @@ impl Auditor {
         Ok(changed)
     }
 
-    fn due_rule(&self) -> DueRule<'_> {
+    fn due_rule<'a>(&self, identity: &'a str) -> DueRule<'a> {
         let recheck = chrono::Duration::from_std(self.settings.recheck())
             .unwrap_or(chrono::Duration::hours(24));
         DueRule {
-            rules: &self.identity,
+            rules: identity,
             judged_before: Utc::now() - recheck,
         }
     }
@@ -315,15 +355,16 @@ impl Auditor {
             "audit pass: justifications lapsed and network dependents marked"
         );
         let started = Utc::now();
+        let context = self.pass_context(store)?;
         let due = match scope {
-            Scope::Due => self.due_rule(),
+            Scope::Due => self.due_rule(&context.identity),
             // Everything judged before this pass started is due.
             Scope::Everything => DueRule {
-                rules: &self.identity,
+                rules: &context.identity,
                 judged_before: started + chrono::Duration::seconds(1),
             },
         };
-        total.add(&self.pipelined(store, &pass, &mut recorded_errors, &due, scope)?);
+        total.add(&self.pipelined(store, &pass, &context, &mut recorded_errors, &due, scope)?);
         total.fixed += store.fix_findings_of_deleted_items(Utc::now())?;
         let tallies = pass.tallies();
         total.rule_problems = self.record_health(store, &tallies)?;
@@ -376,6 +417,7 @@ impl Auditor {
         &self,
         store: &Store,
         pass: &AuditPass,
+        context: &PassContext,
         recorded_errors: &mut HashMap<String, u64>,
         due: &DueRule<'_>,
         scope: Scope,
@@ -435,7 +477,7 @@ impl Auditor {
             for prepared in prepared_rx.iter() {
                 waited += t.elapsed();
                 t = Instant::now();
-                let audits = prepared.and_then(|p| self.judge(pass, recorded_errors, p));
+                let audits = prepared.and_then(|p| self.judge(pass, context, recorded_errors, p));
                 judging += t.elapsed();
                 t = Instant::now();
                 match audits {
@@ -637,6 +679,7 @@ impl Auditor {
     fn judge(
         &self,
         pass: &AuditPass,
+        context: &PassContext,
         recorded_errors: &mut HashMap<String, u64>,
         Prepared { page, items }: Prepared,
     ) -> anyhow::Result<Vec<ItemAudit>> {
@@ -654,7 +697,7 @@ impl Auditor {
             .collect();
         let ctx = AuditContext {
             now: Utc::now(),
-            ..self.base.clone()
+            ..context.base.clone()
         };
         let outcomes = pass.audit_items(&self.engine, &self.rules, &items, &ctx, THREADS);
         anyhow::ensure!(
@@ -743,7 +786,7 @@ impl Auditor {
                     results,
                     audited_as: Some(AuditedAs {
                         version: d.revision.version,
-                        rules: self.identity.clone(),
+                        rules: context.identity.clone(),
                     }),
                 }
             })
@@ -830,5 +873,70 @@ mod tests {
         assert_eq!(failure.into_inner().as_deref(), Some("type 1 failed"));
         // Type 0: two queries; type 1: two (the second fails); type 2: none.
         assert_eq!(queries.get(), 4);
+    }
+
+    /// An account the scheduler sweeps (here, one an organisation's discovery added as
+    /// a job) is ours: a role it may assume is no finding, and learning of it makes the
+    /// items judged without it due again. Fails without the pass context's accounts.
+    #[test]
+    fn accounts_swept_as_jobs_are_ours_to_cross_account_rules() {
+        use guardrail_storage::{JobSpec, Store};
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir
+            .path()
+            .join("d/AWSLogs/111111111111/Config/us-east-1/2026/11/20/ConfigSnapshot");
+        std::fs::create_dir_all(&folder).unwrap();
+        let trust = serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+            "Principal": {"AWS": "arn:aws:iam::222222222222:root"}, "Action": "sts:AssumeRole"}]});
+        let snapshot = serde_json::json!({"fileVersion": "1.0", "configSnapshotId": "s", "configurationItems": [{
+            "version": "1.3", "accountId": "111111111111", "configurationItemCaptureTime": "2026-11-20T05:00:00.000Z",
+            "configurationItemStatus": "OK", "configurationStateId": "1", "arn": "arn:aws:iam::111111111111:role/deploy",
+            "resourceType": "AWS::IAM::Role", "resourceId": "AROAEXAMPLE000000001", "resourceName": "deploy",
+            "awsRegion": "global", "tags": {}, "relationships": [],
+            "configuration": {"roleName": "deploy", "roleId": "AROAEXAMPLE000000001", "path": "/",
+                "arn": "arn:aws:iam::111111111111:role/deploy",
+                "assumeRolePolicyDocument": trust.to_string(), "rolePolicyList": [], "attachedManagedPolicies": []},
+            "supplementaryConfiguration": {}}]});
+        std::fs::write(
+            folder.join("111111111111_Config_us-east-1_ConfigSnapshot_20261120T060000Z_x.json"),
+            snapshot.to_string(),
+        )
+        .unwrap();
+        let store =
+            Store::open(&format!("sqlite://{}", dir.path().join("g.db").display())).unwrap();
+        let mut watcher = guardrail_watchers::config_deliveries::ConfigDeliveries::new(
+            guardrail_watchers::config_deliveries::LocalDirectory::new(dir.path().join("d")),
+        );
+        crate::pipeline::sweep_into(&store, &mut watcher, &guardrail_watchers::Quiet).unwrap();
+        let rules = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+        let auditor = super::Auditor::new(&rules, &crate::config::Config::default()).unwrap();
+        let first = auditor.audit_all(&store).unwrap();
+        assert_eq!((first.items, first.opened), (1, 1), "{first:?}");
+
+        // The organisation's discovery makes 222222222222 a job of the source.
+        let now = chrono::Utc::now();
+        store
+            .sync_jobs(
+                &["org".to_owned()],
+                &[JobSpec {
+                    job: "org/222222222222".into(),
+                    source: "org".into(),
+                    account: "222222222222".into(),
+                    role_arn: Some("arn:aws:iam::222222222222:role/audit".into()),
+                    definition: "d".into(),
+                    interval: chrono::Duration::seconds(300),
+                    first_due: now,
+                }],
+                now,
+            )
+            .unwrap();
+        let again = auditor.audit_due(&store).unwrap();
+        assert_eq!(
+            (again.items, again.fixed, again.opened),
+            (1, 1, 0),
+            "{again:?}"
+        );
+        // Nothing changes after that: the item was judged with today's accounts.
+        assert_eq!(auditor.audit_due(&store).unwrap().items, 0);
     }
 }
