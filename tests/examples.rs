@@ -184,3 +184,44 @@ fn postgres_short_commands_never_crash_at_exit() {
         );
     }
 }
+
+/// `guardrail bench` keeps working end to end at a small size: three deliveries, both
+/// backends when PostgreSQL is there, the audit on each, and the floor measured by a
+/// child process of its own (figures are printed, never asserted).
+#[test]
+fn bench_runs_at_a_small_size() {
+    let db = common::sqlite();
+    let backend = if common::postgres().is_some() {
+        "both"
+    } else {
+        "sqlite"
+    };
+    let r = db.run(&[
+        "bench",
+        "--items",
+        "150",
+        "--backend",
+        backend,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = r.json();
+    assert!(
+        v["floor"]["single_thread_seconds"].as_f64().unwrap() > 0.0,
+        "{v}"
+    );
+    assert_eq!(v["floor"]["items"], 150, "{v}");
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results.len(), if backend == "both" { 2 } else { 1 }, "{v}");
+    for r in results {
+        let phases = r["phases"].as_array().unwrap();
+        assert_eq!(phases[0]["created"], 150, "{r}");
+        assert_eq!(phases[1]["revisions_written"], 0, "quiet re-sweep: {r}");
+    }
+    for a in v["audits"].as_array().unwrap() {
+        assert_eq!(a["items"], 150, "{a}");
+        assert_eq!(a["rule_errors"], 0, "{a}");
+        assert!(a["findings_opened"].as_u64().unwrap() > 0, "{a}");
+    }
+}

@@ -106,13 +106,12 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<DueAudit>, StorageError> {
         let before = due.judged_before.naive_utc();
-        let rows: Vec<(ItemRow, RevisionRow, Option<i64>)> = with_conn!(self, conn => {
-            items::table
-                .inner_join(
-                    revisions::table.on(revisions::item_id
-                        .eq(items::id)
-                        .and(revisions::version.eq(items::version))),
-                )
+        // The page of items first, in id order on the primary key, then their latest
+        // revisions: one query joining both let PostgreSQL join and sort every
+        // remaining item for each page (its estimate of the join was off), a pass
+        // quadratic in the items.
+        let (items, revisions): (Vec<(ItemRow, Option<i64>)>, Vec<RevisionRow>) = with_conn!(self, conn => {
+            let items: Vec<(ItemRow, Option<i64>)> = items::table
                 .filter(items::active.eq(true))
                 .filter(items::id.gt(after_item))
                 .filter(
@@ -126,21 +125,39 @@ impl Store {
                 )
                 .order(items::id)
                 .limit(limit.max(1))
-                .select((
-                    ItemRow::as_select(),
-                    RevisionRow::as_select(),
-                    items::audited_version,
-                ))
-                .load(conn)?
+                .select((ItemRow::as_select(), items::audited_version))
+                .load(conn)?;
+            let ids: Vec<i64> = items.iter().map(|(i, _)| i.id).collect();
+            // Filtered on the items' primary key, so the plan is their ids, then each
+            // one's revision by (item_id, version).
+            let revisions: Vec<RevisionRow> = items::table
+                .filter(items::id.eq_any(&ids))
+                .inner_join(revisions::table.on(revisions::item_id.eq(items::id).and(revisions::version.eq(items::version))))
+                .select(RevisionRow::as_select())
+                .load(conn)?;
+            (items, revisions)
         });
-        Ok(rows
+        let mut latest: std::collections::HashMap<i64, RevisionRow> =
+            revisions.into_iter().map(|r| (r.item_id, r)).collect();
+        items
             .into_iter()
-            .map(|(item, revision, audited_version)| DueAudit {
-                item,
-                revision,
-                audited_version,
+            .map(|(item, audited_version)| {
+                // Every item has its latest revision; one without is a broken database,
+                // said so, never an item quietly left unjudged (or a short page that
+                // would end the pass early).
+                let revision = latest.remove(&item.id).ok_or_else(|| {
+                    StorageError::Corrupt(format!(
+                        "item {} ({} {}) has no revision {}",
+                        item.id, item.resource_type, item.resource_id, item.version
+                    ))
+                })?;
+                Ok(DueAudit {
+                    item,
+                    revision,
+                    audited_version,
+                })
             })
-            .collect())
+            .collect()
     }
 
     /// Makes items whose judgement depends on their neighbours due again when a

@@ -140,23 +140,52 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<(ItemRow, String)>, StorageError> {
         use crate::schema::revisions;
-        Ok(with_conn!(self, conn => {
-            items::table
-                .inner_join(
-                    revisions::table.on(revisions::item_id
-                        .eq(items::id)
-                        .and(revisions::version.eq(items::version))),
-                )
+        // The items first (the index on (type, account, region, id) gives them in id
+        // order), then their latest documents: one query joining both had PostgreSQL
+        // join and sort every remaining item of the scope for each page.
+        let (items, documents): (Vec<ItemRow>, Vec<(i64, String)>) = with_conn!(self, conn => {
+            let mut q = items::table
                 .filter(items::account.eq(account))
                 .filter(items::region.eq(region))
-                .filter(items::resource_type.eq_any(types))
                 .filter(items::active.eq(true))
                 .filter(items::id.gt(after_item))
+                .into_boxed();
+            // One type is an equality, which keeps the index's id order on PostgreSQL
+            // (`= ANY` of a list does not).
+            q = match types {
+                [one] => q.filter(items::resource_type.eq(*one)),
+                many => q.filter(items::resource_type.eq_any(many.to_vec())),
+            };
+            let items: Vec<ItemRow> = q
                 .order(items::id)
                 .limit(limit)
-                .select((ItemRow::as_select(), revisions::document))
-                .load(conn)?
-        }))
+                .select(ItemRow::as_select())
+                .load(conn)?;
+            let ids: Vec<i64> = items.iter().map(|i| i.id).collect();
+            // Filtered on the items' primary key, so the plan is their ids, then each
+            // one's revision by (item_id, version).
+            let documents: Vec<(i64, String)> = items::table
+                .filter(items::id.eq_any(&ids))
+                .inner_join(revisions::table.on(revisions::item_id.eq(items::id).and(revisions::version.eq(items::version))))
+                .select((revisions::item_id, revisions::document))
+                .load(conn)?;
+            (items, documents)
+        });
+        let mut by_item: std::collections::HashMap<i64, String> = documents.into_iter().collect();
+        items
+            .into_iter()
+            .map(|item| {
+                // A short page ends the caller's paging: an item without its latest
+                // revision is a broken database, said so, not a scope cut short.
+                let document = by_item.remove(&item.id).ok_or_else(|| {
+                    StorageError::Corrupt(format!(
+                        "item {} ({} {}) has no revision {}",
+                        item.id, item.resource_type, item.resource_id, item.version
+                    ))
+                })?;
+                Ok((item, document))
+            })
+            .collect()
     }
 
     /// How many active items of each resource type are stored, by type.
