@@ -618,46 +618,48 @@ impl Auditor {
             .collect();
         let previous_docs = store.documents(&prev_keys)?;
         let since: HashMap<i64, i64> = prev_keys.iter().copied().collect();
-        let build = |d: &DueAudit| {
-            let (item, rev) = (&d.item, &d.revision);
-            let mut doc: Value = serde_json::from_str(&rev.document).unwrap_or(Value::Null);
-            let previous = since
-                .get(&item.id)
-                .and_then(|v| previous_docs.get(&(item.id, *v)))
-                .and_then(|d| serde_json::from_str::<Value>(d).ok())
-                .and_then(|d| d.get("config").cloned())
-                .filter(|c| !c.is_null());
-            let judged_now = d.audited_version == Some(rev.version);
-            // "created" also covers an item that came back after a deletion.
-            // "audit" (a re-judgement, nothing changed) is the rules' own word.
-            let change = if scope == Scope::Everything || judged_now {
-                "audit".to_owned()
-            } else if previous.is_some() {
-                ChangeKind::Modified.to_string()
-            } else {
-                ChangeKind::Created.to_string()
-            };
-            let ephemeral = match item.ephemeral_json() {
-                Value::Object(m) => m,
-                _ => serde_json::Map::new(),
-            };
-            AuditItem {
-                item_id: Some(item.id),
-                resource_type: item.resource_type.clone(),
-                resource_id: item.resource_id.clone(),
-                arn: item.arn.clone(),
-                name: item.name.clone(),
-                account: item.account.clone(),
-                region: item.region.clone(),
-                tags: serde_json::from_value(take_field(&mut doc, "tags")).unwrap_or_default(),
-                config: take_field(&mut doc, "config"),
-                change,
-                previous,
-                ephemeral,
-                exposure: None,
-            }
-        };
-        let mut items: Vec<AuditItem> = page.iter().map(build).collect();
+        let mut items: Vec<AuditItem> = page
+            .iter()
+            .map(|d| {
+                let (item, rev) = (&d.item, &d.revision);
+                let mut doc: Value = serde_json::from_str(&rev.document).unwrap_or(Value::Null);
+                let previous = since
+                    .get(&item.id)
+                    .and_then(|v| previous_docs.get(&(item.id, *v)))
+                    .and_then(|d| serde_json::from_str::<Value>(d).ok())
+                    .and_then(|d| d.get("config").cloned())
+                    .filter(|c| !c.is_null());
+                let judged_now = d.audited_version == Some(rev.version);
+                // "created" also covers an item that came back after a deletion.
+                // "audit" (a re-judgement, nothing changed) is the rules' own word.
+                let change = if scope == Scope::Everything || judged_now {
+                    "audit".to_owned()
+                } else if previous.is_some() {
+                    ChangeKind::Modified.to_string()
+                } else {
+                    ChangeKind::Created.to_string()
+                };
+                let ephemeral = match item.ephemeral_json() {
+                    Value::Object(m) => m,
+                    _ => serde_json::Map::new(),
+                };
+                AuditItem {
+                    item_id: Some(item.id),
+                    resource_type: item.resource_type.clone(),
+                    resource_id: item.resource_id.clone(),
+                    arn: item.arn.clone(),
+                    name: item.name.clone(),
+                    account: item.account.clone(),
+                    region: item.region.clone(),
+                    tags: serde_json::from_value(take_field(&mut doc, "tags")).unwrap_or_default(),
+                    config: take_field(&mut doc, "config"),
+                    change,
+                    previous,
+                    ephemeral,
+                    exposure: None,
+                }
+            })
+            .collect();
         for item in items
             .iter_mut()
             .filter(|i| network::is_exposed_type(&i.resource_type))

@@ -341,20 +341,26 @@ pub enum Piece {
 
 impl Piece {
     pub fn of(item: NetworkItem) -> Option<Piece> {
-        let c = || {
-            item.config
-                .get("configuration")
-                .cloned()
+        if item.resource_type == "AWS::ElasticLoadBalancingV2::LoadBalancer" {
+            return Some(Piece::LoadBalancer(item));
+        }
+        let NetworkItem {
+            resource_type,
+            resource_id: id,
+            mut config,
+        } = item;
+        let mut c = || {
+            config
+                .as_object_mut()
+                .and_then(|m| m.remove("configuration"))
                 .unwrap_or(Value::Null)
         };
-        Some(match item.resource_type.as_str() {
-            "AWS::EC2::Subnet" => Piece::Subnet(item.resource_id.clone(), c()),
-            "AWS::EC2::RouteTable" => Piece::RouteTable(item.resource_id.clone(), c()),
-            "AWS::EC2::InternetGateway" => Piece::Gateway(item.resource_id.clone(), c()),
-            "AWS::EC2::NetworkAcl" => Piece::Acl(item.resource_id.clone(), c()),
-            "AWS::EC2::SecurityGroup" => {
-                Piece::Group(item.resource_id.clone(), group_opens(&item.config))
-            }
+        Some(match resource_type.as_str() {
+            "AWS::EC2::Subnet" => Piece::Subnet(id, c()),
+            "AWS::EC2::RouteTable" => Piece::RouteTable(id, c()),
+            "AWS::EC2::InternetGateway" => Piece::Gateway(id, c()),
+            "AWS::EC2::NetworkAcl" => Piece::Acl(id, c()),
+            "AWS::EC2::SecurityGroup" => Piece::Group(id, group_opens(&config)),
             "AWS::ElasticLoadBalancingV2::Listener" => {
                 let c = c();
                 let (Some(lb), Some(port)) = (text(&c, "loadBalancerArn"), port_of(c.get("port")))
@@ -367,14 +373,9 @@ impl Piece {
                 };
                 Piece::Listener(lb, protocol, port)
             }
-            "AWS::ElasticLoadBalancingV2::LoadBalancer" => Piece::LoadBalancer(item),
             t => {
-                let attached = attachments_of(t, &item.config);
-                Piece::Attachments(
-                    item.resource_type.clone(),
-                    item.resource_id.clone(),
-                    attached,
-                )
+                let attached = attachments_of(t, &config);
+                Piece::Attachments(resource_type, id, attached)
             }
         })
     }

@@ -145,12 +145,9 @@ impl Store {
                 // Every item has its latest revision; one without is a broken database,
                 // said so, never an item quietly left unjudged (or a short page that
                 // would end the pass early).
-                let revision = latest.remove(&item.id).ok_or_else(|| {
-                    StorageError::Corrupt(format!(
-                        "item {} ({} {}) has no revision {}",
-                        item.id, item.resource_type, item.resource_id, item.version
-                    ))
-                })?;
+                let revision = latest
+                    .remove(&item.id)
+                    .ok_or_else(|| crate::items::no_latest_revision(&item))?;
                 Ok(DueAudit {
                     item,
                     revision,

@@ -177,12 +177,9 @@ impl Store {
             .map(|item| {
                 // A short page ends the caller's paging: an item without its latest
                 // revision is a broken database, said so, not a scope cut short.
-                let document = by_item.remove(&item.id).ok_or_else(|| {
-                    StorageError::Corrupt(format!(
-                        "item {} ({} {}) has no revision {}",
-                        item.id, item.resource_type, item.resource_id, item.version
-                    ))
-                })?;
+                let document = by_item
+                    .remove(&item.id)
+                    .ok_or_else(|| no_latest_revision(&item))?;
                 Ok((item, document))
             })
             .collect()
@@ -292,4 +289,14 @@ impl Store {
             }
         }
     }
+}
+
+/// An item whose latest revision is missing: a broken database, never a row to skip
+/// (pages of items followed by their revisions would come back short, and a short
+/// page ends the reader's paging).
+pub(crate) fn no_latest_revision(item: &ItemRow) -> StorageError {
+    StorageError::Corrupt(format!(
+        "item {} ({} {}) has no revision {}",
+        item.id, item.resource_type, item.resource_id, item.version
+    ))
 }

@@ -531,6 +531,63 @@ fn scenario_a_changed_neighbour_makes_its_dependents_due(store: &Store) {
     assert_eq!(judge_everything(), 2);
 }
 
+/// Pages of items are read first and their latest revisions after: an item whose
+/// latest revision is gone is an error naming it, never a row left out (a short page
+/// would end the audit's paging early, silently skipping the rest).
+fn a_missing_latest_revision_is_an_error_not_a_short_page(url: &str) {
+    let store = Store::open(url).unwrap();
+    observe_all(
+        &store,
+        1,
+        &[
+            ("111111111111", "AWS::EC2::SecurityGroup", "sg-1", 1),
+            ("111111111111", "AWS::EC2::SecurityGroup", "sg-2", 1),
+            ("111111111111", "AWS::EC2::SecurityGroup", "sg-3", 1),
+        ],
+    );
+    let rules: std::sync::Arc<str> = std::sync::Arc::from("rules-a");
+    let due_rule = guardrail_storage::DueRule {
+        rules: &rules,
+        judged_before: t(1),
+    };
+    let types = ["AWS::EC2::SecurityGroup"];
+    assert_eq!(store.due_audits(&due_rule, 0, 100).unwrap().len(), 3);
+    let scope = store
+        .scope_items("111111111111", "us-east-1", &types, 0, 100)
+        .unwrap();
+    assert_eq!(scope.len(), 3);
+    let broken = store.resolve_item("sg-2").unwrap().id;
+    guardrail_storage::testing::execute_sql(
+        url,
+        &format!("DELETE FROM revisions WHERE item_id = {broken}"),
+    )
+    .unwrap();
+    let e = store.due_audits(&due_rule, 0, 100).unwrap_err().to_string();
+    assert!(e.contains("sg-2") && e.contains("has no revision"), "{e}");
+    let e = store
+        .scope_items("111111111111", "us-east-1", &types, 0, 100)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("sg-2") && e.contains("has no revision"), "{e}");
+}
+
+#[test]
+fn sqlite_a_missing_latest_revision_is_an_error_not_a_short_page() {
+    let dir = tempfile::tempdir().unwrap();
+    a_missing_latest_revision_is_an_error_not_a_short_page(&format!(
+        "sqlite://{}/g.db",
+        dir.path().display()
+    ));
+}
+
+#[test]
+fn postgres_a_missing_latest_revision_is_an_error_not_a_short_page() {
+    let Some(db) = guardrail_storage::testing::PgTestDb::create_or_skip("gr_store") else {
+        return;
+    };
+    a_missing_latest_revision_is_an_error_not_a_short_page(&db.url);
+}
+
 on_both_backends!(
     scenario_a_changed_neighbour_makes_its_dependents_due,
     scenario_open_fixed_reopened_on_one_row,
